@@ -1,0 +1,324 @@
+//! Dynamic batching: texts from concurrent requests are pooled, sorted by token length, cut
+//! into padding-efficient batches and run on a fixed set of inference threads (one per core
+//! by default), so the async runtime never blocks on the model.
+//!
+//! Admission is bounded: `Batcher::embed` counts every admitted text until its vector is
+//! produced, and refuses a request whose texts would push that count past the capacity
+//! (`SubmitError::QueueFull`, which the API turns into 503 + `Retry-After`). Nothing here
+//! parses HTTP or knows about prefixes; texts arrive already tokenized.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Metrics;
+use crate::model::{Encoded, Model};
+
+/// Scheduling knobs, from the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct BatcherOptions {
+    /// Most texts in one graph run.
+    pub max_batch: usize,
+    /// How long the first text of a batch may wait for others to join it.
+    pub max_wait: Duration,
+    /// Most texts admitted (queued or running) at once.
+    pub queue_capacity: usize,
+    /// Inference threads.
+    pub workers: usize,
+}
+
+/// Why a submission produced no vectors.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the embedding queue is full")]
+    QueueFull,
+    #[error("inference failed: {0}")]
+    Inference(String),
+    #[error("the inference threads have stopped")]
+    Closed,
+}
+
+type Reply = oneshot::Sender<Result<Vec<Vec<f32>>, String>>;
+
+/// One request's texts on their way through the batcher.
+struct Job {
+    results: Mutex<Vec<Vec<f32>>>,
+    remaining: AtomicUsize,
+    reply: Mutex<Option<Reply>>,
+    admitted: usize,
+    depth: Arc<AtomicUsize>,
+}
+
+impl Job {
+    fn fail(&self, message: &str) {
+        if let Some(reply) = self.reply.lock().expect("job lock").take() {
+            self.depth.fetch_sub(self.admitted, Ordering::SeqCst);
+            let _ = reply.send(Err(message.to_string()));
+        }
+    }
+
+    fn complete(&self, index: usize, vector: Vec<f32>) {
+        self.results.lock().expect("job lock")[index] = vector;
+        if self.remaining.fetch_sub(1, Ordering::SeqCst) == 1
+            && let Some(reply) = self.reply.lock().expect("job lock").take()
+        {
+            self.depth.fetch_sub(self.admitted, Ordering::SeqCst);
+            let results = std::mem::take(&mut *self.results.lock().expect("job lock"));
+            let _ = reply.send(Ok(results));
+        }
+    }
+}
+
+struct WorkItem {
+    job: Arc<Job>,
+    index: usize,
+    encoded: Encoded,
+}
+
+/// Handle used by request handlers; cheap to share behind an `Arc`.
+pub struct Batcher {
+    jobs: mpsc::UnboundedSender<Vec<WorkItem>>,
+    depth: Arc<AtomicUsize>,
+    options: BatcherOptions,
+    metrics: Arc<Metrics>,
+}
+
+impl Batcher {
+    /// Starts the scheduling task (on the current tokio runtime) and the inference threads.
+    pub fn start(model: Arc<Model>, options: BatcherOptions, metrics: Arc<Metrics>) -> Batcher {
+        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+        // A short hand-off queue: while the threads are busy, texts pile up in the scheduler,
+        // where they can still be merged into larger, better-sorted batches.
+        let (batches_tx, batches_rx) = mpsc::channel::<Vec<WorkItem>>(options.workers.max(1));
+        let batches_rx = Arc::new(Mutex::new(batches_rx));
+        for n in 0..options.workers.max(1) {
+            let model = model.clone();
+            let rx = batches_rx.clone();
+            let metrics = metrics.clone();
+            std::thread::Builder::new()
+                .name(format!("embedder-infer-{n}"))
+                .spawn(move || inference_thread(&model, &rx, &metrics))
+                .expect("spawn inference thread");
+        }
+        tokio::spawn(schedule(jobs_rx, batches_tx, options, metrics.clone()));
+        Batcher {
+            jobs: jobs_tx,
+            depth: Arc::new(AtomicUsize::new(0)),
+            options,
+            metrics,
+        }
+    }
+
+    /// Texts admitted and not yet embedded.
+    pub fn depth(&self) -> usize {
+        self.depth.load(Ordering::SeqCst)
+    }
+
+    pub fn options(&self) -> &BatcherOptions {
+        &self.options
+    }
+
+    /// Embeds `texts` (one vector each, in order), sharing graph runs with other requests.
+    pub async fn embed(&self, texts: Vec<Encoded>) -> Result<Vec<Vec<f32>>, SubmitError> {
+        let n = texts.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let before = self.depth.fetch_add(n, Ordering::SeqCst);
+        if before + n > self.options.queue_capacity {
+            self.depth.fetch_sub(n, Ordering::SeqCst);
+            self.metrics.rejected.inc();
+            return Err(SubmitError::QueueFull);
+        }
+        self.metrics.queue_depth.set(before + n);
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let job = Arc::new(Job {
+            results: Mutex::new(vec![Vec::new(); n]),
+            remaining: AtomicUsize::new(n),
+            reply: Mutex::new(Some(reply_tx)),
+            admitted: n,
+            depth: self.depth.clone(),
+        });
+        let items = texts
+            .into_iter()
+            .enumerate()
+            .map(|(index, encoded)| WorkItem {
+                job: job.clone(),
+                index,
+                encoded,
+            })
+            .collect();
+        if self.jobs.send(items).is_err() {
+            job.fail("closed");
+            return Err(SubmitError::Closed);
+        }
+        match reply_rx.await {
+            Ok(Ok(vectors)) => Ok(vectors),
+            Ok(Err(message)) => Err(SubmitError::Inference(message)),
+            Err(_) => Err(SubmitError::Closed),
+        }
+    }
+}
+
+async fn schedule(
+    mut jobs: mpsc::UnboundedReceiver<Vec<WorkItem>>,
+    batches: mpsc::Sender<Vec<WorkItem>>,
+    options: BatcherOptions,
+    metrics: Arc<Metrics>,
+) {
+    while let Some(first) = jobs.recv().await {
+        let mut pending = first;
+        while let Ok(more) = jobs.try_recv() {
+            pending.extend(more);
+        }
+        let deadline = tokio::time::Instant::now() + options.max_wait;
+        while pending.len() < options.max_batch {
+            match tokio::time::timeout_at(deadline, jobs.recv()).await {
+                Ok(Some(more)) => pending.extend(more),
+                _ => break,
+            }
+        }
+        pending.sort_by_key(|item| item.encoded.len());
+        let lengths: Vec<usize> = pending.iter().map(|i| i.encoded.len()).collect();
+        let plan = plan_batches(&lengths, options.max_batch, options.workers);
+        let mut rest = pending;
+        for size in plan {
+            let tail = rest.split_off(size);
+            let batch = std::mem::replace(&mut rest, tail);
+            metrics.batch_size.observe(batch.len() as f64);
+            if let Err(mpsc::error::SendError(batch)) = batches.send(batch).await {
+                for item in batch {
+                    item.job.fail("inference threads stopped");
+                }
+            }
+        }
+    }
+}
+
+fn inference_thread(
+    model: &Model,
+    batches: &Mutex<mpsc::Receiver<Vec<WorkItem>>>,
+    metrics: &Metrics,
+) {
+    loop {
+        let batch = match batches.lock() {
+            Ok(mut rx) => rx.blocking_recv(),
+            Err(_) => None,
+        };
+        let Some(batch) = batch else { return };
+        let started = Instant::now();
+        let encoded: Vec<&Encoded> = batch.iter().map(|i| &i.encoded).collect();
+        match model.embed(&encoded) {
+            Ok(vectors) => {
+                metrics
+                    .inference_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                for (item, vector) in batch.iter().zip(vectors) {
+                    item.job.complete(item.index, vector);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "inference failed");
+                for item in &batch {
+                    item.job.fail(&format!("{e:#}"));
+                }
+            }
+        }
+        metrics.queue_depth.set(
+            batch
+                .first()
+                .map(|i| i.job.depth.load(Ordering::SeqCst))
+                .unwrap_or(0),
+        );
+    }
+}
+
+/// Graph-run overhead expressed in padded tokens: below this, splitting a batch to save
+/// padding costs more than it saves.
+const RUN_OVERHEAD_TOKENS: usize = 48;
+
+/// Cuts texts sorted by ascending token length into consecutive batches (returned as batch
+/// sizes, in order). Minimises padded tokens plus a fixed cost per run, with at most
+/// `max_batch` texts per batch; then, if that left fewer batches than `workers`, halves the
+/// largest ones so every inference thread gets a share.
+pub fn plan_batches(sorted_lengths: &[usize], max_batch: usize, workers: usize) -> Vec<usize> {
+    let n = sorted_lengths.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let max_batch = max_batch.max(1);
+    // cost[i] = best cost of the first i texts; cut[i] = size of the last batch in it.
+    let mut cost = vec![usize::MAX; n + 1];
+    let mut cut = vec![0usize; n + 1];
+    cost[0] = 0;
+    for end in 1..=n {
+        let longest = sorted_lengths[end - 1].max(1);
+        for size in 1..=max_batch.min(end) {
+            let c = cost[end - size] + size * longest + RUN_OVERHEAD_TOKENS;
+            if c < cost[end] {
+                cost[end] = c;
+                cut[end] = size;
+            }
+        }
+    }
+    let mut sizes = Vec::new();
+    let mut end = n;
+    while end > 0 {
+        sizes.push(cut[end]);
+        end -= cut[end];
+    }
+    sizes.reverse();
+    while sizes.len() < workers {
+        let (largest, &size) = sizes
+            .iter()
+            .enumerate()
+            .max_by_key(|&(_, s)| *s)
+            .expect("non-empty");
+        if size < 2 {
+            break;
+        }
+        sizes.splice(largest..=largest, [size / 2, size - size / 2]);
+    }
+    sizes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_covers_every_text_once_within_max_batch() {
+        let lengths: Vec<usize> = (1..=100).map(|i| 5 + i % 7 + i / 3).collect();
+        let mut sorted = lengths.clone();
+        sorted.sort();
+        let plan = plan_batches(&sorted, 32, 2);
+        assert_eq!(plan.iter().sum::<usize>(), 100);
+        assert!(plan.iter().all(|&s| (1..=32).contains(&s)), "{plan:?}");
+    }
+
+    #[test]
+    fn uniform_lengths_are_split_evenly_across_workers() {
+        assert_eq!(plan_batches(&[10; 32], 32, 2), vec![16, 16]);
+        assert_eq!(plan_batches(&[10; 32], 32, 1), vec![32]);
+    }
+
+    #[test]
+    fn very_different_lengths_go_to_separate_batches() {
+        let mut lengths = vec![8; 16];
+        lengths.extend([256; 16]);
+        let plan = plan_batches(&lengths, 32, 1);
+        assert_eq!(plan, vec![16, 16]);
+    }
+
+    #[test]
+    fn single_text_is_one_batch_even_with_many_workers() {
+        assert_eq!(plan_batches(&[12], 32, 4), vec![1]);
+    }
+
+    #[test]
+    fn empty_input_plans_nothing() {
+        assert!(plan_batches(&[], 32, 2).is_empty());
+    }
+}

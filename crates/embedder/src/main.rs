@@ -1,0 +1,117 @@
+//! `embedder`: the embedding sidecar binary. Parses the command line (every flag also reads
+//! an environment variable), loads the model directory, starts the batcher and serves the
+//! HTTP API. Prints `embedder listening on http://ADDR` on stdout once it accepts requests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::Parser;
+use embedder::api::{App, Limits};
+use embedder::batcher::{Batcher, BatcherOptions};
+use embedder::metrics::Metrics;
+use embedder::model::{Model, ModelOptions};
+use embedder::server;
+
+#[derive(Debug, Parser)]
+#[command(name = "embedder", about = "Embedding sidecar: OpenAI-compatible /v1/embeddings over an ONNX model")]
+struct Args {
+    /// Model directory holding embedder.json, tokenizer.json and the ONNX file.
+    #[arg(long, env = "EMBEDDING_MODEL_DIR")]
+    model_dir: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "EMBEDDER_LISTEN", default_value = "127.0.0.1:8088")]
+    listen: SocketAddr,
+    /// Most texts per graph run.
+    #[arg(long, env = "EMBEDDER_MAX_BATCH", default_value_t = 32)]
+    max_batch: usize,
+    /// How long (ms) a text may wait for others to share its graph run.
+    #[arg(long, env = "EMBEDDER_MAX_WAIT_MS", default_value_t = 2)]
+    max_wait_ms: u64,
+    /// Most texts queued or running at once; beyond it requests get 503 + Retry-After.
+    #[arg(long, env = "EMBEDDER_QUEUE_CAPACITY", default_value_t = 1024)]
+    queue_capacity: usize,
+    /// Inference threads (default: one per core).
+    #[arg(long, env = "EMBEDDER_WORKERS")]
+    workers: Option<usize>,
+    /// Threads tract uses inside one graph run.
+    #[arg(long, env = "EMBEDDER_INTRA_THREADS", default_value_t = 1)]
+    intra_threads: usize,
+    /// Most texts in one request.
+    #[arg(long, env = "EMBEDDER_MAX_INPUTS", default_value_t = 256)]
+    max_inputs: usize,
+    /// Longest text accepted, in characters (texts over the token limit are truncated).
+    #[arg(long, env = "EMBEDDER_MAX_INPUT_CHARS", default_value_t = 32_768)]
+    max_input_chars: usize,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    if args.max_batch == 0 || args.intra_threads == 0 || args.max_inputs == 0 {
+        bail!("--max-batch, --intra-threads and --max-inputs must be at least 1");
+    }
+    if args.queue_capacity < args.max_inputs {
+        bail!(
+            "--queue-capacity ({}) must be at least --max-inputs ({}), or a full-size request could never be admitted",
+            args.queue_capacity,
+            args.max_inputs
+        );
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = args.workers.unwrap_or(cores).max(1);
+    let started = std::time::Instant::now();
+    let model = Model::load(
+        &args.model_dir,
+        ModelOptions {
+            intra_threads: args.intra_threads,
+        },
+    )?;
+    tracing::info!(
+        model = %model.config().id,
+        dir = %args.model_dir.display(),
+        workers,
+        intra_threads = args.intra_threads,
+        seconds = started.elapsed().as_secs_f64(),
+        "model loaded"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores.min(2))
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let metrics = Arc::new(Metrics::default());
+        let model = Arc::new(model);
+        let batcher = Batcher::start(
+            model.clone(),
+            BatcherOptions {
+                max_batch: args.max_batch,
+                max_wait: Duration::from_millis(args.max_wait_ms),
+                queue_capacity: args.queue_capacity,
+                workers,
+            },
+            metrics.clone(),
+        );
+        let app = Arc::new(App {
+            model,
+            batcher,
+            metrics,
+            limits: Limits {
+                max_inputs: args.max_inputs,
+                max_input_chars: args.max_input_chars,
+                max_body_bytes: args.max_inputs.saturating_mul(args.max_input_chars * 4 + 64).max(1 << 20),
+            },
+        });
+        let listener = server::bind(args.listen).await?;
+        println!("embedder listening on http://{}", listener.local_addr()?);
+        server::serve(listener, app).await
+    })
+}
