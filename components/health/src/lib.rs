@@ -1,1 +1,51 @@
+//! The health component: `GET /health` (liveness, no I/O) and `GET /health/ready`
+//! (one round trip to each configured dependency; 200 or 503 with per-dependency status).
 
+use core_logic::health::Readiness;
+use edge::error::json_response;
+use edge::{ApiError, config, probe};
+use spin_sdk::http::{IntoResponse, Method, Request, Response};
+use spin_sdk::http_component;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    let info = req
+        .header("spin-path-info")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .to_string();
+    let result = match info.as_str() {
+        "" => only_get(&req).map(|()| liveness()),
+        "/ready" => only_get(&req).and_then(|()| readiness()),
+        other => Err(ApiError::not_found(format!("no health route {other}"))),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn only_get(req: &Request) -> Result<(), ApiError> {
+    match req.method() {
+        Method::Get | Method::Head => Ok(()),
+        _ => Err(ApiError::method_not_allowed("GET")),
+    }
+}
+
+fn liveness() -> Response {
+    json_response(200, &serde_json::json!({ "status": "ok", "version": VERSION }))
+}
+
+fn readiness() -> Result<Response, ApiError> {
+    let store = config::store_backend().map_err(|e| {
+        eprintln!("health: {e}");
+        ApiError::internal()
+    })?;
+    let counters = config::counters_backend().map_err(|e| {
+        eprintln!("health: {e}");
+        ApiError::internal()
+    })?;
+    let report = Readiness::from_checks(VERSION, vec![probe::store(&store), probe::counters(&counters)]);
+    let body = serde_json::to_value(&report).map_err(|_| ApiError::internal())?;
+    Ok(json_response(report.http_status(), &body))
+}

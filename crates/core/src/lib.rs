@@ -1,1 +1,7 @@
+//! support-agent's domain logic: plain data in, plain data out, no I/O.
+//!
+//! Compiles natively and to wasm32-wasip2; components call it, `crates/edge` feeds it.
+//! Most of the project's unit tests live here.
 
+pub mod health;
+pub mod problem;

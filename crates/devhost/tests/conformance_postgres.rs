@@ -32,6 +32,14 @@ fn table(name: &str) -> String {
     format!("devhost_pg_{name}_{}", std::process::id())
 }
 
+/// A table name of [`table`], dropped first in case an interrupted run left it behind.
+fn fresh_table(host: &DevHost, name: &str) -> String {
+    let t = table(name);
+    let outcome = script(host, &format!("DROP TABLE IF EXISTS {t}"));
+    assert_eq!(outcome["error"], Value::Null, "{outcome:#}");
+    t
+}
+
 /// Runs each line of `script` as one statement on one connection (see the component's
 /// `/pg/script`); answers `{"results": [...], "error": ...}`.
 fn script(host: &DevHost, script: &str) -> Value {
@@ -281,7 +289,7 @@ fn query_with_no_rows_has_no_columns_as_in_spin() {
 #[test]
 fn execute_returns_the_number_of_rows_affected() {
     let host = local_pg();
-    let t = table("affected");
+    let t = fresh_table(&host, "affected");
     let outcome = script(
         &host,
         &format!(
@@ -306,7 +314,7 @@ fn execute_returns_the_number_of_rows_affected() {
 #[test]
 fn missing_table_is_a_structured_db_error_42p01() {
     let host = local_pg();
-    let t = table("missing");
+    let t = fresh_table(&host, "missing");
     let outcome = script(&host, &format!("SELECT * FROM {t}"));
     let error = &outcome["error"];
     assert_eq!(error["kind"], "query-failed", "{outcome:#}");
@@ -321,7 +329,7 @@ fn missing_table_is_a_structured_db_error_42p01() {
 #[test]
 fn unique_violation_is_a_structured_db_error_with_detail_and_extras() {
     let host = local_pg();
-    let t = table("unique");
+    let t = fresh_table(&host, "unique");
     let outcome = script(
         &host,
         &format!(
@@ -488,7 +496,7 @@ fn connections_are_reused_across_requests_with_their_session_reset() {
 #[test]
 fn transaction_left_open_by_a_request_is_rolled_back() {
     let host = local_pg();
-    let t = table("open_tx");
+    let t = fresh_table(&host, "open_tx");
     let setup = script(
         &host,
         &format!("CREATE TABLE {t} (id int4)\nBEGIN\nINSERT INTO {t} VALUES (1)"),
@@ -514,4 +522,17 @@ fn transaction_left_open_by_a_request_is_rolled_back() {
     script(&host, &format!("DROP TABLE {t}"));
     assert_eq!(open, 0, "a connection stayed idle in transaction");
     assert_eq!(count[0][0]["int64"], 0);
+}
+
+#[test]
+fn transaction_left_failed_by_a_request_does_not_reach_the_next_request() {
+    let host = local_pg();
+    let failed = script(&host, "BEGIN\nSELECT 1 / 0 AS boom");
+    assert_eq!(failed["error"]["db_error"]["code"], "22012", "{failed:#}");
+    // A pooled connection still in the failed transaction would answer 25P02 here.
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(50));
+        let rows = last_rows(&script(&host, "SELECT 1 AS one"));
+        assert_eq!(rows, json!([[{ "int32": 1 }]]));
+    }
 }

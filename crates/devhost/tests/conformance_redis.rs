@@ -299,3 +299,28 @@ fn an_unreachable_server_is_an_other_error() {
     assert_eq!(r[0]["error"], "other", "{r:?}");
     assert!(r[0]["message"].as_str().is_some_and(|m| !m.is_empty()));
 }
+
+#[test]
+fn a_connection_dropped_by_the_server_is_reopened_by_a_later_request() {
+    let host = allowed_host();
+    let k = format!("{}:k", prefix("reconnect"));
+    let r = run(
+        &host,
+        json!([open(), { "op": "execute", "command": "CLIENT", "args": [{ "binary": b"ID" }] }]),
+    );
+    let id = r[1]["value"][0]["int64"].as_i64().unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .query(&mut direct())
+        .unwrap();
+    assert_eq!(killed, 1);
+    // The first use after the drop may fail; the one after must work again.
+    run(&host, json!([open(), { "op": "get", "key": k }]));
+    let r = run(
+        &host,
+        json!([open(), { "op": "set", "key": k, "value": b"back" }, { "op": "get", "key": k }]),
+    );
+    assert_eq!(r[2], json!({ "value": b"back" }), "{r:?}");
+}

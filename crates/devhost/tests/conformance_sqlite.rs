@@ -63,11 +63,11 @@ fn every_value_type_round_trips_through_parameters_and_rows() {
                     "null"
                 ])
             ),
-            exec(0, "SELECT i, r, t, b, n AS nothing FROM vals", json!([])),
+            exec(0, "SELECT i, r, t, b, n AS absent FROM vals", json!([])),
         ]),
     );
     assert_eq!(r[0], json!({ "conn": 0 }));
-    assert_eq!(r[3]["columns"], json!(["i", "r", "t", "b", "nothing"]), "{r:?}");
+    assert_eq!(r[3]["columns"], json!(["i", "r", "t", "b", "absent"]), "{r:?}");
     assert_eq!(
         r[3]["rows"],
         json!([[

@@ -186,6 +186,8 @@ fn null_row() -> Vec<ParameterValue> {
 fn types(address: &str, table: &str) -> Result<Value, PgError> {
     let db = Connection::open(address)?;
     let columns: Vec<String> = COLUMNS.iter().map(|(n, t)| format!("{n} {t}")).collect();
+    // A table left by an earlier, interrupted run would make CREATE fail.
+    db.execute(&format!("DROP TABLE IF EXISTS {table}"), &[])?;
     db.execute(
         &format!(
             "CREATE TABLE {table} (id int4 PRIMARY KEY, {})",

@@ -17,8 +17,8 @@ use tokio_postgres::Config;
 use tokio_postgres::config::Host as PgHost;
 use wasmtime::component::Resource;
 
-use super::{PgConnection, error_chain};
 use super::convert;
+use super::{PgConnection, error_chain};
 use crate::bindings::spin::postgres::postgres::{
     Column, DbError, Error, Host, HostConnection, ParameterValue, QueryError, RowSet,
 };
@@ -29,9 +29,9 @@ impl Host for HostState {}
 
 impl HostConnection for HostState {
     async fn open(&mut self, address: String) -> Result<Resource<PgConnection>, Error> {
-        let config: Config = address
-            .parse()
-            .map_err(|e| Error::ConnectionFailed(format!("invalid address: {}", error_chain(&e))))?;
+        let config: Config = address.parse().map_err(|e| {
+            Error::ConnectionFailed(format!("invalid address: {}", error_chain(&e)))
+        })?;
         ensure_allowed(&self.component.allowed_hosts, &config)?;
         let connection = self
             .component

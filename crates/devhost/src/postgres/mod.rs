@@ -31,9 +31,12 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RESET_TIMEOUT: Duration = Duration::from_secs(5);
 /// Run on a released connection before another request may use it: ends any transaction the
 /// guest left open and clears session state (the statements deadpool's `Clean` recycling
-/// runs, which Spin uses, preceded by `ROLLBACK`).
-const RESET_SESSION: &str = "ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
-     UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;";
+/// runs, which Spin uses, preceded by `ROLLBACK`). The first `SET` keeps `ROLLBACK` outside a
+/// transaction from sending a warning (logged on every release otherwise); `ROLLBACK` undoes
+/// it. In a transaction the guest left failed, the `SET` fails and the connection is closed.
+const RESET_SESSION: &str = "SET client_min_messages = error; ROLLBACK; CLOSE ALL; \
+     SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); \
+     DISCARD TEMP; DISCARD SEQUENCES;";
 
 /// Postgres connections shared app-wide, pooled by address.
 pub struct PostgresClients {

@@ -1,0 +1,52 @@
+# support-agent: `make run` serves the app locally; `make test` runs every test.
+# Builds share one cargo target folder outside the clone (CARGO_TARGET_DIR); its
+# wasm32-wasip2 folder is linked under ./target so spin.toml's component paths resolve the
+# same way they do after a plain `spin build`.
+
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/support-agent/target
+LISTEN ?= 127.0.0.1:3000
+WASM := --release --target wasm32-wasip2
+COMPONENTS := -p health-component
+TEST_COMPONENTS := -p conformance-component -p hello-component
+
+.PHONY: run test setup components host fmt-check lint unit bench bench-host-overhead clean-state
+
+## Serve the app on http://$(LISTEN) with the embedded defaults (SQLite).
+run: setup components host
+	@mkdir -p .spin
+	$(CARGO_TARGET_DIR)/release/devhost --from spin.toml --listen $(LISTEN) \
+		--runtime-config-file runtime-config/local.toml
+
+## Every check and test: formatting, lints, unit, conformance and end-to-end tests.
+test: setup fmt-check components host lint
+	cargo test --release --workspace --exclude health-component --exclude conformance-component --exclude hello-component
+
+setup:
+	@command -v cargo >/dev/null || { echo "cargo is required (rustup)"; exit 1; }
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+	@mkdir -p target $(CARGO_TARGET_DIR)/wasm32-wasip2
+	@if [ "$$(realpath target)" != "$$(realpath $(CARGO_TARGET_DIR))" ] && [ ! -e target/wasm32-wasip2 ]; then \
+		ln -s $(CARGO_TARGET_DIR)/wasm32-wasip2 target/wasm32-wasip2; fi
+
+components: setup
+	cargo build $(WASM) $(COMPONENTS) $(TEST_COMPONENTS)
+
+host: setup
+	cargo build --release -p devhost -p native-hello
+
+fmt-check:
+	cargo fmt --all -- --check
+
+lint: setup
+	cargo clippy --release --workspace --all-targets --exclude health-component --exclude conformance-component --exclude hello-component -- -D warnings
+	cargo clippy $(WASM) $(COMPONENTS) $(TEST_COMPONENTS) -- -D warnings
+
+## Benchmarks (print figures; never part of `make test`).
+bench: bench-host-overhead
+
+bench-host-overhead: components host
+	bash bench/host_overhead/run.sh
+
+clean-state:
+	rm -rf .spin

@@ -1,0 +1,93 @@
+//! The one HTTP error type every component returns: a [`Problem`] rendered as
+//! `application/problem+json`, with `Retry-After` where it applies.
+
+use core_logic::problem::{Problem, ProblemKind};
+use spin_sdk::http::{IntoResponse, Response};
+
+/// An error on its way to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError(pub Problem);
+
+impl ApiError {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Self(Problem::new(kind, detail))
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::NotFound, detail)
+    }
+
+    pub fn method_not_allowed(allowed: &str) -> Self {
+        Self::new(
+            ProblemKind::MethodNotAllowed,
+            format!("this route accepts {allowed}"),
+        )
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::BadRequest, detail)
+    }
+
+    /// A misconfiguration or failure the client can do nothing about; the detail stays generic.
+    pub fn internal() -> Self {
+        Self::new(ProblemKind::Internal, "the server could not complete the request")
+    }
+
+    /// The response this error becomes.
+    pub fn to_response(&self) -> Response {
+        let mut builder = Response::builder();
+        builder
+            .status(self.0.status())
+            .header("content-type", "application/problem+json");
+        if let Some(secs) = self.0.retry_after {
+            builder.header("retry-after", secs.to_string());
+        }
+        builder.body(self.0.to_json()).build()
+    }
+}
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        Self(p)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.to_response()
+    }
+}
+
+/// A JSON response with the given status.
+pub fn json_response(status: u16, value: &serde_json::Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(value.to_string())
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_problem_json_with_status_and_retry_after() {
+        let err = ApiError(Problem::new(ProblemKind::TooManyRequests, "slow down").with_retry_after(7));
+        let resp = err.to_response();
+        assert_eq!(*resp.status(), 429);
+        assert_eq!(
+            resp.header("content-type").and_then(|v| v.as_str()),
+            Some("application/problem+json")
+        );
+        assert_eq!(resp.header("retry-after").and_then(|v| v.as_str()), Some("7"));
+        let body: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+        assert_eq!(body["status"], 429);
+    }
+
+    #[test]
+    fn internal_errors_say_nothing_about_internals() {
+        let body = String::from_utf8(ApiError::internal().to_response().body().to_vec()).unwrap();
+        assert!(body.contains("could not complete"));
+    }
+}

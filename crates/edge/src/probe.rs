@@ -1,0 +1,62 @@
+//! Dependency probes for readiness: one cheap round trip to each configured backend.
+//!
+//! A probe reports the backend's kind and a fixed error phrase, never the driver's message
+//! (it may carry addresses or credentials).
+
+use std::time::Instant;
+
+use core_logic::health::DependencyStatus;
+use spin_sdk::{pg4, redis, sqlite3};
+
+use crate::config::{CountersBackend, StoreBackend};
+
+fn timed(
+    name: &'static str,
+    backend: &'static str,
+    probe: impl FnOnce() -> Result<(), &'static str>,
+) -> DependencyStatus {
+    let started = Instant::now();
+    let outcome = probe();
+    DependencyStatus {
+        name,
+        backend,
+        ok: outcome.is_ok(),
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        error: outcome.err(),
+    }
+}
+
+fn sqlite_select_one(label: &str) -> Result<(), &'static str> {
+    let conn = sqlite3::Connection::open(label).map_err(|_| "cannot open database")?;
+    conn.execute("SELECT 1", &[])
+        .map(|_| ())
+        .map_err(|_| "query failed")
+}
+
+/// Probes the relational store.
+pub fn store(backend: &StoreBackend) -> DependencyStatus {
+    match backend {
+        StoreBackend::Sqlite { label } => timed("store", "sqlite", || sqlite_select_one(label)),
+        StoreBackend::Postgres { url } => timed("store", "postgres", || {
+            let conn = pg4::Connection::open(url).map_err(|_| "unreachable")?;
+            conn.query("SELECT 1", &[])
+                .map(|_| ())
+                .map_err(|_| "query failed")
+        }),
+    }
+}
+
+/// Probes the counters backend.
+pub fn counters(backend: &CountersBackend) -> DependencyStatus {
+    match backend {
+        CountersBackend::Sqlite { label } => {
+            timed("counters", "sqlite", || sqlite_select_one(label))
+        }
+        CountersBackend::Redis { url } => timed("counters", "redis", || {
+            let conn = redis::Connection::open(url).map_err(|_| "unreachable")?;
+            conn.execute("PING", &[])
+                .map(|_| ())
+                .map_err(|_| "command failed")
+        }),
+    }
+}

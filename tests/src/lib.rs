@@ -1,0 +1,99 @@
+//! The end-to-end harness: runs the repository's own `spin.toml` on the devhost binary
+//! (built by `make test` before the tests) in a private state folder on a free port, with
+//! the environment a test chooses, and talks to it over HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The repository root (this crate lives in `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The devhost binary built into the same target folder as this test.
+pub fn devhost_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // <target>/release/deps/<test>
+    let bin = exe.parent().and_then(Path::parent).unwrap().join("devhost");
+    assert!(bin.exists(), "{} is missing: run `make test` (it builds devhost first)", bin.display());
+    bin
+}
+
+/// The app running on devhost.
+pub struct App {
+    child: Child,
+    pub base: String,
+    _state: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl App {
+    /// Starts the app with `SPIN_VARIABLE_*` and other environment from `env`.
+    pub fn start(env: &[(&str, &str)]) -> App {
+        Self::start_with_args(env, &[])
+    }
+
+    pub fn start_with_args(env: &[(&str, &str)], args: &[&str]) -> App {
+        let state = tempfile::tempdir().unwrap();
+        let log = state.path().join("devhost.log");
+        let mut cmd = Command::new(devhost_bin());
+        cmd.current_dir(repo_root())
+            .args(["--from", "spin.toml", "--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(state.path())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("Serving ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(180)) {
+            Ok(base) => App { child, base, _state: state, log },
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the app did not start:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn client() -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        Self::client().get(self.url(path)).send().unwrap()
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nothing listens on.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
