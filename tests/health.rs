@@ -43,7 +43,10 @@ fn ready_on_embedded_sqlite_defaults() {
 #[test]
 fn ready_on_postgres_and_redis() {
     let app = App::start(&[
-        ("SPIN_VARIABLE_DB_URL", "postgres://postgres@127.0.0.1:5432/test"),
+        (
+            "SPIN_VARIABLE_DB_URL",
+            "postgres://postgres@127.0.0.1:5432/test",
+        ),
         ("SPIN_VARIABLE_COUNTERS_URL", "redis://127.0.0.1:6379"),
     ]);
     let (status, report) = ready(&app);
@@ -69,7 +72,10 @@ fn unreachable_postgres_makes_ready_503_without_leaking_the_password() {
     let report: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(dep(&report, "store")["ok"], false);
     assert_eq!(dep(&report, "counters")["ok"], true);
-    assert!(!app.logs().contains("hunter2"), "secrets never reach the logs");
+    assert!(
+        !app.logs().contains("hunter2"),
+        "secrets never reach the logs"
+    );
     // Liveness does no I/O and stays up.
     assert_eq!(app.get("/health").status(), 200);
 }
@@ -78,7 +84,10 @@ fn unreachable_postgres_makes_ready_503_without_leaking_the_password() {
 fn unreachable_redis_makes_ready_503() {
     let port = closed_port();
     let app = App::start(&[
-        ("SPIN_VARIABLE_COUNTERS_URL", &format!("redis://127.0.0.1:{port}")),
+        (
+            "SPIN_VARIABLE_COUNTERS_URL",
+            &format!("redis://127.0.0.1:{port}"),
+        ),
         ("SPIN_VARIABLE_COUNTERS_HOST", &format!("127.0.0.1:{port}")),
     ]);
     let (status, report) = ready(&app);

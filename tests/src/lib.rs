@@ -10,7 +10,10 @@ use std::time::Duration;
 
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The devhost binary built into the same target folder as this test.
@@ -18,7 +21,11 @@ pub fn devhost_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     // <target>/release/deps/<test>
     let bin = exe.parent().and_then(Path::parent).unwrap().join("devhost");
-    assert!(bin.exists(), "{} is missing: run `make test` (it builds devhost first)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run `make test` (it builds devhost first)",
+        bin.display()
+    );
     bin
 }
 
@@ -41,7 +48,13 @@ impl App {
         let log = state.path().join("devhost.log");
         let mut cmd = Command::new(devhost_bin());
         cmd.current_dir(repo_root())
-            .args(["--from", "spin.toml", "--listen", "127.0.0.1:0", "--state-dir"])
+            .args([
+                "--from",
+                "spin.toml",
+                "--listen",
+                "127.0.0.1:0",
+                "--state-dir",
+            ])
             .arg(state.path())
             .args(args)
             .stdout(Stdio::piped())
@@ -60,10 +73,18 @@ impl App {
             }
         });
         match rx.recv_timeout(Duration::from_secs(180)) {
-            Ok(base) => App { child, base, _state: state, log },
+            Ok(base) => App {
+                child,
+                base,
+                _state: state,
+                log,
+            },
             Err(_) => {
                 let _ = child.kill();
-                panic!("the app did not start:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+                panic!(
+                    "the app did not start:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
             }
         }
     }
@@ -73,7 +94,10 @@ impl App {
     }
 
     pub fn client() -> reqwest::blocking::Client {
-        reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap()
     }
 
     pub fn get(&self, path: &str) -> reqwest::blocking::Response {

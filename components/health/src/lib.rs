@@ -33,7 +33,10 @@ fn only_get(req: &Request) -> Result<(), ApiError> {
 }
 
 fn liveness() -> Response {
-    json_response(200, &serde_json::json!({ "status": "ok", "version": VERSION }))
+    json_response(
+        200,
+        &serde_json::json!({ "status": "ok", "version": VERSION }),
+    )
 }
 
 fn readiness() -> Result<Response, ApiError> {
@@ -45,7 +48,10 @@ fn readiness() -> Result<Response, ApiError> {
         eprintln!("health: {e}");
         ApiError::internal()
     })?;
-    let report = Readiness::from_checks(VERSION, vec![probe::store(&store), probe::counters(&counters)]);
+    let report = Readiness::from_checks(
+        VERSION,
+        vec![probe::store(&store), probe::counters(&counters)],
+    );
     let body = serde_json::to_value(&report).map_err(|_| ApiError::internal())?;
     Ok(json_response(report.http_status(), &body))
 }

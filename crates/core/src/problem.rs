@@ -131,7 +131,13 @@ impl Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.kind.title(), self.status(), self.detail)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.kind.title(),
+            self.status(),
+            self.detail
+        )
     }
 }
 
@@ -155,8 +161,17 @@ mod tests {
     fn every_kind_is_a_client_or_server_error() {
         use ProblemKind::*;
         for kind in [
-            BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict,
-            PayloadTooLarge, UnsupportedMediaType, Unprocessable, TooManyRequests, Internal,
+            BadRequest,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            MethodNotAllowed,
+            Conflict,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            Unprocessable,
+            TooManyRequests,
+            Internal,
             Unavailable,
         ] {
             assert!((400..600).contains(&kind.status()));

@@ -45,12 +45,15 @@ pub struct AppOptions {
     pub sqlite_statements: Vec<String>,
 }
 
+/// A host folder preopened at a guest path.
+type Mount = (PathBuf, String);
+
 struct LoadedComponent {
     pre: ProxyPre<HostState>,
     ctx: Arc<ComponentContext>,
     allowed: Arc<AllowedHosts>,
     env: Vec<(String, String)>,
-    mounts: Vec<(PathBuf, String)>,
+    mounts: Vec<Mount>,
     /// The component's first public route, for service-chained requests' headers.
     route: Option<String>,
 }
@@ -115,7 +118,9 @@ impl App {
             let pre = linker
                 .instantiate_pre(&component)
                 .map_err(anyhow::Error::from)
-                .with_context(|| format!("`{field}`: the component imports something devhost does not provide"))?;
+                .with_context(|| {
+                    format!("`{field}`: the component imports something devhost does not provide")
+                })?;
             let pre = ProxyPre::new(pre).map_err(anyhow::Error::from).with_context(|| {
                 format!("`{field}`: not an HTTP component (it must export wasi:http/incoming-handler@0.2.x)")
             })?;
@@ -132,8 +137,9 @@ impl App {
                 AllowedHosts::parse(&hosts)
                     .map_err(|e| anyhow::anyhow!("`{field}.allowed_outbound_hosts`: {e}"))?,
             );
-            let (mounts, copies) = prepare_mounts(&manifest.base_dir, &decl.files, &decl.exclude_files)
-                .with_context(|| format!("`{field}.files`"))?;
+            let (mounts, copies) =
+                prepare_mounts(&manifest.base_dir, &decl.files, &decl.exclude_files)
+                    .with_context(|| format!("`{field}.files`"))?;
             file_copies.extend(copies);
             let ctx = Arc::new(ComponentContext {
                 id: id.clone(),
@@ -172,7 +178,11 @@ impl App {
     }
 
     /// Handles one request from outside. Never fails: errors become problem+json responses.
-    pub async fn handle<B>(&self, req: Request<B>, client: SocketAddr) -> (Response<HyperOutgoingBody>, Option<String>)
+    pub async fn handle<B>(
+        &self,
+        req: Request<B>,
+        client: SocketAddr,
+    ) -> (Response<HyperOutgoingBody>, Option<String>)
     where
         B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -183,7 +193,12 @@ impl App {
         }
         let Some(route) = self.router.route(&path) else {
             return (
-                problem(StatusCode::NOT_FOUND, "not-found", "Not Found", &format!("no route matches {path}")),
+                problem(
+                    StatusCode::NOT_FOUND,
+                    "not-found",
+                    "Not Found",
+                    &format!("no route matches {path}"),
+                ),
                 None,
             );
         };
@@ -199,7 +214,10 @@ impl App {
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "payload-too-large",
                     "Payload Too Large",
-                    &format!("the request body is larger than {} bytes", self.max_request_body_bytes),
+                    &format!(
+                        "the request body is larger than {} bytes",
+                        self.max_request_body_bytes
+                    ),
                 ),
                 Some(route.component),
             );
@@ -268,7 +286,10 @@ impl App {
         store.epoch_deadline_trap();
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let outparam = store.data_mut().http().new_response_outparam(sender)?;
         let pre = loaded.pre.clone();
         let task = tokio::task::spawn(async move {
@@ -290,7 +311,10 @@ impl App {
             },
             Err(_) => {
                 abort.abort();
-                bail!("the component did not respond within {:?}", self.request_timeout)
+                bail!(
+                    "the component did not respond within {:?}",
+                    self.request_timeout
+                )
             }
         }
     }
@@ -301,8 +325,9 @@ impl ServiceChain for App {
         &self,
         component: String,
         request: Request<WasiBody>,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Response<WasiBody>, wasmtime_wasi_http::Error>> + Send>>
-    {
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = Result<Response<WasiBody>, wasmtime_wasi_http::Error>> + Send>,
+    > {
         let me = self.me.upgrade();
         Box::pin(async move {
             let app = me.ok_or(wasmtime_wasi_http::Error::DestinationUnavailable)?;
@@ -313,7 +338,10 @@ impl ServiceChain for App {
             let raw_route = loaded.route.clone().unwrap_or_default();
             let route = RouteMatch {
                 component: component.clone(),
-                component_route: raw_route.strip_suffix("/...").unwrap_or(&raw_route).to_string(),
+                component_route: raw_route
+                    .strip_suffix("/...")
+                    .unwrap_or(&raw_route)
+                    .to_string(),
                 raw_route,
                 path_info: request.uri().path().to_string(),
                 captures: Vec::new(),
@@ -387,7 +415,7 @@ fn prepare_mounts(
     base_dir: &Path,
     files: &[FileMount],
     exclude: &[String],
-) -> anyhow::Result<(Vec<(PathBuf, String)>, Vec<tempfile::TempDir>)> {
+) -> anyhow::Result<(Vec<Mount>, Vec<tempfile::TempDir>)> {
     let mut mounts = Vec::new();
     let mut copies = Vec::new();
     let patterns: Vec<&String> = files
@@ -427,7 +455,11 @@ fn prepare_mounts(
         copies.push(dir);
     }
     for f in files {
-        if let FileMount::Placement { source, destination } = f {
+        if let FileMount::Placement {
+            source,
+            destination,
+        } = f
+        {
             if !source.is_dir() {
                 bail!("source {} is not a folder", source.display());
             }
@@ -446,13 +478,20 @@ fn full_body(bytes: impl Into<Bytes>) -> HyperOutgoingBody {
 fn text_response(status: StatusCode, text: &'static str) -> Response<HyperOutgoingBody> {
     let mut resp = Response::new(full_body(text));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain"),
+    );
     resp
 }
 
 /// A host-made `application/problem+json` response; `kind` becomes the stable `type`.
-pub fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Response<HyperOutgoingBody> {
+pub fn problem(
+    status: StatusCode,
+    kind: &str,
+    title: &str,
+    detail: &str,
+) -> Response<HyperOutgoingBody> {
     let body = serde_json::json!({
         "type": format!("urn:support-agent:problem:{kind}"),
         "title": title,

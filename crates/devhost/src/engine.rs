@@ -44,7 +44,9 @@ pub fn build_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
             .table_keep_resident(4 << 20);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
-    let engine = Engine::new(&config).map_err(anyhow::Error::from).context("configuring wasmtime")?;
+    let engine = Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("configuring wasmtime")?;
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("epoch-ticker".into())
@@ -60,7 +62,11 @@ pub fn build_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
 }
 
 /// Loads a component, from the compile cache when a matching entry exists.
-pub fn load_component(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> anyhow::Result<Component> {
+pub fn load_component(
+    engine: &Engine,
+    wasm_path: &Path,
+    cache_dir: &Path,
+) -> anyhow::Result<Component> {
     let bytes = std::fs::read(wasm_path)
         .with_context(|| format!("reading component {}", wasm_path.display()))?;
     let cached = cache_path(engine, &bytes, cache_dir);
@@ -70,7 +76,9 @@ pub fn load_component(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> an
         // and is recompiled below.
         match unsafe { Component::deserialize_file(engine, &cached) } {
             Ok(component) => return Ok(component),
-            Err(e) => tracing::warn!(error = %e, path = %cached.display(), "discarding bad cache entry"),
+            Err(e) => {
+                tracing::warn!(error = %e, path = %cached.display(), "discarding bad cache entry")
+            }
         }
     }
     let component = Component::new(engine, &bytes)

@@ -155,7 +155,10 @@ pub enum FileMount {
     /// A glob (or plain path) relative to the manifest; matches keep their relative path.
     Pattern(String),
     /// A file or directory mounted at an absolute guest path.
-    Placement { source: PathBuf, destination: String },
+    Placement {
+        source: PathBuf,
+        destination: String,
+    },
 }
 
 /// One `[component.<id>]` table, validated.
@@ -357,9 +360,7 @@ impl Manifest {
             let route = match t.route {
                 RawRoute::Path(p) => {
                     if !p.starts_with('/') {
-                        return Err(format!(
-                            "`{field}.route`: must start with '/', found {p:?}"
-                        ));
+                        return Err(format!("`{field}.route`: must start with '/', found {p:?}"));
                     }
                     if p.starts_with("/.well-known/spin/") || p == "/.well-known/spin/..." {
                         return Err(format!(
@@ -471,17 +472,61 @@ command = "cargo build"
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (GOOD.replace("spin_manifest_version = 2", "spin_manifest_version = 1"), "spin_manifest_version"),
-            (GOOD.replace("component = \"hello\"\n[[trigger", "component = \"nope\"\n[[trigger"), "trigger.http[0].component"),
-            (GOOD.replace("route = \"/hello/...\"", "route = \"hello\""), "trigger.http[0].route"),
-            (GOOD.replace("route = { private = true }", "route = { private = false }"), "trigger.http[1].route"),
-            (GOOD.replace("route = \"/hello/...\"", "route = \"/.well-known/spin/x\""), "trigger.http[0].route"),
-            (GOOD.replace("[component.hello]", "[component.Hello_X]").replace("component.hello.", "component.Hello_X.").replace("component = \"hello\"", "component = \"Hello_X\""), "component.Hello_X"),
-            (GOOD.replace("\"redis://127.0.0.1:6379\"", "\"ftp://x/path\""), "component.hello.allowed_outbound_hosts[1]"),
-            (GOOD.replace("greeting = { default = \"hi\" }", "Greeting = { default = \"hi\" }"), "variables.Greeting"),
-            (GOOD.replace("greeting = { default = \"hi\" }", "greeting = {}"), "variables.greeting"),
-            (GOOD.replace("destination = \"/assets\"", "destination = \"assets\""), "component.hello.files[1].destination"),
-            (GOOD.replace("source = \"hello.wasm\"", "source = { url = \"https://x\", digest = \"sha256:1\" }"), "component.hello.source"),
+            (
+                GOOD.replace("spin_manifest_version = 2", "spin_manifest_version = 1"),
+                "spin_manifest_version",
+            ),
+            (
+                GOOD.replace(
+                    "component = \"hello\"\n[[trigger",
+                    "component = \"nope\"\n[[trigger",
+                ),
+                "trigger.http[0].component",
+            ),
+            (
+                GOOD.replace("route = \"/hello/...\"", "route = \"hello\""),
+                "trigger.http[0].route",
+            ),
+            (
+                GOOD.replace("route = { private = true }", "route = { private = false }"),
+                "trigger.http[1].route",
+            ),
+            (
+                GOOD.replace("route = \"/hello/...\"", "route = \"/.well-known/spin/x\""),
+                "trigger.http[0].route",
+            ),
+            (
+                GOOD.replace("[component.hello]", "[component.Hello_X]")
+                    .replace("component.hello.", "component.Hello_X.")
+                    .replace("component = \"hello\"", "component = \"Hello_X\""),
+                "component.Hello_X",
+            ),
+            (
+                GOOD.replace("\"redis://127.0.0.1:6379\"", "\"ftp://x/path\""),
+                "component.hello.allowed_outbound_hosts[1]",
+            ),
+            (
+                GOOD.replace(
+                    "greeting = { default = \"hi\" }",
+                    "Greeting = { default = \"hi\" }",
+                ),
+                "variables.Greeting",
+            ),
+            (
+                GOOD.replace("greeting = { default = \"hi\" }", "greeting = {}"),
+                "variables.greeting",
+            ),
+            (
+                GOOD.replace("destination = \"/assets\"", "destination = \"assets\""),
+                "component.hello.files[1].destination",
+            ),
+            (
+                GOOD.replace(
+                    "source = \"hello.wasm\"",
+                    "source = { url = \"https://x\", digest = \"sha256:1\" }",
+                ),
+                "component.hello.source",
+            ),
         ];
         for (text, field) in cases {
             let err = parse(&text).expect_err(field);
@@ -491,7 +536,10 @@ command = "cargo build"
 
     #[test]
     fn unknown_component_field_is_rejected_by_name() {
-        let text = GOOD.replace("source = \"hello.wasm\"", "source = \"hello.wasm\"\nsourc = \"x\"");
+        let text = GOOD.replace(
+            "source = \"hello.wasm\"",
+            "source = \"hello.wasm\"\nsourc = \"x\"",
+        );
         let err = parse(&text).unwrap_err();
         assert!(err.contains("sourc"), "{err}");
     }

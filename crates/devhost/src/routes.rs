@@ -138,7 +138,11 @@ mod tests {
 
     #[test]
     fn exact_beats_wildcard_and_longest_prefix_wins() {
-        let r = router(&[("/...", "root"), ("/api/...", "api"), ("/api/health", "health")]);
+        let r = router(&[
+            ("/...", "root"),
+            ("/api/...", "api"),
+            ("/api/health", "health"),
+        ]);
         assert_eq!(r.route("/api/health").unwrap().component, "health");
         assert_eq!(r.route("/api/other").unwrap().component, "api");
         assert_eq!(r.route("/elsewhere").unwrap().component, "root");

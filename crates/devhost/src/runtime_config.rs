@@ -98,7 +98,9 @@ impl RuntimeConfig {
                             },
                             "redis" => KeyValueStoreConfig::Redis {
                                 url: store.url.ok_or_else(|| {
-                                    format!("`[key_value_store.{label}]`: type \"redis\" needs `url`")
+                                    format!(
+                                        "`[key_value_store.{label}]`: type \"redis\" needs `url`"
+                                    )
                                 })?,
                             },
                             other => {
@@ -183,7 +185,10 @@ type = "spin"
                 url: "redis://127.0.0.1:6379".into()
             }
         );
-        assert_eq!(c.key_value_stores["mem"], KeyValueStoreConfig::Spin { path: None });
+        assert_eq!(
+            c.key_value_stores["mem"],
+            KeyValueStoreConfig::Spin { path: None }
+        );
     }
 
     #[test]
@@ -199,7 +204,10 @@ type = "spin"
     fn unsupported_tables_and_types_are_named() {
         for (text, needle) in [
             ("[llm_compute]\ntype = \"spin\"", "llm_compute"),
-            ("[sqlite_database.x]\ntype = \"libsql\"", "sqlite_database.x"),
+            (
+                "[sqlite_database.x]\ntype = \"libsql\"",
+                "sqlite_database.x",
+            ),
             ("[key_value_store.k]\ntype = \"redis\"", "needs `url`"),
             ("[[config_provider]]\ntype = \"vault\"", "vault"),
         ] {

@@ -74,10 +74,16 @@ fn most_specific_route_wins_and_spin_headers_are_set() {
     assert_eq!(h["spin-path-info"], "/headers");
     assert_eq!(h["spin-base-path"], "/");
     let full = h["spin-full-url"].as_str().unwrap();
-    assert!(full.starts_with("http://127.0.0.1:") && full.ends_with("/api/headers?x=1"), "{full}");
+    assert!(
+        full.starts_with("http://127.0.0.1:") && full.ends_with("/api/headers?x=1"),
+        "{full}"
+    );
     let client = h["spin-client-addr"].as_str().unwrap();
     assert!(client.starts_with("127.0.0.1:"), "{client}");
-    assert!(h.get("connection").is_none(), "Connection header must be removed");
+    assert!(
+        h.get("connection").is_none(),
+        "Connection header must be removed"
+    );
 
     let root = host.get_json("/headers");
     assert_eq!(root["headers"]["spin-raw-component-route"], "/...");
@@ -136,12 +142,18 @@ key = "{{ api_key }}"
     assert_eq!(host.get_json("/vars?name=key")["value"], "s3cret");
     // Application variables not listed for the component are invisible to it.
     assert_eq!(host.get_json("/vars?name=greeting")["error"], "undefined");
-    assert_eq!(host.get_json("/vars?name=Bad-Name")["error"], "invalid-name");
+    assert_eq!(
+        host.get_json("/vars?name=Bad-Name")["error"],
+        "invalid-name"
+    );
     drop(host);
 
     let host = DevHost::start_with(
         manifest,
-        &[("SPIN_VARIABLE_API_KEY", "k"), ("SPIN_VARIABLE_GREETING", "hi")],
+        &[
+            ("SPIN_VARIABLE_API_KEY", "k"),
+            ("SPIN_VARIABLE_GREETING", "hi"),
+        ],
         &[],
     );
     assert_eq!(host.get_json("/vars?name=message")["value"], "hi, world");
@@ -166,14 +178,18 @@ key = "{{ api_key }}"
         Ok(_) => panic!("devhost must refuse to start"),
         Err(e) => e,
     };
-    assert!(err.contains("api_key") && err.contains("SPIN_VARIABLE_API_KEY"), "{err}");
+    assert!(
+        err.contains("api_key") && err.contains("SPIN_VARIABLE_API_KEY"),
+        "{err}"
+    );
 }
 
 #[test]
 fn invalid_manifest_fails_at_start_naming_the_field() {
     for (manifest, field) in [
         (
-            conformance_manifest("").replace("component = \"conformance\"", "component = \"missing\""),
+            conformance_manifest("")
+                .replace("component = \"conformance\"", "component = \"missing\""),
             "trigger.http[0].component",
         ),
         (
@@ -181,11 +197,18 @@ fn invalid_manifest_fails_at_start_naming_the_field() {
             "allowed_outbound_hosts[0]",
         ),
         (
-            conformance_manifest("").replace("spin_manifest_version = 2", "spin_manifest_version = 3"),
+            conformance_manifest("")
+                .replace("spin_manifest_version = 2", "spin_manifest_version = 3"),
             "spin_manifest_version",
         ),
-        (conformance_manifest("").replace("{conformance}", "/nope.wasm"), "component.conformance.source"),
-        (conformance_manifest("").replace("[application]", "[application]\nbogus = ["), "TOML"),
+        (
+            conformance_manifest("").replace("{conformance}", "/nope.wasm"),
+            "component.conformance.source",
+        ),
+        (
+            conformance_manifest("").replace("[application]", "[application]\nbogus = ["),
+            "TOML",
+        ),
     ] {
         let err = match DevHost::try_start(&manifest, &[], &[]) {
             Ok(_) => panic!("devhost must refuse {field}"),
@@ -218,9 +241,15 @@ fn environment_and_read_only_file_mounts() {
         "mounted"
     );
     let missing = host.get_json("/files?path=/etc/passwd");
-    assert!(missing["content"].is_null(), "nothing outside the mounts is visible");
+    assert!(
+        missing["content"].is_null(),
+        "nothing outside the mounts is visible"
+    );
     assert_eq!(host.get_json("/env?name=GREETING")["value"], "hey");
-    assert!(host.get_json("/env?name=PATH")["value"].is_null(), "host env is not inherited");
+    assert!(
+        host.get_json("/env?name=PATH")["value"].is_null(),
+        "host env is not inherited"
+    );
 }
 
 #[test]
@@ -234,11 +263,19 @@ fn glob_file_patterns_keep_relative_paths() {
     let manifest_path = dir.path().join("spin.toml");
     std::fs::write(
         &manifest_path,
-        manifest.replace("{conformance}", &wasm("conformance_component").to_string_lossy()),
+        manifest.replace(
+            "{conformance}",
+            &wasm("conformance_component").to_string_lossy(),
+        ),
     )
     .unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_devhost"))
-        .args(["--from", manifest_path.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args([
+            "--from",
+            manifest_path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -251,7 +288,12 @@ fn glob_file_patterns_keep_relative_paths() {
     .unwrap();
     let base = line.trim().strip_prefix("Serving ").unwrap().to_string();
     let get = |p: &str| -> serde_json::Value {
-        DevHost::client().get(format!("{base}{p}")).send().unwrap().json().unwrap()
+        DevHost::client()
+            .get(format!("{base}{p}"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
     };
     assert_eq!(get("/files?path=/static/sub/b.txt")["content"], "globbed");
     assert!(get("/files?path=/static/skip.bin")["content"].is_null());
@@ -280,25 +322,29 @@ fn outbound_http_is_allowed_only_to_listed_hosts() {
 #[test]
 fn outbound_allowed_hosts_accept_templates_and_port_wildcards() {
     let port = upstream("templated");
-    let manifest = format!(
-        r#"spin_manifest_version = 2
+    let manifest = r#"spin_manifest_version = 2
 [application]
 name = "tpl"
 [variables]
-upstream_host = {{ default = "127.0.0.1" }}
+upstream_host = { default = "127.0.0.1" }
 [[trigger.http]]
 route = "/..."
 component = "c"
 [component.c]
-source = "{{conformance}}"
-allowed_outbound_hosts = ["http://{{{{ upstream_host }}}}:*"]
-"#
-    );
-    let host = DevHost::start(&manifest);
+source = "{conformance}"
+allowed_outbound_hosts = ["http://{{ upstream_host }}:*"]
+"#;
+    let host = DevHost::start(manifest);
     let ok = host.get_json(&format!("/http?url=http://127.0.0.1:{port}/"));
     assert_eq!(ok["body"], "templated", "{ok}");
     let denied = host.get_json(&format!("/http?url=http://localhost:{port}/"));
-    assert!(denied["error"].as_str().unwrap_or("").contains("HttpRequestDenied"), "{denied}");
+    assert!(
+        denied["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HttpRequestDenied"),
+        "{denied}"
+    );
 }
 
 #[test]
@@ -328,9 +374,16 @@ command = "true"
     assert_eq!(body["value"], "back");
     drop(host);
 
-    let denied = DevHost::start(&manifest.replace("http://back.spin.internal", "http://other.example"));
+    let denied =
+        DevHost::start(&manifest.replace("http://back.spin.internal", "http://other.example"));
     let r = denied.get_json("/http?url=http://back.spin.internal/env?name=WHO");
-    assert!(r["error"].as_str().unwrap_or("").contains("HttpRequestDenied"), "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HttpRequestDenied"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -342,13 +395,20 @@ fn a_trapping_component_gets_500_and_the_host_keeps_serving() {
         resp.headers()["content-type"].to_str().unwrap(),
         "application/problem+json"
     );
-    assert!(!resp.text().unwrap().contains("deliberate"), "no guest internals in the response");
+    assert!(
+        !resp.text().unwrap().contains("deliberate"),
+        "no guest internals in the response"
+    );
     assert_eq!(host.get("/headers").status(), 200);
 }
 
 #[test]
 fn a_component_over_its_time_limit_is_stopped_with_500() {
-    let host = DevHost::start_with(&conformance_manifest(""), &[], &["--request-timeout-secs", "1"]);
+    let host = DevHost::start_with(
+        &conformance_manifest(""),
+        &[],
+        &["--request-timeout-secs", "1"],
+    );
     let started = std::time::Instant::now();
     let resp = host.get("/spin");
     assert_eq!(resp.status(), 500);
@@ -365,7 +425,11 @@ fn a_component_over_its_memory_limit_is_stopped_with_500() {
 
 #[test]
 fn oversized_request_bodies_are_rejected_with_413() {
-    let host = DevHost::start_with(&conformance_manifest(""), &[], &["--max-request-body-bytes", "1024"]);
+    let host = DevHost::start_with(
+        &conformance_manifest(""),
+        &[],
+        &["--max-request-body-bytes", "1024"],
+    );
     let resp = host.post("/echo", vec![b'x'; 4096]);
     assert_eq!(resp.status(), 413);
     let small = host.post("/echo", vec![b'x'; 100]);
@@ -382,7 +446,13 @@ fn every_request_gets_a_fresh_instance() {
         .map(|i| {
             let url = host.url(&format!("/echo?i={i}"));
             std::thread::spawn(move || {
-                DevHost::client().post(url).body(vec![0u8; i * 10]).send().unwrap().json::<serde_json::Value>().unwrap()
+                DevHost::client()
+                    .post(url)
+                    .body(vec![0u8; i * 10])
+                    .send()
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .unwrap()
             })
         })
         .collect();
@@ -396,7 +466,11 @@ fn compiled_components_are_cached_on_disk() {
     let host = DevHost::start(&conformance_manifest(""));
     let cache = host.state_dir().join("devhost-cache");
     let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
-    assert_eq!(entries.len(), 1, "one cached artifact per component content");
+    assert_eq!(
+        entries.len(),
+        1,
+        "one cached artifact per component content"
+    );
 }
 
 #[test]
@@ -421,14 +495,39 @@ fn access_log_is_json_with_one_line_per_request() {
 fn sigterm_lets_in_flight_requests_finish() {
     let port = upstream("slow");
     let _ = port;
-    let mut host = DevHost::start_with(&conformance_manifest(""), &[], &["--request-timeout-secs", "2"]);
+    let mut host = DevHost::start_with(
+        &conformance_manifest(""),
+        &[],
+        &["--request-timeout-secs", "2"],
+    );
     // A request that takes ~2 s (the time limit) is in flight when SIGTERM arrives.
     let url = host.url("/spin");
-    let in_flight = std::thread::spawn(move || DevHost::client().get(url).send().map(|r| r.status().as_u16()));
+    let in_flight = std::thread::spawn(move || {
+        DevHost::client()
+            .get(url)
+            .send()
+            .map(|r| r.status().as_u16())
+    });
     std::thread::sleep(Duration::from_millis(300));
     let pid = host.pid();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
-    let status = in_flight.join().unwrap().expect("in-flight request got a response");
-    assert_eq!(status, 500, "the in-flight request completed (with its timeout) instead of being cut");
-    assert_eq!(host.wait_exit(Duration::from_secs(20)), Some(true), "clean exit");
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = in_flight
+        .join()
+        .unwrap()
+        .expect("in-flight request got a response");
+    assert_eq!(
+        status, 500,
+        "the in-flight request completed (with its timeout) instead of being cut"
+    );
+    assert_eq!(
+        host.wait_exit(Duration::from_secs(20)),
+        Some(true),
+        "clean exit"
+    );
 }

@@ -67,7 +67,11 @@ fn every_value_type_round_trips_through_parameters_and_rows() {
         ]),
     );
     assert_eq!(r[0], json!({ "conn": 0 }));
-    assert_eq!(r[3]["columns"], json!(["i", "r", "t", "b", "absent"]), "{r:?}");
+    assert_eq!(
+        r[3]["columns"],
+        json!(["i", "r", "t", "b", "absent"]),
+        "{r:?}"
+    );
     assert_eq!(
         r[3]["rows"],
         json!([[

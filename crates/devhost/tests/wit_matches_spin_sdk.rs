@@ -12,7 +12,11 @@ fn spin_sdk_wit_dir() -> PathBuf {
         .arg(&workspace)
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let pkg = meta["packages"]
         .as_array()

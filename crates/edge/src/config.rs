@@ -40,12 +40,18 @@ pub fn required(name: &str) -> Result<String, ConfigError> {
 pub fn parse_store(value: &str) -> Result<StoreBackend, ConfigError> {
     if let Some(label) = value.strip_prefix("sqlite://") {
         if label.is_empty() {
-            return Err(ConfigError("`db_url`: sqlite:// needs a database label".into()));
+            return Err(ConfigError(
+                "`db_url`: sqlite:// needs a database label".into(),
+            ));
         }
-        return Ok(StoreBackend::Sqlite { label: label.to_string() });
+        return Ok(StoreBackend::Sqlite {
+            label: label.to_string(),
+        });
     }
     if value.starts_with("postgres://") || value.starts_with("postgresql://") {
-        return Ok(StoreBackend::Postgres { url: value.to_string() });
+        return Ok(StoreBackend::Postgres {
+            url: value.to_string(),
+        });
     }
     Err(ConfigError(
         "`db_url`: expected sqlite://<label> or postgres://…".into(),
@@ -56,12 +62,18 @@ pub fn parse_store(value: &str) -> Result<StoreBackend, ConfigError> {
 pub fn parse_counters(value: &str) -> Result<CountersBackend, ConfigError> {
     if let Some(label) = value.strip_prefix("sqlite://") {
         if label.is_empty() {
-            return Err(ConfigError("`counters_url`: sqlite:// needs a database label".into()));
+            return Err(ConfigError(
+                "`counters_url`: sqlite:// needs a database label".into(),
+            ));
         }
-        return Ok(CountersBackend::Sqlite { label: label.to_string() });
+        return Ok(CountersBackend::Sqlite {
+            label: label.to_string(),
+        });
     }
     if value.starts_with("redis://") || value.starts_with("rediss://") {
-        return Ok(CountersBackend::Redis { url: value.to_string() });
+        return Ok(CountersBackend::Redis {
+            url: value.to_string(),
+        });
     }
     Err(ConfigError(
         "`counters_url`: expected sqlite://<label> or redis://…".into(),
@@ -86,7 +98,9 @@ mod tests {
     fn store_urls_select_the_backend() {
         assert_eq!(
             parse_store("sqlite://default").unwrap(),
-            StoreBackend::Sqlite { label: "default".into() }
+            StoreBackend::Sqlite {
+                label: "default".into()
+            }
         );
         assert!(matches!(
             parse_store("postgres://u:p@h:5432/db").unwrap(),

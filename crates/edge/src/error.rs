@@ -30,7 +30,10 @@ impl ApiError {
 
     /// A misconfiguration or failure the client can do nothing about; the detail stays generic.
     pub fn internal() -> Self {
-        Self::new(ProblemKind::Internal, "the server could not complete the request")
+        Self::new(
+            ProblemKind::Internal,
+            "the server could not complete the request",
+        )
     }
 
     /// The response this error becomes.
@@ -73,14 +76,18 @@ mod tests {
 
     #[test]
     fn renders_problem_json_with_status_and_retry_after() {
-        let err = ApiError(Problem::new(ProblemKind::TooManyRequests, "slow down").with_retry_after(7));
+        let err =
+            ApiError(Problem::new(ProblemKind::TooManyRequests, "slow down").with_retry_after(7));
         let resp = err.to_response();
         assert_eq!(*resp.status(), 429);
         assert_eq!(
             resp.header("content-type").and_then(|v| v.as_str()),
             Some("application/problem+json")
         );
-        assert_eq!(resp.header("retry-after").and_then(|v| v.as_str()), Some("7"));
+        assert_eq!(
+            resp.header("retry-after").and_then(|v| v.as_str()),
+            Some("7")
+        );
         let body: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
         assert_eq!(body["status"], 429);
     }

@@ -12,7 +12,9 @@ use hyper_util::rt::TokioIo;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:3100".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:3100".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("Serving http://{}", listener.local_addr()?);
     loop {
@@ -21,8 +23,10 @@ async fn main() -> std::io::Result<()> {
         tokio::spawn(async move {
             let service = service_fn(|_req: Request<hyper::body::Incoming>| async {
                 let mut resp = Response::new(Full::new(Bytes::from_static(b"Hello, world!")));
-                resp.headers_mut()
-                    .insert("content-type", hyper::header::HeaderValue::from_static("text/plain"));
+                resp.headers_mut().insert(
+                    "content-type",
+                    hyper::header::HeaderValue::from_static("text/plain"),
+                );
                 Ok::<_, Infallible>(resp)
             });
             let _ = http1::Builder::new()

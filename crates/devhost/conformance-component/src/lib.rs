@@ -78,7 +78,10 @@ async fn handle(req: Request) -> anyhow::Result<Response> {
                 .headers()
                 .map(|(k, v)| (k.to_string(), v.as_str().unwrap_or("").into()))
                 .collect();
-            Ok(json(200, serde_json::json!({ "path": req.path(), "headers": headers })))
+            Ok(json(
+                200,
+                serde_json::json!({ "path": req.path(), "headers": headers }),
+            ))
         }
         "vars" => {
             let name = query_param(&req, "name").unwrap_or_default();
@@ -89,7 +92,10 @@ async fn handle(req: Request) -> anyhow::Result<Response> {
         }
         "env" => {
             let name = query_param(&req, "name").unwrap_or_default();
-            Ok(json(200, serde_json::json!({ "value": std::env::var(&name).ok() })))
+            Ok(json(
+                200,
+                serde_json::json!({ "value": std::env::var(&name).ok() }),
+            ))
         }
         "files" => {
             let path = query_param(&req, "path").unwrap_or_default();
@@ -135,7 +141,10 @@ async fn handle(req: Request) -> anyhow::Result<Response> {
             }
             Ok(json(200, serde_json::json!({ "chunks": chunks.len() })))
         }
-        _ => Ok(json(404, serde_json::json!({ "error": "unknown section", "section": section }))),
+        _ => Ok(json(
+            404,
+            serde_json::json!({ "error": "unknown section", "section": section }),
+        )),
     }
 }
 

@@ -54,6 +54,9 @@ impl SqliteKeyValue {
 
     /// Opens the database (creating the table) so a broken file fails at `open`, as in Spin.
     pub async fn ensure_open(&self) -> Result<(), Error> {
+        if self.connection.get().is_some() {
+            return Ok(());
+        }
         self.with_conn(|_| Ok(())).await
     }
 

@@ -164,10 +164,10 @@ fn split_host_port(rest: &str) -> Result<(&str, Option<&str>), String> {
         Some(_) => return Err("IPv6 addresses must be written in brackets".into()),
         None => (rest, None),
     };
-    if let Some((_, after_slash)) = host.split_once('/') {
-        if host.parse::<IpNet>().is_err() || after_slash.contains('/') {
-            return Err("paths are not allowed: give only scheme, host and port".into());
-        }
+    if let Some((_, after_slash)) = host.split_once('/')
+        && (host.parse::<IpNet>().is_err() || after_slash.contains('/'))
+    {
+        return Err("paths are not allowed: give only scheme, host and port".into());
     }
     Ok((host, port))
 }
@@ -234,7 +234,10 @@ impl OutboundTarget {
     /// A destination from its parts; `port` defaults to the scheme's well-known port.
     pub fn new(scheme: &str, host: &str, port: Option<u16>) -> Self {
         let scheme = scheme.to_ascii_lowercase();
-        let host_l = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host_l = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         let host = match host_l.parse::<IpAddr>() {
             Ok(ip) => TargetHost::Ip(ip),
             Err(_) => TargetHost::Name(host_l),
@@ -293,37 +296,97 @@ mod tests {
 
     #[test]
     fn omitted_port_means_the_well_known_port() {
-        assert!(allows(&["https://example.com"], "https", "example.com", None));
-        assert!(allows(&["https://example.com"], "https", "example.com", Some(443)));
-        assert!(!allows(&["https://example.com"], "https", "example.com", Some(8443)));
+        assert!(allows(
+            &["https://example.com"],
+            "https",
+            "example.com",
+            None
+        ));
+        assert!(allows(
+            &["https://example.com"],
+            "https",
+            "example.com",
+            Some(443)
+        ));
+        assert!(!allows(
+            &["https://example.com"],
+            "https",
+            "example.com",
+            Some(8443)
+        ));
         assert!(allows(&["postgres://db"], "postgres", "db", Some(5432)));
         assert!(allows(&["redis://cache"], "redis", "cache", None));
     }
 
     #[test]
     fn scheme_must_match_unless_wildcard() {
-        assert!(!allows(&["https://example.com"], "http", "example.com", Some(443)));
-        assert!(allows(&["*://example.com:443"], "http", "example.com", Some(443)));
+        assert!(!allows(
+            &["https://example.com"],
+            "http",
+            "example.com",
+            Some(443)
+        ));
+        assert!(allows(
+            &["*://example.com:443"],
+            "http",
+            "example.com",
+            Some(443)
+        ));
     }
 
     #[test]
     fn wildcard_hosts_and_subdomains() {
         assert!(allows(&["https://*"], "https", "anything.org", None));
-        assert!(allows(&["https://*.example.com"], "https", "a.b.example.com", None));
-        assert!(!allows(&["https://*.example.com"], "https", "example.com", None));
-        assert!(!allows(&["https://*.example.com"], "https", "badexample.com", None));
+        assert!(allows(
+            &["https://*.example.com"],
+            "https",
+            "a.b.example.com",
+            None
+        ));
+        assert!(!allows(
+            &["https://*.example.com"],
+            "https",
+            "example.com",
+            None
+        ));
+        assert!(!allows(
+            &["https://*.example.com"],
+            "https",
+            "badexample.com",
+            None
+        ));
     }
 
     #[test]
     fn port_wildcards_and_ranges() {
-        assert!(allows(&["http://localhost:*"], "http", "localhost", Some(1234)));
-        assert!(allows(&["http://localhost:8000..8002"], "http", "localhost", Some(8001)));
-        assert!(!allows(&["http://localhost:8000..8002"], "http", "localhost", Some(8002)));
+        assert!(allows(
+            &["http://localhost:*"],
+            "http",
+            "localhost",
+            Some(1234)
+        ));
+        assert!(allows(
+            &["http://localhost:8000..8002"],
+            "http",
+            "localhost",
+            Some(8001)
+        ));
+        assert!(!allows(
+            &["http://localhost:8000..8002"],
+            "http",
+            "localhost",
+            Some(8002)
+        ));
     }
 
     #[test]
     fn ip_and_cidr() {
-        assert!(allows(&["http://127.0.0.1:8080"], "http", "127.0.0.1", Some(8080)));
+        assert!(allows(
+            &["http://127.0.0.1:8080"],
+            "http",
+            "127.0.0.1",
+            Some(8080)
+        ));
         assert!(allows(&["http://10.0.0.0/8:80"], "http", "10.1.2.3", None));
         assert!(!allows(&["http://10.0.0.0/8:80"], "http", "11.1.2.3", None));
         assert!(allows(&["http://[::1]:80"], "http", "[::1]", None));

@@ -73,7 +73,8 @@ impl WasiHttpHooks for OutboundHttp {
         let allowed = self.allowed.clone();
         let chain = self.chain.clone();
         Box::new(async move {
-            let done: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(async { Ok(()) });
+            let done: Box<dyn Future<Output = Result<(), Error>> + Send> =
+                Box::new(async { Ok(()) });
             if let Some(id) = host.strip_suffix(INTERNAL_SUFFIX) {
                 let target = OutboundTarget::new(&scheme, &host, uri.port_u16());
                 if !allowed.allows(&target) {
@@ -103,7 +104,8 @@ impl WasiHttpHooks for OutboundHttp {
                     .or(Some(BETWEEN_BYTES_TIMEOUT)),
             };
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             let io: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(io);
             Ok((response.map(BodyExt::boxed_unsync), io))
         })

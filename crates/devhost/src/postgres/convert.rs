@@ -2,9 +2,12 @@
 //!
 //! Parameters go WIT → Rust value implementing `ToSql`; columns go Postgres type → WIT
 //! `db-data-type`, and column values → WIT `db-value`. The mapping follows Spin's own host
-//! (crates/factor-outbound-pg/src/types.rs), with `timestamptz`, `json`, `name` and `"char"`
-//! also mapped to their natural WIT variants. Types with no WIT variant come back as
+//! (crates/factor-outbound-pg/src/types.rs). Types with no WIT variant come back as
 //! `unsupported` with their raw binary encoding and data type `other(<type name>)`.
+//! Beyond Spin: `timestamptz` reads as `datetime` (in UTC), `json` as `jsonb`, `name` as
+//! `str` and `"char"` as `int8`; Spin reads the last three as `unsupported` and fails the
+//! whole query on a `timestamptz` column, so a component meant for Spin should cast them
+//! (`col AT TIME ZONE 'UTC'`, `col::jsonb`, `col::text`).
 //! Not here: connections, pooling, error mapping of database errors (see `host.rs`).
 
 use std::error::Error as StdError;

@@ -5,7 +5,8 @@
 //! `connection-failed`; database errors become `query-failed(db-error)` with the server's
 //! fields; parameters that are not valid values become `bad-parameter`; a query that returns
 //! no rows has no columns either (Spin infers the columns from the first row). A column value
-//! that cannot be represented becomes `value-conversion-failed`.
+//! that cannot be represented (`NaN::numeric`, `infinity::date`) becomes
+//! `value-conversion-failed` (Spin answers `query-failed(text)` there).
 //! Not here: value conversions (`convert.rs`), pooling (`mod.rs`).
 
 // The error type is the interface's own (as large as its `db-error` record); boxing it in

@@ -118,16 +118,16 @@ impl SqliteDatabases {
 
 fn open_rusqlite(location: &Location) -> Result<rusqlite::Connection, String> {
     let conn = match location {
-        Location::File(path) => {
-            let conn = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
-            // WAL lets readers proceed while another connection writes.
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
-                .map_err(|e| e.to_string())?;
-            conn
-        }
-        Location::Memory => rusqlite::Connection::open_in_memory().map_err(|e| e.to_string())?,
-    };
+        Location::File(path) => rusqlite::Connection::open(path),
+        Location::Memory => rusqlite::Connection::open_in_memory(),
+    }
+    .map_err(|e| e.to_string())?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| e.to_string())?;
+    if let Location::File(_) = location {
+        // WAL lets readers proceed while another connection writes.
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+            .map_err(|e| e.to_string())?;
+    }
     Ok(conn)
 }
 
@@ -246,7 +246,6 @@ mod tests {
         config.insert("mem".to_string(), SqliteDatabaseConfig { path: None });
         SqliteDatabases::new(&config).unwrap()
     }
-
 
     #[test]
     fn new_creates_parent_folders_of_database_files() {

@@ -20,5 +20,8 @@ impl variables::Host for HostState {
 
 /// Adds `fermyon:spin/variables` to the linker.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
-    Ok(variables::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?)
+    Ok(variables::add_to_linker::<HostState, HasSelf<HostState>>(
+        linker,
+        |s| s,
+    )?)
 }

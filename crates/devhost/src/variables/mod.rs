@@ -121,20 +121,30 @@ mod tests {
             _ => None,
         })
         .unwrap();
-        assert_eq!(vars.render("{{ greeting }}, {{api_key}}!").unwrap(), "hi, k!");
+        assert_eq!(
+            vars.render("{{ greeting }}, {{api_key}}!").unwrap(),
+            "hi, k!"
+        );
     }
 
     #[test]
     fn missing_required_variable_stops_start_naming_it() {
         let err = AppVariables::resolve(&decls(), |_| None).unwrap_err();
-        assert!(err.contains("api_key") && err.contains("SPIN_VARIABLE_API_KEY"), "{err}");
+        assert!(
+            err.contains("api_key") && err.contains("SPIN_VARIABLE_API_KEY"),
+            "{err}"
+        );
     }
 
     #[test]
     fn template_errors_are_reported() {
         let vars = AppVariables::resolve(&decls(), |_| Some("x".into())).unwrap();
         assert!(vars.render("{{ nope }}").unwrap_err().contains("nope"));
-        assert!(vars.render("{{ greeting").unwrap_err().contains("unterminated"));
+        assert!(
+            vars.render("{{ greeting")
+                .unwrap_err()
+                .contains("unterminated")
+        );
         assert!(vars.render("{{ Bad }}").is_err());
         assert_eq!(vars.render("plain").unwrap(), "plain");
     }
