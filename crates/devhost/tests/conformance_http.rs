@@ -531,3 +531,16 @@ fn sigterm_lets_in_flight_requests_finish() {
         "clean exit"
     );
 }
+
+#[test]
+fn relative_self_requests_fail_as_an_error_not_a_trap() {
+    // Known gap (README): wasmtime-wasi-http 48 cannot build a URI without an authority,
+    // so a relative request fails before devhost's `self` rule is consulted. It must stay
+    // an error value the guest can handle, and the host must keep serving.
+    let host = DevHost::start(&conformance_manifest(
+        "allowed_outbound_hosts = [\"http://self\"]",
+    ));
+    let r = host.get_json("/http?url=/headers");
+    assert!(r["error"].is_string(), "{r}");
+    assert_eq!(host.get("/headers").status(), 200);
+}
