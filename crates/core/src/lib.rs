@@ -3,5 +3,6 @@
 //! Compiles natively and to wasm32-wasip2; components call it, `crates/edge` feeds it.
 //! Most of the project's unit tests live here.
 
+pub mod auth;
 pub mod health;
 pub mod problem;

@@ -141,6 +141,9 @@ impl App {
                 prepare_mounts(&manifest.base_dir, &decl.files, &decl.exclude_files)
                     .with_context(|| format!("`{field}.files`"))?;
             file_copies.extend(copies);
+            // As Spin: a component may list only databases and stores that exist.
+            services.sqlite.ensure_configured(id, &decl.sqlite_databases)?;
+            services.key_value.ensure_configured(id, &decl.key_value_stores)?;
             let ctx = Arc::new(ComponentContext {
                 id: id.clone(),
                 variables: component_vars,

@@ -8,7 +8,8 @@
 //! this module's business: see `batcher`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
@@ -24,11 +25,17 @@ pub struct ModelOptions {
     /// Threads tract may use inside one run (its matrix-multiply executor); 1 = the calling
     /// thread only.
     pub intra_threads: usize,
+    /// Compile a plan for each concrete (batch, padded length) shape met, instead of running
+    /// the one plan with symbolic dimensions. At most this many are kept; 0 = off.
+    pub shape_plans: usize,
 }
 
 impl Default for ModelOptions {
     fn default() -> Self {
-        ModelOptions { intra_threads: 1 }
+        ModelOptions {
+            intra_threads: 1,
+            shape_plans: 0,
+        }
     }
 }
 
@@ -79,6 +86,12 @@ pub struct Model {
     config: ModelConfig,
     tokenizer: Tokenizer,
     plan: Plan,
+    /// The decluttered graph with symbolic dims, kept to specialise per shape.
+    typed: Option<TypedModel>,
+    shape_plans: Mutex<HashMap<(usize, usize), Plan>>,
+    options: ModelOptions,
+    batch_symbol: Symbol,
+    sequence_symbol: Symbol,
     inputs: Vec<(GraphInput, DatumType)>,
     /// The graph's output is already one vector per text (`[batch, dims]`).
     output_is_pooled: bool,
@@ -107,7 +120,7 @@ impl Model {
     pub fn load_with_config(dir: &Path, config: ModelConfig, options: ModelOptions) -> Result<Model> {
         let tokenizer = load_tokenizer(&dir.join(TOKENIZER_FILE), config.max_seq_len)?;
         let onnx_path = dir.join(&config.onnx_file);
-        let (plan, inputs, output_is_pooled) = load_graph(&onnx_path, &config, options)
+        let graph = load_graph(&onnx_path, &config, options)
             .with_context(|| {
                 format!(
                     "cannot load ONNX graph {} (named by {} \"onnx_file\")",
@@ -124,9 +137,14 @@ impl Model {
         Ok(Model {
             config,
             tokenizer,
-            plan,
-            inputs,
-            output_is_pooled,
+            plan: graph.plan,
+            typed: (options.shape_plans > 0).then_some(graph.typed),
+            shape_plans: Mutex::new(HashMap::new()),
+            options,
+            batch_symbol: graph.batch,
+            sequence_symbol: graph.sequence,
+            inputs: graph.inputs,
+            output_is_pooled: graph.output_is_pooled,
             pad_id,
         })
     }
@@ -156,7 +174,13 @@ impl Model {
             return Ok(Vec::new());
         }
         let rows = batch.len();
-        let cols = batch.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
+        let longest = batch.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
+        let cols = if self.typed.is_some() {
+            longest.div_ceil(SHAPE_STEP) * SHAPE_STEP
+        } else {
+            longest
+        };
+        let plan = self.plan_for(rows, cols)?;
         let mut ids = vec![self.pad_id; rows * cols];
         let mut mask = vec![0i64; rows * cols];
         let mut types = vec![0i64; rows * cols];
@@ -180,7 +204,7 @@ impl Model {
             let tensor = Tensor::from_shape(&[rows, cols], data)?;
             inputs.push(tensor.cast_to_dt(dt)?.into_owned().into_tvalue());
         }
-        let outputs = self.plan.run(inputs).context("inference failed")?;
+        let outputs = plan.run(inputs).context("inference failed")?;
         let output = outputs[0].cast_to::<f32>()?;
         let output = output.to_plain_array_view::<f32>()?;
         let dims = self.config.dims;
@@ -225,6 +249,46 @@ impl Model {
     }
 }
 
+/// Padded lengths are rounded up to a multiple of this when plans are made per shape, so
+/// that a few plans cover all lengths.
+const SHAPE_STEP: usize = 8;
+
+impl Model {
+    /// The plan to run a `rows` x `cols` batch with: the one specialised to that shape
+    /// (compiled on first use) when shape plans are on, else the symbolic one.
+    fn plan_for(&self, rows: usize, cols: usize) -> Result<Plan> {
+        let Some(typed) = &self.typed else {
+            return Ok(self.plan.clone());
+        };
+        if let Some(plan) = self.shape_plans.lock().expect("plans lock").get(&(rows, cols)) {
+            return Ok(plan.clone());
+        }
+        let subs: HashMap<Symbol, TDim> = [
+            (self.batch_symbol.clone(), TDim::from(rows as i64)),
+            (self.sequence_symbol.clone(), TDim::from(cols as i64)),
+        ]
+        .into_iter()
+        .collect();
+        let started = std::time::Instant::now();
+        let concrete = typed.set_symbols(&subs)?.into_optimized()?;
+        let plan = TypedSimplePlan::new_with_options(concrete, &run_options(self.options))?;
+        tracing::debug!(rows, cols, ms = started.elapsed().as_millis() as u64, "compiled a plan");
+        let mut plans = self.shape_plans.lock().expect("plans lock");
+        if plans.len() < self.options.shape_plans {
+            plans.insert((rows, cols), plan.clone());
+        }
+        Ok(plan)
+    }
+}
+
+fn run_options(options: ModelOptions) -> RunOptions {
+    RunOptions {
+        executor: (options.intra_threads > 1)
+            .then(|| tract_linalg::multithread::Executor::multithread(options.intra_threads)),
+        ..Default::default()
+    }
+}
+
 /// Scales `v` to unit length (a zero vector stays zero).
 pub fn l2_normalize(v: &mut [f32]) {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -263,11 +327,17 @@ fn load_tokenizer(path: &PathBuf, max_seq_len: usize) -> Result<Tokenizer> {
     Ok(tokenizer)
 }
 
-fn load_graph(
-    path: &Path,
-    config: &ModelConfig,
-    options: ModelOptions,
-) -> Result<(Plan, Vec<(GraphInput, DatumType)>, bool)> {
+struct Graph {
+    plan: Plan,
+    typed: TypedModel,
+    batch: Symbol,
+    sequence: Symbol,
+    inputs: Vec<(GraphInput, DatumType)>,
+    /// The graph's output is already one vector per text (`[batch, dims]`).
+    output_is_pooled: bool,
+}
+
+fn load_graph(path: &Path, config: &ModelConfig, options: ModelOptions) -> Result<Graph> {
     if !path.is_file() {
         bail!("the file is missing");
     }
@@ -300,7 +370,7 @@ fn load_graph(
     if !inputs.iter().any(|(i, _)| *i == GraphInput::InputIds) {
         bail!("graph has no input_ids input");
     }
-    let typed = model.into_optimized()?;
+    let typed = model.into_typed()?.into_decluttered()?;
     let output_rank = typed.output_fact(0)?.rank();
     let output_is_pooled = match (output_rank, config.pooling) {
         (2, _) => true,
@@ -310,14 +380,15 @@ fn load_graph(
         (3, _) => false,
         (r, _) => bail!("graph output has rank {r}, expected 2 or 3"),
     };
-    let executor = (options.intra_threads > 1)
-        .then(|| tract_linalg::multithread::Executor::multithread(options.intra_threads));
-    let run_options = RunOptions {
-        executor,
-        ..Default::default()
-    };
-    let plan = TypedSimplePlan::new_with_options(typed, &run_options)?;
-    Ok((plan, inputs, output_is_pooled))
+    let plan = TypedSimplePlan::new_with_options(typed.clone().into_optimized()?, &run_options(options))?;
+    Ok(Graph {
+        plan,
+        typed,
+        batch,
+        sequence,
+        inputs,
+        output_is_pooled,
+    })
 }
 
 #[cfg(test)]
