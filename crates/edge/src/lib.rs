@@ -3,6 +3,8 @@
 //! `crates/core`; components stay thin glue between the two.
 
 pub mod config;
+pub mod counters;
+pub mod db;
 pub mod error;
 pub mod probe;
 

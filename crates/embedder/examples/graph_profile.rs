@@ -1,0 +1,62 @@
+//! Where tract spends its time on a model directory's graph: runs a batch through the
+//! optimised plan a few times and prints the total time per operator type.
+//!
+//! `cargo run --release -p embedder --example graph_profile -- MODEL_DIR [ONNX_FILE] [BATCH] [TOKENS]`
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::plan::eval;
+
+fn main() -> TractResult<()> {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(args.next().unwrap_or_else(|| ".models/minilm".into()));
+    let file = args.next().unwrap_or_else(|| "model.onnx".into());
+    let batch: usize = args.next().map_or(32, |s| s.parse().unwrap());
+    let tokens: usize = args.next().map_or(51, |s| s.parse().unwrap());
+    let mut model = tract_onnx::onnx().model_for_path(dir.join(&file))?;
+    let b = model.symbols.sym("batch");
+    let s = model.symbols.sym("sequence");
+    let concrete = std::env::var("CONCRETE").is_ok();
+    let mut names = vec![];
+    for ix in 0..model.inputs.len() {
+        names.push(model.node(model.inputs[ix].node).name.clone());
+        let shape: TVec<TDim> = if concrete {
+            tvec![(batch as i64).into(), (tokens as i64).into()]
+        } else {
+            tvec![b.clone().into(), s.clone().into()]
+        };
+        model.set_input_fact(ix, InferenceFact::dt_shape(i64::datum_type(), shape))?;
+    }
+    let optimized = model.into_optimized()?;
+    let plan = TypedSimplePlan::new(optimized)?;
+    let inputs: TVec<TValue> = names
+        .iter()
+        .map(|n| {
+            let v = if n == "input_ids" { 1000i64 } else if n == "attention_mask" { 1 } else { 0 };
+            Tensor::from_shape(&[batch, tokens], &vec![v; batch * tokens]).unwrap().into_tvalue()
+        })
+        .collect();
+    let mut per_op: HashMap<String, f64> = HashMap::new();
+    let runs = 3;
+    let started = Instant::now();
+    for _ in 0..runs {
+        let mut state = plan.spawn()?;
+        state.run_plan_with_eval(inputs.clone(), |ctx, st, node, input| {
+            let t = Instant::now();
+            let r = eval(ctx, st, node, input);
+            *per_op.entry(node.op().name().to_string()).or_default() += t.elapsed().as_secs_f64();
+            r
+        })?;
+    }
+    let total = started.elapsed().as_secs_f64() / runs as f64;
+    let mut ops: Vec<_> = per_op.into_iter().collect();
+    ops.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!("{file} batch {batch} x {tokens}: {:.1} ms per run ({:.1} sent/s)", total * 1e3, batch as f64 / total);
+    for (op, t) in ops.iter().take(15) {
+        println!("  {op:<30} {:8.2} ms", t / runs as f64 * 1e3);
+    }
+    Ok(())
+}
