@@ -3,6 +3,7 @@
 //! Compiles natively and to wasm32-wasip2; components call it, `crates/edge` feeds it.
 //! Most of the project's unit tests live here.
 
+pub mod api;
 pub mod auth;
 pub mod health;
 pub mod problem;

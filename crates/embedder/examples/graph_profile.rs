@@ -23,14 +23,30 @@ fn main() -> TractResult<()> {
     let mut names = vec![];
     for ix in 0..model.inputs.len() {
         names.push(model.node(model.inputs[ix].node).name.clone());
-        let shape: TVec<TDim> = if concrete {
-            tvec![(batch as i64).into(), (tokens as i64).into()]
-        } else {
-            tvec![b.clone().into(), s.clone().into()]
-        };
+        let shape: TVec<TDim> = tvec![b.clone().into(), s.clone().into()];
         model.set_input_fact(ix, InferenceFact::dt_shape(i64::datum_type(), shape))?;
     }
-    let optimized = model.into_optimized()?;
+    let typed = model.into_typed()?.into_decluttered()?;
+    let optimized = if concrete {
+        let mut subs: HashMap<Symbol, TDim> = HashMap::new();
+        subs.insert(s.clone(), TDim::from(tokens as i64));
+        if std::env::var("CONCRETE").unwrap() != "seq" {
+            subs.insert(b.clone(), TDim::from(batch as i64));
+        }
+        let t = Instant::now();
+        let m = typed.set_symbols(&subs)?.into_optimized()?;
+        println!("specialised in {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+        m
+    } else {
+        typed.into_optimized()?
+    };
+    if std::env::var("SHOW").is_ok() {
+        for node in optimized.nodes() {
+            if node.op().name() == "OptMatMul" {
+                println!("{} {:?}", node, node.op().info()?);
+            }
+        }
+    }
     let plan = TypedSimplePlan::new(optimized)?;
     let inputs: TVec<TValue> = names
         .iter()

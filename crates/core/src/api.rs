@@ -1,0 +1,49 @@
+//! The API's route table: every method and path template each component serves.
+//!
+//! Components dispatch on these, and the OpenAPI test (`tests/openapi.rs`) checks that
+//! `openapi.yaml` documents exactly this set, so the document cannot fall behind the code.
+
+/// One served route: an HTTP method and an OpenAPI path template (`{id}` for parameters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub component: &'static str,
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+const fn route(component: &'static str, method: &'static str, path: &'static str) -> Route {
+    Route {
+        component,
+        method,
+        path,
+    }
+}
+
+/// Every route the app serves.
+pub const ROUTES: &[Route] = &[
+    route("health", "GET", "/health"),
+    route("health", "GET", "/health/ready"),
+];
+
+/// The routes one component serves.
+pub fn routes_of(component: &str) -> impl Iterator<Item = &'static Route> + '_ {
+    ROUTES.iter().filter(move |r| r.component == component)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_unique_and_absolute() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            assert!(a.path.starts_with('/'), "{a:?}");
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "duplicate {a:?}"
+                );
+            }
+        }
+    }
+}
