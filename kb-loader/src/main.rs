@@ -161,10 +161,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let dir = args.migrations.join(url.backend_folder());
             let files = migrations::load(&dir)?;
             let mut db = database::open(&url, database::Create::Yes)?;
-            for line in migrations::migrate(db.as_mut(), &files, &dir)? {
-                println!("{line}");
-            }
-            Ok(())
+            migrations::migrate(db.as_mut(), &files, |line| println!("{line}"))
         }
         Command::Token(args) => {
             let request = token::TokenRequest {

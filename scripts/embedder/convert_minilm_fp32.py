@@ -106,9 +106,61 @@ def main(int8_path, safetensors_path, out_path):
     for base, weight in sorted(replacements.items()):
         graph.initializer.append(numpy_helper.from_array(weight, base))
 
+    gelus = rewrite_gelu(graph)
     onnx.checker.check_model(model)
     onnx.save(model, out_path)
-    print(f"wrote {out_path}: {len(replacements)} weights restored to fp32")
+    print(f"wrote {out_path}: {len(replacements)} weights restored to fp32, {gelus} GELUs rewritten")
+
+
+def rewrite_gelu(graph):
+    """Rewrites the exporter's GELU, x * (0.5 * (1 + erf(x / sqrt2))), as
+    (0.5 * x) * (1 + erf(x * (1 / sqrt2))): the same function, in the node order tract
+    recognises and fuses into one GeluExact op (the other order stays five element-wise
+    ops, the slowest part of the graph after the matrix products)."""
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    consumers = {}
+    for node in graph.node:
+        for i in node.input:
+            consumers.setdefault(i, []).append(node)
+    producer = {o: n for n in graph.node for o in n.output}
+
+    def scalar(name, value):
+        v = consts.get(name)
+        return v is not None and v.size == 1 and abs(float(v) - value) < 1e-6
+
+    def only_consumer(output, op_type):
+        nodes = consumers.get(output, [])
+        return nodes[0] if len(nodes) == 1 and nodes[0].op_type == op_type else None
+
+    inv_sqrt2 = np.float32(1.0) / np.sqrt(np.float32(2.0))
+    graph.initializer.append(numpy_helper.from_array(np.array(0.5, np.float32), "gelu_half"))
+    graph.initializer.append(numpy_helper.from_array(np.array(1.0, np.float32), "gelu_one"))
+    graph.initializer.append(numpy_helper.from_array(np.array(inv_sqrt2, np.float32), "gelu_inv_sqrt2"))
+    rewritten = 0
+    for erf in [n for n in graph.node if n.op_type == "Erf"]:
+        div = producer.get(erf.input[0])
+        if div is None or div.op_type != "Div" or not scalar(div.input[1], float(np.sqrt(2.0))):
+            continue
+        x = div.input[0]
+        add = only_consumer(erf.output[0], "Add")
+        half = add and only_consumer(add.output[0], "Mul")
+        out = half and only_consumer(half.output[0], "Mul")
+        if not (add and half and out) or x not in out.input:
+            continue
+        if not (scalar(add.input[1], 1.0) or scalar(add.input[0], 1.0)):
+            continue
+        if not (scalar(half.input[0], 0.5) or scalar(half.input[1], 0.5)):
+            continue
+        tag = f"gelu{rewritten}"
+        div.op_type = "Mul"
+        div.input[1] = "gelu_inv_sqrt2"
+        add.input[:] = [erf.output[0], "gelu_one"]
+        half.input[:] = [x, "gelu_half"]
+        half.output[0] = f"{tag}_half_x"
+        out.input[:] = [f"{tag}_half_x", add.output[0]]
+        rewritten += 1
+    # Node order must stay topological: `half` now reads x, which precedes it already.
+    return rewritten
 
 
 if __name__ == "__main__":

@@ -6,4 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod health;
+pub mod idempotency;
 pub mod problem;
+pub mod rate_limit;
+pub mod session;

@@ -69,7 +69,7 @@ fn column_types(result: &Value) -> Vec<(String, String)> {
 const ROUND_TRIP_TYPES: &[(&str, &str)] = &[
     ("id", "int32"),
     ("b", "boolean"),
-    ("c", "int8"),
+    ("c", "int32"),
     ("i2", "int16"),
     ("i4", "int32"),
     ("i8", "int64"),
@@ -130,7 +130,7 @@ fn every_type_round_trips_through_parameters() {
         &[
             json!({ "int32": 1 }),
             json!({ "boolean": true }),
-            json!({ "int8": -5 }),
+            json!({ "int32": -5 }),
             json!({ "int16": -12345 }),
             json!({ "int32": 2_000_000_000 }),
             json!({ "int64": -9_000_000_000_000i64 }),
@@ -173,7 +173,7 @@ fn edge_values_round_trip_through_parameters() {
         &[
             json!({ "int32": 2 }),
             json!({ "boolean": false }),
-            json!({ "int8": 127 }),
+            json!({ "int32": 127 }),
             json!({ "int16": i16::MIN }),
             json!({ "int32": i32::MIN }),
             json!({ "int64": i64::MIN }),
@@ -216,38 +216,43 @@ fn null_parameters_of_every_type_read_back_as_db_null() {
 }
 
 #[test]
-fn columns_of_aliased_types_map_to_their_wit_variants() {
+fn aliased_types_map_as_spin_maps_them() {
+    // As in Spin: "char", name and json have no WIT variant of their own.
     let host = local_pg();
     let outcome = script(
         &host,
         "SELECT 'a'::\"char\" AS c, 'nm'::name AS nm, '{\"x\": 1}'::json AS js, \
-         '2024-01-02 03:04:05.678+02'::timestamptz AS tz, ARRAY['x', NULL]::varchar[] AS va, \
-         ARRAY['p']::char(2)[] AS ba",
+         ARRAY['x', NULL]::varchar[] AS va, ARRAY['p']::char(2)[] AS ba",
     );
     let result = &outcome["results"][0];
-    assert_eq!(
-        column_types(result),
-        [
-            ("c", "int8"),
-            ("nm", "str"),
-            ("js", "jsonb"),
-            ("tz", "datetime"),
-            ("va", "array-str"),
-            ("ba", "array-str"),
-        ]
-        .map(|(n, t)| (n.to_string(), t.to_string()))
+    let types = column_types(result);
+    assert_eq!(types[3], ("va".to_string(), "array-str".to_string()));
+    assert_eq!(types[4], ("ba".to_string(), "array-str".to_string()));
+    for (i, name) in ["c", "nm", "js"].iter().enumerate() {
+        assert_eq!(types[i].0, *name);
+        assert!(types[i].1.contains("other"), "{name}: {:?}", types[i]);
+        assert!(
+            result["rows"][0][i].get("unsupported").is_some(),
+            "{}",
+            result["rows"][0][i]
+        );
+    }
+    assert_eq!(result["rows"][0][3], json!({ "array-str": ["x", null] }));
+}
+
+#[test]
+fn timestamptz_columns_fail_the_query_as_on_spin() {
+    let host = local_pg();
+    let outcome = script(&host, "SELECT '2024-01-02 03:04:05+02'::timestamptz AS tz");
+    assert!(!outcome["error"].is_null(), "{outcome}");
+    // Cast as the message says, and it reads.
+    let cast = script(
+        &host,
+        "SELECT '2024-01-02 03:04:05+02'::timestamptz AT TIME ZONE 'UTC' AS tz",
     );
     assert_eq!(
-        result["rows"][0],
-        json!([
-            { "int8": 97 },
-            { "str": "nm" },
-            { "jsonb": r#"{"x":1}"# },
-            // timestamptz comes back in UTC.
-            { "datetime": [2024, 1, 2, 1, 4, 5, 678_000_000] },
-            { "array-str": ["x", null] },
-            { "array-str": ["p "] },
-        ])
+        cast["results"][0]["rows"][0][0],
+        json!({ "datetime": [2024, 1, 2, 1, 4, 5, 0] })
     );
 }
 

@@ -7,5 +7,6 @@ pub mod counters;
 pub mod db;
 pub mod error;
 pub mod probe;
+pub mod store;
 
 pub use error::ApiError;

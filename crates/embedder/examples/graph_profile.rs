@@ -64,6 +64,9 @@ fn main() -> TractResult<()> {
             let t = Instant::now();
             let r = eval(ctx, st, node, input);
             *per_op.entry(node.op().name().to_string()).or_default() += t.elapsed().as_secs_f64();
+            if std::env::var("NODES").is_ok() {
+                *per_op.entry(format!("{} {:?}", node, node.outputs[0].fact)).or_default() += t.elapsed().as_secs_f64();
+            }
             r
         })?;
     }
@@ -71,7 +74,7 @@ fn main() -> TractResult<()> {
     let mut ops: Vec<_> = per_op.into_iter().collect();
     ops.sort_by(|a, b| b.1.total_cmp(&a.1));
     println!("{file} batch {batch} x {tokens}: {:.1} ms per run ({:.1} sent/s)", total * 1e3, batch as f64 / total);
-    for (op, t) in ops.iter().take(15) {
+    for (op, t) in ops.iter().take(40) {
         println!("  {op:<30} {:8.2} ms", t / runs as f64 * 1e3);
     }
     Ok(())

@@ -39,6 +39,10 @@ struct Args {
     /// Threads tract uses inside one graph run.
     #[arg(long, env = "EMBEDDER_INTRA_THREADS", default_value_t = 1)]
     intra_threads: usize,
+    /// Graph plans specialised to one (batch, padded length) shape kept in memory; 0 runs
+    /// every batch on the one plan with symbolic dimensions.
+    #[arg(long, env = "EMBEDDER_SHAPE_PLANS", default_value_t = 0)]
+    shape_plans: usize,
     /// Most texts in one request.
     #[arg(long, env = "EMBEDDER_MAX_INPUTS", default_value_t = 256)]
     max_inputs: usize,
@@ -73,6 +77,7 @@ fn main() -> Result<()> {
         &args.model_dir,
         ModelOptions {
             intra_threads: args.intra_threads,
+            shape_plans: args.shape_plans,
         },
     )?;
     tracing::info!(

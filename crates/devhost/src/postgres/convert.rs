@@ -4,10 +4,10 @@
 //! `db-data-type`, and column values → WIT `db-value`. The mapping follows Spin's own host
 //! (crates/factor-outbound-pg/src/types.rs). Types with no WIT variant come back as
 //! `unsupported` with their raw binary encoding and data type `other(<type name>)`.
-//! Beyond Spin: `timestamptz` reads as `datetime` (in UTC), `json` as `jsonb`, `name` as
-//! `str` and `"char"` as `int8`; Spin reads the last three as `unsupported` and fails the
-//! whole query on a `timestamptz` column, so a component meant for Spin should cast them
-//! (`col AT TIME ZONE 'UTC'`, `col::jsonb`, `col::text`).
+//! As in Spin, `json`, `name` and `"char"` columns come back as `unsupported`, and a
+//! `timestamptz` column fails the query (Spin reads it as a plain `timestamp`); components
+//! cast them (`col AT TIME ZONE 'UTC'`, `col::jsonb`, `col::text`). Matching Spin here keeps
+//! a component that works on devhost working on Spin.
 //! Not here: connections, pooling, error mapping of database errors (see `host.rs`).
 
 use std::error::Error as StdError;
@@ -31,19 +31,18 @@ pub type SqlParam = Box<dyn ToSql + Send + Sync>;
 pub fn data_type(ty: &Type) -> DbDataType {
     match *ty {
         Type::BOOL => DbDataType::Boolean,
-        Type::CHAR => DbDataType::Int8,
         Type::INT2 => DbDataType::Int16,
         Type::INT4 => DbDataType::Int32,
         Type::INT8 => DbDataType::Int64,
         Type::FLOAT4 => DbDataType::Floating32,
         Type::FLOAT8 => DbDataType::Floating64,
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => DbDataType::Str,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR => DbDataType::Str,
         Type::BYTEA => DbDataType::Binary,
         Type::DATE => DbDataType::Date,
         Type::TIME => DbDataType::Time,
         Type::TIMESTAMP | Type::TIMESTAMPTZ => DbDataType::Datetime,
         Type::UUID => DbDataType::Uuid,
-        Type::JSONB | Type::JSON => DbDataType::Jsonb,
+        Type::JSONB => DbDataType::Jsonb,
         Type::NUMERIC => DbDataType::Decimal,
         Type::INT4_RANGE => DbDataType::RangeInt32,
         Type::INT8_RANGE => DbDataType::RangeInt64,
@@ -67,13 +66,12 @@ pub fn db_value(row: &Row, index: usize) -> Result<DbValue, String> {
     let column = &row.columns()[index];
     let value = match *column.type_() {
         Type::BOOL => get(row, index, DbValue::Boolean),
-        Type::CHAR => get(row, index, DbValue::Int8),
         Type::INT2 => get(row, index, DbValue::Int16),
         Type::INT4 => get(row, index, DbValue::Int32),
         Type::INT8 => get(row, index, DbValue::Int64),
         Type::FLOAT4 => get(row, index, DbValue::Floating32),
         Type::FLOAT8 => get(row, index, DbValue::Floating64),
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => get(row, index, DbValue::Str),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR => get(row, index, DbValue::Str),
         Type::BYTEA => get(row, index, DbValue::Binary),
         Type::DATE => get(row, index, |d: chrono::NaiveDate| {
             DbValue::Date(date_to_wit(d))
@@ -84,11 +82,13 @@ pub fn db_value(row: &Row, index: usize) -> Result<DbValue, String> {
         Type::TIMESTAMP => get(row, index, |dt: chrono::NaiveDateTime| {
             DbValue::Datetime(datetime_to_wit(dt))
         }),
-        Type::TIMESTAMPTZ => get(row, index, |dt: chrono::DateTime<chrono::Utc>| {
-            DbValue::Datetime(datetime_to_wit(dt.naive_utc()))
-        }),
+        Type::TIMESTAMPTZ => Err(
+            "timestamptz is read as a plain timestamp, as Spin does, and cannot be; \
+             cast it (`col AT TIME ZONE 'UTC'`)"
+                .to_string(),
+        ),
         Type::UUID => get(row, index, |u: uuid::Uuid| DbValue::Uuid(u.to_string())),
-        Type::JSONB | Type::JSON => get(row, index, |j: serde_json::Value| {
+        Type::JSONB => get(row, index, |j: serde_json::Value| {
             DbValue::Jsonb(j.to_string().into_bytes())
         }),
         Type::NUMERIC => get(row, index, |d: rust_decimal::Decimal| {
@@ -484,7 +484,8 @@ mod tests {
             data_type(&Type::TIMESTAMPTZ),
             DbDataType::Datetime
         ));
-        assert!(matches!(data_type(&Type::CHAR), DbDataType::Int8));
-        assert!(matches!(data_type(&Type::JSON), DbDataType::Jsonb));
+        assert!(matches!(data_type(&Type::CHAR), DbDataType::Other(n) if n == "char"));
+        assert!(matches!(data_type(&Type::JSON), DbDataType::Other(n) if n == "json"));
+        assert!(matches!(data_type(&Type::NAME), DbDataType::Other(n) if n == "name"));
     }
 }

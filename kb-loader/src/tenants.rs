@@ -1,0 +1,173 @@
+//! `tenant add` and `tenant list`: rows of the `tenants` table, with their public widget
+//! keys. Validation and output live here; SQL lives in `crate::database`.
+
+use anyhow::{Context, bail, ensure};
+
+use crate::database::{Database, InsertOutcome, TenantRow, now_ms};
+
+/// A tenant to add, as given on the command line.
+pub struct NewTenant {
+    pub id: String,
+    pub name: String,
+    pub widget_key: Option<String>,
+}
+
+/// What `add` did: a message for stderr and the widget key for stdout.
+pub struct Added {
+    pub message: String,
+    pub widget_key: String,
+}
+
+pub fn add(db: &mut dyn Database, new: NewTenant, if_missing: bool) -> anyhow::Result<Added> {
+    validate_id(&new.id)?;
+    let name = new.name.trim();
+    ensure!(!name.is_empty(), "--name must not be empty");
+    let widget_key = match new.widget_key {
+        Some(key) => {
+            validate_widget_key(&key)?;
+            key
+        }
+        None => new_widget_key()?,
+    };
+    require_schema(db)?;
+    let row = TenantRow {
+        id: new.id,
+        name: name.to_string(),
+        widget_key,
+        settings: "{}".into(),
+        created_at: now_ms(),
+    };
+    match db.insert_tenant(&row)? {
+        InsertOutcome::Inserted => Ok(Added {
+            message: format!("added tenant {} ({})", row.id, row.name),
+            widget_key: row.widget_key,
+        }),
+        InsertOutcome::IdExists(existing) if if_missing => Ok(Added {
+            message: format!("tenant {} exists already; left unchanged", existing.id),
+            widget_key: existing.widget_key,
+        }),
+        InsertOutcome::IdExists(existing) => bail!(
+            "tenant {} exists already (pass --if-missing to accept an existing tenant)",
+            existing.id
+        ),
+        InsertOutcome::WidgetKeyTaken => bail!("that widget key belongs to another tenant"),
+    }
+}
+
+/// The tenants as an aligned table, or as a JSON array.
+pub fn list(db: &mut dyn Database, json: bool) -> anyhow::Result<String> {
+    require_schema(db)?;
+    let tenants = db.tenants()?;
+    if json {
+        let items: Vec<serde_json::Value> = tenants
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "id": t.id,
+                    "name": t.name,
+                    "widget_key": t.widget_key,
+                    "settings": serde_json::from_str::<serde_json::Value>(&t.settings)
+                        .unwrap_or_else(|_| serde_json::Value::String(t.settings.clone())),
+                    "created_at": t.created_at,
+                })
+            })
+            .collect();
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&items)?));
+    }
+    let mut rows = vec![[
+        "ID".to_string(),
+        "NAME".to_string(),
+        "WIDGET KEY".to_string(),
+        "CREATED (UTC)".to_string(),
+    ]];
+    rows.extend(tenants.iter().map(|t| {
+        [
+            t.id.clone(),
+            t.name.clone(),
+            t.widget_key.clone(),
+            format_ms(t.created_at),
+        ]
+    }));
+    let widths: Vec<usize> = (0..4)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+fn require_schema(db: &mut dyn Database) -> anyhow::Result<()> {
+    ensure!(
+        db.has_tenants_table()?,
+        "the database has no tenants table; run `kb-loader migrate` first"
+    );
+    Ok(())
+}
+
+fn validate_id(id: &str) -> anyhow::Result<()> {
+    ensure!(
+        (1..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')),
+        "--id must be 1 to 64 letters, digits, `-`, `_` or `.`"
+    );
+    Ok(())
+}
+
+fn validate_widget_key(key: &str) -> anyhow::Result<()> {
+    ensure!(
+        (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()),
+        "--widget-key must be 1 to 128 visible ASCII characters"
+    );
+    Ok(())
+}
+
+/// `wk_` and 128 random bits in hex.
+fn new_widget_key() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).context("the system random source failed")?;
+    Ok(format!("wk_{}", hex::encode(bytes)))
+}
+
+fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_widget_keys_are_prefixed_and_distinct() {
+        let a = new_widget_key().unwrap();
+        let b = new_widget_key().unwrap();
+        assert!(a.starts_with("wk_") && a.len() == 35, "{a}");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ids_and_widget_keys_are_validated() {
+        assert!(validate_id("acme-eu_1.x").is_ok());
+        for bad in ["", "has space", "ünï", &"x".repeat(65)] {
+            assert!(validate_id(bad).is_err(), "{bad}");
+        }
+        assert!(validate_widget_key("wk_demo").is_ok());
+        assert!(validate_widget_key("wk demo").is_err());
+        assert!(validate_widget_key("").is_err());
+    }
+
+    #[test]
+    fn creation_times_print_as_utc() {
+        assert_eq!(format_ms(0), "1970-01-01 00:00:00");
+    }
+}
