@@ -7,20 +7,26 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/support-agent/target
 LISTEN ?= 127.0.0.1:3000
 WASM := --release --target wasm32-wasip2
-COMPONENTS := -p health-component
+COMPONENTS := -p health-component -p session-component
 TEST_COMPONENTS := -p conformance-component -p hello-component
 
 .PHONY: run test setup components host fmt-check lint unit bench bench-host-overhead clean-state
 
 ## Serve the app on http://$(LISTEN) with the embedded defaults (SQLite).
+## The local JWT secret is generated once into .spin/jwt_secret.
 run: setup components host
 	@mkdir -p .spin
-	$(CARGO_TARGET_DIR)/release/devhost --from spin.toml --listen $(LISTEN) \
+	$(CARGO_TARGET_DIR)/release/kb-loader migrate --db-url sqlite://.spin/sqlite_db.db
+	$(CARGO_TARGET_DIR)/release/kb-loader tenant add --db-url sqlite://.spin/sqlite_db.db \
+		--id demo --name "Demo Company" --widget-key wk_demo --if-missing
+	@[ -s .spin/jwt_secret ] || (umask 077; head -c 32 /dev/urandom | base64 > .spin/jwt_secret)
+	SPIN_VARIABLE_JWT_SECRET="$$(cat .spin/jwt_secret)" \
+		$(CARGO_TARGET_DIR)/release/devhost --from spin.toml --listen $(LISTEN) \
 		--runtime-config-file runtime-config/local.toml
 
 ## Every check and test: formatting, lints, unit, conformance and end-to-end tests.
 test: setup fmt-check components host lint
-	cargo test --release --workspace --exclude health-component --exclude conformance-component --exclude hello-component
+	cargo test --release --workspace --exclude health-component --exclude session-component --exclude conformance-component --exclude hello-component
 
 setup:
 	@command -v cargo >/dev/null || { echo "cargo is required (rustup)"; exit 1; }
@@ -33,13 +39,13 @@ components: setup
 	cargo build $(WASM) $(COMPONENTS) $(TEST_COMPONENTS)
 
 host: setup
-	cargo build --release -p devhost -p native-hello
+	cargo build --release -p devhost -p native-hello -p kb-loader
 
 fmt-check:
 	cargo fmt --all -- --check
 
 lint: setup
-	cargo clippy --release --workspace --all-targets --exclude health-component --exclude conformance-component --exclude hello-component -- -D warnings
+	cargo clippy --release --workspace --all-targets --exclude health-component --exclude session-component --exclude conformance-component --exclude hello-component -- -D warnings
 	cargo clippy $(WASM) $(COMPONENTS) $(TEST_COMPONENTS) -- -D warnings
 
 ## Benchmarks (print figures; never part of `make test`).

@@ -99,12 +99,18 @@ mod tests {
     fn postgres_descriptions_and_errors_never_show_the_password() {
         let url = DbUrl::parse("postgres://ops:hunter2secret@db.internal:6543/support").unwrap();
         let text = url.describe();
-        assert_eq!(text, "PostgreSQL database support on db.internal:6543 as ops");
+        assert_eq!(
+            text,
+            "PostgreSQL database support on db.internal:6543 as ops"
+        );
         assert_eq!(url.backend_folder(), "postgres");
         let err = DbUrl::parse("mysql://ops:hunter2secret@db/x").unwrap_err();
         let err = format!("{err:#}");
         assert!(err.contains("`mysql`") && !err.contains("hunter2"), "{err}");
-        let err = format!("{:#}", DbUrl::parse("postgres://ops:hunter2secret@h:notaport/x").unwrap_err());
+        let err = format!(
+            "{:#}",
+            DbUrl::parse("postgres://ops:hunter2secret@h:notaport/x").unwrap_err()
+        );
         assert!(!err.contains("hunter2"), "{err}");
     }
 }

@@ -60,7 +60,12 @@ enum Command {
 struct DbArgs {
     /// The database: `sqlite://PATH` (a file path, e.g. sqlite://.spin/sqlite_db.db) or
     /// `postgres://user[:password]@host:5432/db`.
-    #[arg(long, value_name = "URL", env = "KB_LOADER_DB_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "KB_LOADER_DB_URL",
+        hide_env_values = true
+    )]
     db_url: String,
 }
 

@@ -31,9 +31,7 @@ impl Migration {
             .with_context(|| format!("{file_name} is not a .sql file"))?;
         let digits = name.split('_').next().unwrap_or_default();
         let description = &name[digits.len()..];
-        if digits.is_empty()
-            || !digits.bytes().all(|b| b.is_ascii_digit())
-            || description.len() < 2
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || description.len() < 2
         {
             bail!("{file_name}: migration files are named NNNN_description.sql");
         }
@@ -41,7 +39,12 @@ impl Migration {
             .parse()
             .ok()
             .filter(|v| (1..=i64::from(i32::MAX)).contains(v))
-            .with_context(|| format!("{file_name}: the version must be between 1 and {}", i32::MAX))?;
+            .with_context(|| {
+                format!(
+                    "{file_name}: the version must be between 1 and {}",
+                    i32::MAX
+                )
+            })?;
         let checksum = hex::encode(Sha256::digest(sql.replace("\r\n", "\n").as_bytes()));
         Ok(Migration {
             version,
@@ -56,7 +59,10 @@ impl Migration {
 /// Reads the `.sql` files of `dir`, sorted by version; other files are ignored.
 pub fn load(dir: &Path) -> anyhow::Result<Vec<Migration>> {
     let entries = std::fs::read_dir(dir).with_context(|| {
-        format!("cannot read the migrations folder {} (see --migrations)", dir.display())
+        format!(
+            "cannot read the migrations folder {} (see --migrations)",
+            dir.display()
+        )
     })?;
     let mut by_version: BTreeMap<i64, Migration> = BTreeMap::new();
     for entry in entries {
@@ -81,7 +87,10 @@ pub fn load(dir: &Path) -> anyhow::Result<Vec<Migration>> {
         by_version.insert(migration.version, migration);
     }
     if by_version.is_empty() {
-        bail!("no migration files (NNNN_description.sql) in {}", dir.display());
+        bail!(
+            "no migration files (NNNN_description.sql) in {}",
+            dir.display()
+        );
     }
     Ok(by_version.into_values().collect())
 }
@@ -182,7 +191,13 @@ mod tests {
     fn file_names_give_version_and_name() {
         let m = file("0001_platform.sql", "SELECT 1;");
         assert_eq!((m.version, m.name.as_str()), (1, "0001_platform"));
-        for bad in ["platform.sql", "0001.sql", "0001_.sql", "x001_a.sql", "0000_zero.sql"] {
+        for bad in [
+            "platform.sql",
+            "0001.sql",
+            "0001_.sql",
+            "x001_a.sql",
+            "0000_zero.sql",
+        ] {
             assert!(Migration::new(bad, String::new()).is_err(), "{bad}");
         }
     }
@@ -217,9 +232,12 @@ mod tests {
         let two = file("0002_b.sql", "b");
         let three = file("0003_c.sql", "c");
         assert!(pending(std::slice::from_ref(&one), &[applied(&one), applied(&two)]).is_err());
-        let err = pending(&[one.clone(), two, three.clone()], &[applied(&one), applied(&three)])
-            .unwrap_err()
-            .to_string();
+        let err = pending(
+            &[one.clone(), two, three.clone()],
+            &[applied(&one), applied(&three)],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("0002_b.sql"), "{err}");
     }
 

@@ -1,7 +1,7 @@
 //! `tenant add` and `tenant list`: rows of the `tenants` table, with their public widget
 //! keys. Validation and output live here; SQL lives in `crate::database`.
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{anyhow, bail, ensure};
 
 use crate::database::{Database, InsertOutcome, TenantRow, now_ms};
 
@@ -134,13 +134,15 @@ fn validate_widget_key(key: &str) -> anyhow::Result<()> {
 /// `wk_` and 128 random bits in hex.
 fn new_widget_key() -> anyhow::Result<String> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).context("the system random source failed")?;
+    getrandom::fill(&mut bytes).map_err(|e| anyhow!("the system random source failed: {e}"))?;
     Ok(format!("wk_{}", hex::encode(bytes)))
 }
 
 fn format_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
 }
 
 #[cfg(test)]

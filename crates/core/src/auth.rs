@@ -199,6 +199,16 @@ impl AuthConfig {
         })
     }
 
+    /// Signs an HS256 token for `principal`, valid for `valid_for_secs` seconds (for callers
+    /// that do not depend on jwt-simple's `Duration`).
+    pub fn issue_for_secs(
+        &self,
+        principal: &Principal,
+        valid_for_secs: u64,
+    ) -> Result<String, KeyError> {
+        self.issue(principal, Duration::from_secs(valid_for_secs))
+    }
+
     /// Signs an HS256 token for `principal`, valid for `valid_for`.
     pub fn issue(&self, principal: &Principal, valid_for: Duration) -> Result<String, KeyError> {
         let key = self

@@ -14,12 +14,7 @@ const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// Runs a script of operations in one instance and returns one result per operation.
 fn run(host: &DevHost, ops: Value) -> Vec<Value> {
-    let resp = host.post("/kv/run", ops.to_string());
-    let status = resp.status();
-    let text = resp.text().unwrap();
-    assert_eq!(status, 200, "{text}\n{}", host.logs());
-    let body: Value = serde_json::from_str(&text).unwrap();
-    body["results"].as_array().unwrap().clone()
+    run_ops(host, "kv", ops)
 }
 
 fn open(label: &str) -> Value {
@@ -44,14 +39,6 @@ fn unique_key(test: &str) -> String {
 }
 
 /// A runtime config file in its own folder (relative paths resolve against it).
-fn runtime_config(text: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runtime-config.toml");
-    std::fs::write(&path, text).unwrap();
-    let path = path.to_string_lossy().into_owned();
-    (dir, path)
-}
-
 fn redis_store_host(url: &str) -> (tempfile::TempDir, DevHost) {
     let (dir, config) = runtime_config(&format!(
         "[key_value_store.cache]\ntype = \"redis\"\nurl = \"{url}\"\n"

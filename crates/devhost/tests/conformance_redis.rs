@@ -35,12 +35,7 @@ fn allowed_host() -> DevHost {
 
 /// Runs a script of operations in one instance and returns one result per operation.
 fn run(host: &DevHost, ops: Value) -> Vec<Value> {
-    let resp = host.post("/redis/run", ops.to_string());
-    let status = resp.status();
-    let text = resp.text().unwrap();
-    assert_eq!(status, 200, "{text}\n{}", host.logs());
-    let body: Value = serde_json::from_str(&text).unwrap();
-    body["results"].as_array().unwrap().clone()
+    run_ops(host, "redis", ops)
 }
 
 fn open() -> Value {

@@ -11,12 +11,7 @@ use common::*;
 
 /// Runs a script of operations in one instance and returns one result per operation.
 fn run(host: &DevHost, ops: Value) -> Vec<Value> {
-    let resp = host.post("/sqlite/run", ops.to_string());
-    let status = resp.status();
-    let text = resp.text().unwrap();
-    assert_eq!(status, 200, "{text}\n{}", host.logs());
-    let body: Value = serde_json::from_str(&text).unwrap();
-    body["results"].as_array().unwrap().clone()
+    run_ops(host, "sqlite", ops)
 }
 
 fn open(label: &str) -> Value {
@@ -32,14 +27,6 @@ fn default_db_host() -> DevHost {
 }
 
 /// A runtime config file in its own folder (relative paths resolve against it).
-fn runtime_config(text: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runtime-config.toml");
-    std::fs::write(&path, text).unwrap();
-    let path = path.to_string_lossy().into_owned();
-    (dir, path)
-}
-
 #[test]
 fn every_value_type_round_trips_through_parameters_and_rows() {
     let host = default_db_host();

@@ -22,7 +22,9 @@ pub trait Counters {
 pub fn open(backend: &CountersBackend) -> Result<Box<dyn Counters>, DbError> {
     match backend {
         CountersBackend::Sqlite { label } => Ok(Box::new(SqliteCounters {
-            db: Db::open(&crate::config::StoreBackend::Sqlite { label: label.clone() })?,
+            db: Db::open(&crate::config::StoreBackend::Sqlite {
+                label: label.clone(),
+            })?,
         })),
         CountersBackend::Redis { url } => redis::Connection::open(url)
             .map(|conn| Box::new(RedisCounters { conn }) as Box<dyn Counters>)
@@ -54,7 +56,13 @@ impl Counters for SqliteCounters {
                expires_at = CASE WHEN counters.expires_at <= $5 THEN excluded.expires_at \
                                  ELSE counters.expires_at END \
              RETURNING value",
-            &[tenant.into(), key.into(), Value::Int(by), Value::Int(expires), Value::Int(now)],
+            &[
+                tenant.into(),
+                key.into(),
+                Value::Int(by),
+                Value::Int(expires),
+                Value::Int(now),
+            ],
         )?;
         rows.first()
             .ok_or_else(|| DbError::Query("upsert returned no row".into()))?

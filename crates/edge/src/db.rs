@@ -47,7 +47,9 @@ impl Row {
     pub fn text(&self, i: usize) -> Result<String, DbError> {
         match self.0.get(i) {
             Some(Value::Text(s)) => Ok(s.clone()),
-            other => Err(DbError::Decode(format!("column {i}: expected text, found {other:?}"))),
+            other => Err(DbError::Decode(format!(
+                "column {i}: expected text, found {other:?}"
+            ))),
         }
     }
 
@@ -61,7 +63,9 @@ impl Row {
     pub fn int(&self, i: usize) -> Result<i64, DbError> {
         match self.0.get(i) {
             Some(Value::Int(v)) => Ok(*v),
-            other => Err(DbError::Decode(format!("column {i}: expected integer, found {other:?}"))),
+            other => Err(DbError::Decode(format!(
+                "column {i}: expected integer, found {other:?}"
+            ))),
         }
     }
 
@@ -103,14 +107,19 @@ impl From<DbError> for core_logic::problem::Problem {
         // The driver's words stay in the server log; the client gets a fixed phrase.
         eprintln!("store: {e}");
         match e {
-            DbError::Unavailable(_) => {
-                Problem::new(ProblemKind::Unavailable, "the database is unavailable; try again shortly")
-                    .with_retry_after(5)
-            }
-            DbError::Conflict(_) => Problem::new(ProblemKind::Conflict, "the resource already exists or changed"),
-            DbError::Query(_) | DbError::Decode(_) => {
-                Problem::new(ProblemKind::Internal, "the server could not complete the request")
-            }
+            DbError::Unavailable(_) => Problem::new(
+                ProblemKind::Unavailable,
+                "the database is unavailable; try again shortly",
+            )
+            .with_retry_after(5),
+            DbError::Conflict(_) => Problem::new(
+                ProblemKind::Conflict,
+                "the resource already exists or changed",
+            ),
+            DbError::Query(_) | DbError::Decode(_) => Problem::new(
+                ProblemKind::Internal,
+                "the server could not complete the request",
+            ),
         }
     }
 }

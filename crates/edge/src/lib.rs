@@ -1,12 +1,17 @@
 //! Adapters over spin-sdk shared by the components: the one HTTP error type, configuration
-//! from Spin variables, and probes of the app's dependencies. Business logic lives in
+//! from Spin variables, the tenant-scoped store and counters, request reading, callers'
+//! tokens, rate limits, idempotency, and probes of the app's dependencies. Business logic lives in
 //! `crates/core`; components stay thin glue between the two.
 
+pub mod auth;
 pub mod config;
 pub mod counters;
 pub mod db;
 pub mod error;
+pub mod idempotency;
 pub mod probe;
+pub mod rate_limit;
+pub mod request;
 pub mod store;
 
 pub use error::ApiError;

@@ -52,8 +52,7 @@ impl Session {
 }
 
 const TENANT_COLUMNS: &str = "id, name, settings";
-const SESSION_COLUMNS: &str =
-    "tenant_id, id, visitor_id, visitor_name, visitor_email, locale, status, created_at, updated_at";
+const SESSION_COLUMNS: &str = "tenant_id, id, visitor_id, visitor_name, visitor_email, locale, status, created_at, updated_at";
 
 fn tenant_from(row: &Row) -> Result<Tenant, DbError> {
     Ok(Tenant {
@@ -84,8 +83,7 @@ fn session_from(row: &Row) -> Result<Session, DbError> {
 /// 128 random bits as 32 lowercase hex digits (the shape `core_logic::session::is_session_id` accepts).
 pub fn new_id() -> Result<String, DbError> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| DbError::Unavailable(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| DbError::Unavailable(format!("no randomness: {e}")))?;
     Ok(hex::encode(bytes))
 }
 

@@ -51,8 +51,16 @@ fn main() -> TractResult<()> {
     let inputs: TVec<TValue> = names
         .iter()
         .map(|n| {
-            let v = if n == "input_ids" { 1000i64 } else if n == "attention_mask" { 1 } else { 0 };
-            Tensor::from_shape(&[batch, tokens], &vec![v; batch * tokens]).unwrap().into_tvalue()
+            let v = if n == "input_ids" {
+                1000i64
+            } else if n == "attention_mask" {
+                1
+            } else {
+                0
+            };
+            Tensor::from_shape(&[batch, tokens], &vec![v; batch * tokens])
+                .unwrap()
+                .into_tvalue()
         })
         .collect();
     let mut per_op: HashMap<String, f64> = HashMap::new();
@@ -65,7 +73,9 @@ fn main() -> TractResult<()> {
             let r = eval(ctx, st, node, input);
             *per_op.entry(node.op().name().to_string()).or_default() += t.elapsed().as_secs_f64();
             if std::env::var("NODES").is_ok() {
-                *per_op.entry(format!("{} {:?}", node, node.outputs[0].fact)).or_default() += t.elapsed().as_secs_f64();
+                *per_op
+                    .entry(format!("{} {:?}", node, node.outputs[0].fact))
+                    .or_default() += t.elapsed().as_secs_f64();
             }
             r
         })?;
@@ -73,7 +83,11 @@ fn main() -> TractResult<()> {
     let total = started.elapsed().as_secs_f64() / runs as f64;
     let mut ops: Vec<_> = per_op.into_iter().collect();
     ops.sort_by(|a, b| b.1.total_cmp(&a.1));
-    println!("{file} batch {batch} x {tokens}: {:.1} ms per run ({:.1} sent/s)", total * 1e3, batch as f64 / total);
+    println!(
+        "{file} batch {batch} x {tokens}: {:.1} ms per run ({:.1} sent/s)",
+        total * 1e3,
+        batch as f64 / total
+    );
     for (op, t) in ops.iter().take(40) {
         println!("  {op:<30} {:8.2} ms", t / runs as f64 * 1e3);
     }

@@ -13,9 +13,32 @@ use embedder::model::{Encoded, Model, ModelOptions};
 
 fn texts(n: usize, words: usize) -> Vec<String> {
     let vocab = [
-        "order", "refund", "account", "delivery", "password", "invoice", "broken", "charged",
-        "twice", "subscription", "cancel", "address", "parcel", "support", "agent", "please",
-        "help", "waiting", "week", "email", "the", "my", "was", "not", "and", "is",
+        "order",
+        "refund",
+        "account",
+        "delivery",
+        "password",
+        "invoice",
+        "broken",
+        "charged",
+        "twice",
+        "subscription",
+        "cancel",
+        "address",
+        "parcel",
+        "support",
+        "agent",
+        "please",
+        "help",
+        "waiting",
+        "week",
+        "email",
+        "the",
+        "my",
+        "was",
+        "not",
+        "and",
+        "is",
     ];
     (0..n)
         .map(|i| {
@@ -51,27 +74,16 @@ fn main() {
     for graph in graphs {
         let mut config = base.clone();
         config.onnx_file = graph.to_string();
-        let single = Model::load_with_config(&dir, config.clone(), ModelOptions::default()).unwrap();
-        let multi = Model::load_with_config(
-            &dir,
-            config.clone(),
-            ModelOptions {
-                intra_threads: 2,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let shaped = Model::load_with_config(
-            &dir,
-            config,
-            ModelOptions {
-                shape_plans: 64,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let single =
+            Model::load_with_config(&dir, config.clone(), ModelOptions::default()).unwrap();
+        let multi =
+            Model::load_with_config(&dir, config.clone(), ModelOptions { intra_threads: 2 })
+                .unwrap();
         // 32 texts of 51 tokens (49 words + [CLS]/[SEP]), the measurement.
-        let encoded: Vec<Encoded> = texts(32, 49).iter().map(|t| single.encode(t).unwrap()).collect();
+        let encoded: Vec<Encoded> = texts(32, 49)
+            .iter()
+            .map(|t| single.encode(t).unwrap())
+            .collect();
         let tokens = encoded[0].len();
         let batch: Vec<&Encoded> = encoded.iter().collect();
         let one = measure(seconds, 32, || {
@@ -100,23 +112,16 @@ fn main() {
                 }
             });
         });
-        let shaped_shards = measure(seconds, 32, || {
-            std::thread::scope(|s| {
-                for half in batch.chunks(16) {
-                    let shaped = &shaped;
-                    s.spawn(move || shaped.embed(half).unwrap());
-                }
-            });
-        });
-        let shaped_one = measure(seconds, 32, || {
-            shaped.embed(&batch).unwrap();
-        });
         println!(
-            "{graph}: batch 32 x {tokens} tokens: 1 thread {one:.1} sent/s | tract executor 2 threads {intra:.1} | 2 shards of 16 on 2 threads {shards:.1} | batch 1 on 2 threads {per_text:.1} | per-shape plans: 1 thread {shaped_one:.1}, 2 shards {shaped_shards:.1}"
+            "{graph}: batch 32 x {tokens} tokens: 1 thread {one:.1} sent/s | tract executor 2 threads {intra:.1} | 2 shards of 16 on 2 threads {shards:.1} | batch 1 on 2 threads {per_text:.1}"
         );
         // Mixed lengths: padding to the longest vs sorting into two length buckets.
         let mixed: Vec<Encoded> = (0..32)
-            .map(|i| single.encode(&texts(1, if i % 2 == 0 { 8 } else { 120 })[0]).unwrap())
+            .map(|i| {
+                single
+                    .encode(&texts(1, if i % 2 == 0 { 8 } else { 120 })[0])
+                    .unwrap()
+            })
             .collect();
         let unsorted: Vec<&Encoded> = mixed.iter().collect();
         let mut sorted = unsorted.clone();

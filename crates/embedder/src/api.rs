@@ -148,7 +148,10 @@ pub fn parse_embeddings_request(
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(items)) => {
             if items.is_empty() {
-                return Err(ApiError::invalid("input", "'input' must not be an empty array"));
+                return Err(ApiError::invalid(
+                    "input",
+                    "'input' must not be an empty array",
+                ));
             }
             let mut texts = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
@@ -214,7 +217,10 @@ pub fn parse_embeddings_request(
                 ..ApiError::with_status(
                     StatusCode::NOT_FOUND,
                     "model_not_found",
-                    format!("The model '{name}' does not exist; this server has '{}'", model.id),
+                    format!(
+                        "The model '{name}' does not exist; this server has '{}'",
+                        model.id
+                    ),
                 )
             });
         }
@@ -279,7 +285,10 @@ pub fn parse_embeddings_request(
 }
 
 /// Serves one HTTP request; never fails at the transport level.
-pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+pub async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let (route, response) = match (req.method(), req.uri().path()) {
         (&Method::POST, "/v1/embeddings") => {
             let started = Instant::now();
@@ -503,7 +512,10 @@ mod tests {
             (r#"{"input": "a", "dimensions": 300}"#, "dimensions"),
             (r#"{"input": "a", "dimensions": 0}"#, "dimensions"),
             (r#"{"input": "a", "dimensions": "128"}"#, "dimensions"),
-            (r#"{"input": "a", "encoding_format": "int8"}"#, "encoding_format"),
+            (
+                r#"{"input": "a", "encoding_format": "int8"}"#,
+                "encoding_format",
+            ),
             (r#"{"input": "a", "input_type": "passage"}"#, "input_type"),
             (r#"{"input": "a", "model": 7}"#, "model"),
         ] {

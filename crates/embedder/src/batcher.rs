@@ -237,7 +237,7 @@ fn inference_thread(
 
 /// Graph-run overhead expressed in padded tokens: below this, splitting a batch to save
 /// padding costs more than it saves.
-const RUN_OVERHEAD_TOKENS: usize = 48;
+const RUN_OVERHEAD_TOKENS: usize = 32;
 
 /// Cuts texts sorted by ascending token length into consecutive batches (returned as batch
 /// sizes, in order). Minimises padded tokens plus a fixed cost per run, with at most

@@ -219,7 +219,10 @@ mod tests {
         let c = ModelConfig::parse(text).unwrap();
         assert_eq!(c.dims, 768);
         assert_eq!(c.pooling, Pooling::None);
-        assert_eq!(c.prefix(Some(InputType::Query)), "task: search result | query: ");
+        assert_eq!(
+            c.prefix(Some(InputType::Query)),
+            "task: search result | query: "
+        );
         assert_eq!(c.prefix(Some(InputType::Document)), "title: none | text: ");
         assert_eq!(c.prefix(None), "");
         for d in [768, 512, 256, 128] {

@@ -16,7 +16,10 @@ use embedder::model::{Model, ModelOptions};
 use embedder::server;
 
 #[derive(Debug, Parser)]
-#[command(name = "embedder", about = "Embedding sidecar: OpenAI-compatible /v1/embeddings over an ONNX model")]
+#[command(
+    name = "embedder",
+    about = "Embedding sidecar: OpenAI-compatible /v1/embeddings over an ONNX model"
+)]
 struct Args {
     /// Model directory holding embedder.json, tokenizer.json and the ONNX file.
     #[arg(long, env = "EMBEDDING_MODEL_DIR")]
@@ -39,10 +42,6 @@ struct Args {
     /// Threads tract uses inside one graph run.
     #[arg(long, env = "EMBEDDER_INTRA_THREADS", default_value_t = 1)]
     intra_threads: usize,
-    /// Graph plans specialised to one (batch, padded length) shape kept in memory; 0 runs
-    /// every batch on the one plan with symbolic dimensions.
-    #[arg(long, env = "EMBEDDER_SHAPE_PLANS", default_value_t = 0)]
-    shape_plans: usize,
     /// Most texts in one request.
     #[arg(long, env = "EMBEDDER_MAX_INPUTS", default_value_t = 256)]
     max_inputs: usize,
@@ -77,7 +76,6 @@ fn main() -> Result<()> {
         &args.model_dir,
         ModelOptions {
             intra_threads: args.intra_threads,
-            shape_plans: args.shape_plans,
         },
     )?;
     tracing::info!(
@@ -112,7 +110,10 @@ fn main() -> Result<()> {
             limits: Limits {
                 max_inputs: args.max_inputs,
                 max_input_chars: args.max_input_chars,
-                max_body_bytes: args.max_inputs.saturating_mul(args.max_input_chars * 4 + 64).max(1 << 20),
+                max_body_bytes: args
+                    .max_inputs
+                    .saturating_mul(args.max_input_chars * 4 + 64)
+                    .max(1 << 20),
             },
         });
         let listener = server::bind(args.listen).await?;

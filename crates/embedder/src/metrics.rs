@@ -157,7 +157,11 @@ impl Metrics {
         }
         for (name, help, counter) in [
             ("embedder_texts_total", "Texts embedded.", &self.texts),
-            ("embedder_tokens_total", "Tokens embedded (after truncation).", &self.tokens),
+            (
+                "embedder_tokens_total",
+                "Tokens embedded (after truncation).",
+                &self.tokens,
+            ),
             (
                 "embedder_truncated_texts_total",
                 "Texts cut at the model's maximum sequence length.",
@@ -180,11 +184,8 @@ impl Metrics {
             "# HELP embedder_queue_depth Texts admitted and not yet embedded.\n# TYPE embedder_queue_depth gauge\nembedder_queue_depth {}",
             self.queue_depth.get()
         );
-        self.batch_size.render(
-            &mut out,
-            "embedder_batch_size",
-            "Texts per graph run.",
-        );
+        self.batch_size
+            .render(&mut out, "embedder_batch_size", "Texts per graph run.");
         self.inference_seconds.render(
             &mut out,
             "embedder_inference_seconds",

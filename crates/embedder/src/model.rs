@@ -8,8 +8,7 @@
 //! this module's business: see `batcher`.
 
 use std::path::{Path, PathBuf};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
@@ -25,17 +24,11 @@ pub struct ModelOptions {
     /// Threads tract may use inside one run (its matrix-multiply executor); 1 = the calling
     /// thread only.
     pub intra_threads: usize,
-    /// Compile a plan for each concrete (batch, padded length) shape met, instead of running
-    /// the one plan with symbolic dimensions. At most this many are kept; 0 = off.
-    pub shape_plans: usize,
 }
 
 impl Default for ModelOptions {
     fn default() -> Self {
-        ModelOptions {
-            intra_threads: 1,
-            shape_plans: 0,
-        }
+        ModelOptions { intra_threads: 1 }
     }
 }
 
@@ -86,12 +79,6 @@ pub struct Model {
     config: ModelConfig,
     tokenizer: Tokenizer,
     plan: Plan,
-    /// The decluttered graph with symbolic dims, kept to specialise per shape.
-    typed: Option<TypedModel>,
-    shape_plans: Mutex<HashMap<(usize, usize), Plan>>,
-    options: ModelOptions,
-    batch_symbol: Symbol,
-    sequence_symbol: Symbol,
     inputs: Vec<(GraphInput, DatumType)>,
     /// The graph's output is already one vector per text (`[batch, dims]`).
     output_is_pooled: bool,
@@ -117,17 +104,20 @@ impl Model {
 
     /// Like `load`, with the config given instead of read from `dir` (tests use it to run
     /// another ONNX file of the same directory).
-    pub fn load_with_config(dir: &Path, config: ModelConfig, options: ModelOptions) -> Result<Model> {
+    pub fn load_with_config(
+        dir: &Path,
+        config: ModelConfig,
+        options: ModelOptions,
+    ) -> Result<Model> {
         let tokenizer = load_tokenizer(&dir.join(TOKENIZER_FILE), config.max_seq_len)?;
         let onnx_path = dir.join(&config.onnx_file);
-        let graph = load_graph(&onnx_path, &config, options)
-            .with_context(|| {
-                format!(
-                    "cannot load ONNX graph {} (named by {} \"onnx_file\")",
-                    onnx_path.display(),
-                    dir.join(CONFIG_FILE).display()
-                )
-            })?;
+        let graph = load_graph(&onnx_path, &config, options).with_context(|| {
+            format!(
+                "cannot load ONNX graph {} (named by {} \"onnx_file\")",
+                onnx_path.display(),
+                dir.join(CONFIG_FILE).display()
+            )
+        })?;
         let pad_id = tokenizer
             .get_padding()
             .map(|p| p.pad_id as i64)
@@ -138,11 +128,6 @@ impl Model {
             config,
             tokenizer,
             plan: graph.plan,
-            typed: (options.shape_plans > 0).then_some(graph.typed),
-            shape_plans: Mutex::new(HashMap::new()),
-            options,
-            batch_symbol: graph.batch,
-            sequence_symbol: graph.sequence,
             inputs: graph.inputs,
             output_is_pooled: graph.output_is_pooled,
             pad_id,
@@ -161,7 +146,11 @@ impl Model {
             .map_err(|e| anyhow::anyhow!("tokenizer failed: {e}"))?;
         Ok(Encoded {
             ids: encoding.get_ids().iter().map(|&i| i64::from(i)).collect(),
-            type_ids: encoding.get_type_ids().iter().map(|&i| i64::from(i)).collect(),
+            type_ids: encoding
+                .get_type_ids()
+                .iter()
+                .map(|&i| i64::from(i))
+                .collect(),
             truncated: !encoding.get_overflowing().is_empty(),
         })
     }
@@ -174,13 +163,7 @@ impl Model {
             return Ok(Vec::new());
         }
         let rows = batch.len();
-        let longest = batch.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
-        let cols = if self.typed.is_some() {
-            longest.div_ceil(SHAPE_STEP) * SHAPE_STEP
-        } else {
-            longest
-        };
-        let plan = self.plan_for(rows, cols)?;
+        let cols = batch.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
         let mut ids = vec![self.pad_id; rows * cols];
         let mut mask = vec![0i64; rows * cols];
         let mut types = vec![0i64; rows * cols];
@@ -190,9 +173,7 @@ impl Model {
             types[row..row + e.len()].copy_from_slice(&e.type_ids);
             mask[row..row + e.len()].fill(1);
         }
-        let positions: Vec<i64> = (0..rows)
-            .flat_map(|_| 0..cols as i64)
-            .collect::<Vec<_>>();
+        let positions: Vec<i64> = (0..rows).flat_map(|_| 0..cols as i64).collect::<Vec<_>>();
         let mut inputs: TVec<TValue> = tvec![];
         for &(input, dt) in &self.inputs {
             let data = match input {
@@ -204,7 +185,7 @@ impl Model {
             let tensor = Tensor::from_shape(&[rows, cols], data)?;
             inputs.push(tensor.cast_to_dt(dt)?.into_owned().into_tvalue());
         }
-        let outputs = plan.run(inputs).context("inference failed")?;
+        let outputs = self.plan.run(inputs).context("inference failed")?;
         let output = outputs[0].cast_to::<f32>()?;
         let output = output.to_plain_array_view::<f32>()?;
         let dims = self.config.dims;
@@ -246,38 +227,6 @@ impl Model {
             vectors.iter_mut().for_each(|v| l2_normalize(v));
         }
         Ok(vectors)
-    }
-}
-
-/// Padded lengths are rounded up to a multiple of this when plans are made per shape, so
-/// that a few plans cover all lengths.
-const SHAPE_STEP: usize = 8;
-
-impl Model {
-    /// The plan to run a `rows` x `cols` batch with: the one specialised to that shape
-    /// (compiled on first use) when shape plans are on, else the symbolic one.
-    fn plan_for(&self, rows: usize, cols: usize) -> Result<Plan> {
-        let Some(typed) = &self.typed else {
-            return Ok(self.plan.clone());
-        };
-        if let Some(plan) = self.shape_plans.lock().expect("plans lock").get(&(rows, cols)) {
-            return Ok(plan.clone());
-        }
-        let subs: HashMap<Symbol, TDim> = [
-            (self.batch_symbol.clone(), TDim::from(rows as i64)),
-            (self.sequence_symbol.clone(), TDim::from(cols as i64)),
-        ]
-        .into_iter()
-        .collect();
-        let started = std::time::Instant::now();
-        let concrete = typed.set_symbols(&subs)?.into_optimized()?;
-        let plan = TypedSimplePlan::new_with_options(concrete, &run_options(self.options))?;
-        tracing::debug!(rows, cols, ms = started.elapsed().as_millis() as u64, "compiled a plan");
-        let mut plans = self.shape_plans.lock().expect("plans lock");
-        if plans.len() < self.options.shape_plans {
-            plans.insert((rows, cols), plan.clone());
-        }
-        Ok(plan)
     }
 }
 
@@ -329,9 +278,6 @@ fn load_tokenizer(path: &PathBuf, max_seq_len: usize) -> Result<Tokenizer> {
 
 struct Graph {
     plan: Plan,
-    typed: TypedModel,
-    batch: Symbol,
-    sequence: Symbol,
     inputs: Vec<(GraphInput, DatumType)>,
     /// The graph's output is already one vector per text (`[batch, dims]`).
     output_is_pooled: bool,
@@ -359,7 +305,9 @@ fn load_graph(path: &Path, config: &ModelConfig, options: ModelOptions) -> Resul
         let dims: TVec<TDim> = if declared.len() == 2 {
             tvec![
                 declared[0].clone().unwrap_or_else(|| batch.clone().into()),
-                declared[1].clone().unwrap_or_else(|| sequence.clone().into()),
+                declared[1]
+                    .clone()
+                    .unwrap_or_else(|| sequence.clone().into()),
             ]
         } else {
             tvec![batch.clone().into(), sequence.clone().into()]
@@ -374,18 +322,15 @@ fn load_graph(path: &Path, config: &ModelConfig, options: ModelOptions) -> Resul
     let output_rank = typed.output_fact(0)?.rank();
     let output_is_pooled = match (output_rank, config.pooling) {
         (2, _) => true,
-        (3, Pooling::None) => bail!(
-            "graph outputs token vectors but {CONFIG_FILE} says \"pooling\": \"none\""
-        ),
+        (3, Pooling::None) => {
+            bail!("graph outputs token vectors but {CONFIG_FILE} says \"pooling\": \"none\"")
+        }
         (3, _) => false,
         (r, _) => bail!("graph output has rank {r}, expected 2 or 3"),
     };
-    let plan = TypedSimplePlan::new_with_options(typed.clone().into_optimized()?, &run_options(options))?;
+    let plan = TypedSimplePlan::new_with_options(typed.into_optimized()?, &run_options(options))?;
     Ok(Graph {
         plan,
-        typed,
-        batch,
-        sequence,
         inputs,
         output_is_pooled,
     })

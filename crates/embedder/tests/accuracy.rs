@@ -42,7 +42,11 @@ fn assert_matches_reference(onnx_file: &str) {
         .iter()
         .map(common::as_vec)
         .collect();
-    let encoded: Vec<Encoded> = r.sentences.iter().map(|s| model.encode(s).unwrap()).collect();
+    let encoded: Vec<Encoded> = r
+        .sentences
+        .iter()
+        .map(|s| model.encode(s).unwrap())
+        .collect();
 
     // One at a time, as the reference was made.
     for (i, e) in encoded.iter().enumerate() {
@@ -58,7 +62,10 @@ fn assert_matches_reference(onnx_file: &str) {
     let mut start = 0;
     let mut worst = 1.0f32;
     for size in plan_batches(&lengths, 32, 2) {
-        let batch: Vec<&Encoded> = order[start..start + size].iter().map(|&i| &encoded[i]).collect();
+        let batch: Vec<&Encoded> = order[start..start + size]
+            .iter()
+            .map(|&i| &encoded[i])
+            .collect();
         let vectors = model.embed(&batch).unwrap();
         for (k, v) in vectors.iter().enumerate() {
             let i = order[start + k];
@@ -74,7 +81,10 @@ fn assert_matches_reference(onnx_file: &str) {
     for (k, v) in vectors.iter().enumerate() {
         let i = encoded.len() - 1 - k;
         let c = cosine(v, &expected[i]);
-        assert!(c >= 0.999, "{onnx_file}: padded batch, sentence {i} cosine {c}");
+        assert!(
+            c >= 0.999,
+            "{onnx_file}: padded batch, sentence {i} cosine {c}"
+        );
     }
 }
 
@@ -97,7 +107,10 @@ fn tokenization_matches_python_tokenizers_including_truncation() {
         assert_eq!(e.ids, r.token_ids[i], "sentence {i}: {s:?}");
         assert_eq!(e.truncated, r.truncated[i], "sentence {i}");
     }
-    assert!(r.truncated.iter().any(|&t| t), "fixture must exercise truncation");
+    assert!(
+        r.truncated.iter().any(|&t| t),
+        "fixture must exercise truncation"
+    );
 }
 
 #[test]
@@ -122,7 +135,10 @@ fn query_ranks_its_paraphrase_above_unrelated_sentences() {
         .map(|d| model.embed(&[&model.encode(d).unwrap()]).unwrap().remove(0))
         .collect();
     for (query, want) in queries {
-        let q = model.embed(&[&model.encode(query).unwrap()]).unwrap().remove(0);
+        let q = model
+            .embed(&[&model.encode(query).unwrap()])
+            .unwrap()
+            .remove(0);
         let scores: Vec<f32> = docs.iter().map(|d| cosine(&q, d)).collect();
         let best = scores
             .iter()
@@ -131,7 +147,13 @@ fn query_ranks_its_paraphrase_above_unrelated_sentences() {
             .unwrap()
             .0;
         assert_eq!(best, want, "{query:?} scored {scores:?}");
-        let margin = scores[want] - scores.iter().enumerate().filter(|(i, _)| *i != want).map(|(_, s)| *s).fold(f32::MIN, f32::max);
+        let margin = scores[want]
+            - scores
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != want)
+                .map(|(_, s)| *s)
+                .fold(f32::MIN, f32::max);
         assert!(margin > 0.05, "{query:?}: margin {margin}");
     }
 }

@@ -22,9 +22,15 @@ fn assert_openai_error(resp: &common::HttpResponse, status: u16) -> Value {
     assert_eq!(resp.header("content-type"), Some("application/json"));
     let body = resp.json();
     let error = &body["error"];
-    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     assert!(error["type"].is_string(), "{body}");
-    assert!(error.get("param").is_some() && error.get("code").is_some(), "{body}");
+    assert!(
+        error.get("param").is_some() && error.get("code").is_some(),
+        "{body}"
+    );
     body
 }
 
@@ -53,16 +59,23 @@ fn embeddings_match_reference_and_follow_openai_wire_format() {
         assert!(cosine(&v, &expected) >= 0.999);
     }
     let usage = &body["usage"];
-    let tokens: u64 = reference["token_ids"].as_array().unwrap()
-        .iter().enumerate().filter(|(i, _)| [0, 2, 23].contains(i))
-        .map(|(_, t)| t.as_array().unwrap().len() as u64).sum();
+    let tokens: u64 = reference["token_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| [0, 2, 23].contains(i))
+        .map(|(_, t)| t.as_array().unwrap().len() as u64)
+        .sum();
     assert_eq!(usage["prompt_tokens"], tokens);
     assert_eq!(usage["total_tokens"], tokens);
     // The third text is over 256 tokens: truncated, and reported.
     assert_eq!(usage["truncated_inputs"], json!([2]));
 
     // A plain string input and no model field.
-    let single = sidecar.post("/v1/embeddings", &json!({"input": sentences[0]})).json();
+    let single = sidecar
+        .post("/v1/embeddings", &json!({"input": sentences[0]}))
+        .json();
     assert_eq!(single["data"].as_array().unwrap().len(), 1);
     assert!(cosine(&embedding(&single, 0), &embedding(&body, 0)) > 0.9999);
 }
@@ -71,7 +84,12 @@ fn embeddings_match_reference_and_follow_openai_wire_format() {
 fn dimensions_truncate_and_renormalize_and_base64_carries_the_same_floats() {
     let sidecar = Sidecar::start(&common::minilm_dir(), &[]);
     let text = "Where is my order?";
-    let full = embedding(&sidecar.post("/v1/embeddings", &json!({"input": text})).json(), 0);
+    let full = embedding(
+        &sidecar
+            .post("/v1/embeddings", &json!({"input": text}))
+            .json(),
+        0,
+    );
     let short = sidecar
         .post("/v1/embeddings", &json!({"input": text, "dimensions": 128}))
         .json();
@@ -81,7 +99,10 @@ fn dimensions_truncate_and_renormalize_and_base64_carries_the_same_floats() {
     assert!(cosine(&short, &full[..128]) > 0.9999);
 
     let b64 = sidecar
-        .post("/v1/embeddings", &json!({"input": text, "encoding_format": "base64"}))
+        .post(
+            "/v1/embeddings",
+            &json!({"input": text, "encoding_format": "base64"}),
+        )
         .json();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64["data"][0]["embedding"].as_str().expect("base64 string"))
@@ -95,7 +116,10 @@ fn dimensions_truncate_and_renormalize_and_base64_carries_the_same_floats() {
 
 #[test]
 fn bad_requests_get_openai_shaped_4xx_errors() {
-    let sidecar = Sidecar::start(&common::minilm_dir(), &["--max-inputs", "4", "--max-input-chars", "100"]);
+    let sidecar = Sidecar::start(
+        &common::minilm_dir(),
+        &["--max-inputs", "4", "--max-input-chars", "100"],
+    );
     for (body, param) in [
         (json!({}), "input"),
         (json!({"input": []}), "input"),
@@ -107,7 +131,10 @@ fn bad_requests_get_openai_shaped_4xx_errors() {
         (json!({"input": "x".repeat(101)}), "input"),
         (json!({"input": "a", "dimensions": 1000}), "dimensions"),
         (json!({"input": "a", "dimensions": -1}), "dimensions"),
-        (json!({"input": "a", "encoding_format": "binary"}), "encoding_format"),
+        (
+            json!({"input": "a", "encoding_format": "binary"}),
+            "encoding_format",
+        ),
         (json!({"input": "a", "input_type": "code"}), "input_type"),
     ] {
         let resp = sidecar.post("/v1/embeddings", &body);
@@ -117,14 +144,22 @@ fn bad_requests_get_openai_shaped_4xx_errors() {
     }
     assert_openai_error(&sidecar.post_raw("/v1/embeddings", b"{not json"), 400);
     let err = assert_openai_error(
-        &sidecar.post("/v1/embeddings", &json!({"input": "a", "model": "text-embedding-3-small"})),
+        &sidecar.post(
+            "/v1/embeddings",
+            &json!({"input": "a", "model": "text-embedding-3-small"}),
+        ),
         404,
     );
     assert_eq!(err["error"]["code"], "model_not_found");
     assert_openai_error(&sidecar.get("/v1/embeddings"), 405);
     assert_openai_error(&sidecar.get("/v2/nothing"), 404);
     // Nothing above broke the server.
-    assert_eq!(sidecar.post("/v1/embeddings", &json!({"input": "still fine"})).status, 200);
+    assert_eq!(
+        sidecar
+            .post("/v1/embeddings", &json!({"input": "still fine"}))
+            .status,
+        200
+    );
 }
 
 #[test]
@@ -142,7 +177,12 @@ fn health_models_and_metrics_endpoints_answer() {
     sidecar.post("/v1/embeddings", &json!({"input": []}));
     let metrics = sidecar.get("/metrics");
     assert_eq!(metrics.status, 200);
-    assert!(metrics.header("content-type").unwrap().starts_with("text/plain"));
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = metrics.text();
     for needle in [
         "embedder_requests_total{route=\"embeddings\",status=\"200\"} 1",
@@ -168,11 +208,21 @@ fn metric(text: &str, name: &str) -> f64 {
 fn concurrent_requests_share_graph_runs_and_get_their_own_vectors() {
     let sidecar = Sidecar::start(&common::minilm_dir(), &["--max-wait-ms", "50"]);
     let texts: Vec<String> = (0..16)
-        .map(|i| format!("customer question number {i}: {}", "why was I charged twice? ".repeat(i % 5 + 1)))
+        .map(|i| {
+            format!(
+                "customer question number {i}: {}",
+                "why was I charged twice? ".repeat(i % 5 + 1)
+            )
+        })
         .collect();
     let alone: Vec<Vec<f32>> = texts
         .iter()
-        .map(|t| embedding(&sidecar.post("/v1/embeddings", &json!({"input": t})).json(), 0))
+        .map(|t| {
+            embedding(
+                &sidecar.post("/v1/embeddings", &json!({"input": t})).json(),
+                0,
+            )
+        })
         .collect();
     let runs_before = metric(&sidecar.get("/metrics").text(), "embedder_batch_size_count");
     let addr = sidecar.addr;
@@ -193,17 +243,32 @@ fn concurrent_requests_share_graph_runs_and_get_their_own_vectors() {
         let resp = h.join().unwrap();
         assert_eq!(resp.status, 200, "{}", resp.text());
         let c = cosine(&embedding(&resp.json(), 0), &alone[i]);
-        assert!(c > 0.9999, "request {i} got another text's vector? cosine {c}");
+        assert!(
+            c > 0.9999,
+            "request {i} got another text's vector? cosine {c}"
+        );
     }
     let runs = metric(&sidecar.get("/metrics").text(), "embedder_batch_size_count") - runs_before;
-    assert!(runs < texts.len() as f64, "16 concurrent texts took {runs} graph runs");
+    assert!(
+        runs < texts.len() as f64,
+        "16 concurrent texts took {runs} graph runs"
+    );
 }
 
 #[test]
 fn full_queue_answers_503_with_retry_after_and_recovers() {
     let sidecar = Sidecar::start(
         &common::minilm_dir(),
-        &["--queue-capacity", "8", "--max-inputs", "8", "--workers", "1", "--max-batch", "8"],
+        &[
+            "--queue-capacity",
+            "8",
+            "--max-inputs",
+            "8",
+            "--workers",
+            "1",
+            "--max-batch",
+            "8",
+        ],
     );
     let long = "The customer says the parcel never arrived and wants a refund now. ".repeat(30);
     let body = json!({"input": vec![long; 8]}).to_string();
@@ -224,16 +289,25 @@ fn full_queue_answers_503_with_retry_after_and_recovers() {
     let full: Vec<_> = responses.iter().filter(|r| r.status == 503).collect();
     assert_eq!(ok + full.len(), responses.len(), "only 200 or 503 expected");
     assert!(ok >= 1, "the first request must be served");
-    assert!(!full.is_empty(), "12 requests of 8 texts into a queue of 8 must overflow");
+    assert!(
+        !full.is_empty(),
+        "12 requests of 8 texts into a queue of 8 must overflow"
+    );
     for r in &full {
         assert_eq!(r.header("retry-after"), Some("1"));
         let err = assert_openai_error(r, 503);
         assert_eq!(err["error"]["code"], "queue_full");
     }
     let metrics = sidecar.get("/metrics").text();
-    assert_eq!(metric(&metrics, "embedder_rejected_total"), full.len() as f64);
+    assert_eq!(
+        metric(&metrics, "embedder_rejected_total"),
+        full.len() as f64
+    );
     assert_eq!(metric(&metrics, "embedder_queue_depth"), 0.0);
-    assert_eq!(sidecar.post_raw("/v1/embeddings", body.as_bytes()).status, 200);
+    assert_eq!(
+        sidecar.post_raw("/v1/embeddings", body.as_bytes()).status,
+        200
+    );
 }
 
 fn scratch_copy(name: &str, skip: &str) -> std::path::PathBuf {
@@ -259,14 +333,24 @@ fn broken_model_directory_fails_at_start_naming_the_file() {
         let (ok, err) = common::run_to_exit(&dir);
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(!ok, "started without {missing}");
-        assert!(err.contains(missing), "error for missing {missing} does not name it: {err}");
+        assert!(
+            err.contains(missing),
+            "error for missing {missing} does not name it: {err}"
+        );
     }
 
     let dir = scratch_copy("bad-config", "embedder.json");
-    std::fs::write(dir.join("embedder.json"), r#"{"id": "x", "pooling": "max"}"#).unwrap();
+    std::fs::write(
+        dir.join("embedder.json"),
+        r#"{"id": "x", "pooling": "max"}"#,
+    )
+    .unwrap();
     let (ok, err) = common::run_to_exit(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(!ok && err.contains("embedder.json") && err.contains("`max`"), "{err}");
+    assert!(
+        !ok && err.contains("embedder.json") && err.contains("`max`"),
+        "{err}"
+    );
 
     let dir = scratch_copy("bad-onnx", "model.onnx");
     std::fs::write(dir.join("model.onnx"), b"this is not a protobuf").unwrap();

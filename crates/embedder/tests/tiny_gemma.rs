@@ -20,8 +20,15 @@ fn load() -> Model {
 
 fn assert_close(got: &[f32], want: &[f32], what: &str) {
     let c = cosine(got, want);
-    let diff = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-    assert!(c >= 0.999 && diff < 1e-3, "{what}: cosine {c}, max abs difference {diff}");
+    let diff = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        c >= 0.999 && diff < 1e-3,
+        "{what}: cosine {c}, max abs difference {diff}"
+    );
 }
 
 #[test]
@@ -34,7 +41,11 @@ fn tract_matches_onnxruntime_on_gemma3_graph_one_text_at_a_time() {
         let want_ids: Vec<i64> = serde_json::from_value(r["token_ids"][i].clone()).unwrap();
         assert_eq!(e.ids, want_ids, "tokenization of sentence {i}");
         let got = model.embed(&[&e]).unwrap().remove(0);
-        assert_close(&got, &as_vec(&r["embeddings"]["model.onnx"][i]), &format!("sentence {i}"));
+        assert_close(
+            &got,
+            &as_vec(&r["embeddings"]["model.onnx"][i]),
+            &format!("sentence {i}"),
+        );
     }
 }
 
@@ -52,7 +63,11 @@ fn tract_matches_onnxruntime_on_gemma3_graph_in_padded_batches() {
     let batch: Vec<&Encoded> = encoded.iter().collect();
     let vectors = model.embed(&batch).unwrap();
     for (i, v) in vectors.iter().enumerate() {
-        assert_close(v, &as_vec(&r["embeddings"]["model.onnx"][i]), &format!("batched sentence {i}"));
+        assert_close(
+            v,
+            &as_vec(&r["embeddings"]["model.onnx"][i]),
+            &format!("batched sentence {i}"),
+        );
     }
 }
 
@@ -72,11 +87,20 @@ fn input_type_selects_the_embeddinggemma_prefix() {
     let by_hand_document = embed(json!({"input": format!("title: none | text: {text}")}));
     assert!(cosine(&query, &by_hand_query) > 0.9999);
     assert!(cosine(&document, &by_hand_document) > 0.9999);
-    assert!(cosine(&query, &raw) < 0.999, "the query prefix changed nothing");
-    assert!(cosine(&query, &document) < 0.999, "query and document prefixes gave the same vector");
+    assert!(
+        cosine(&query, &raw) < 0.999,
+        "the query prefix changed nothing"
+    );
+    assert!(
+        cosine(&query, &document) < 0.999,
+        "query and document prefixes gave the same vector"
+    );
 
     let resp = sidecar.post("/v1/embeddings", &json!({"input": text, "dimensions": 32}));
     assert_eq!(as_vec(&resp.json()["data"][0]["embedding"]).len(), 32);
     let resp = sidecar.post("/v1/embeddings", &json!({"input": text, "dimensions": 48}));
-    assert_eq!(resp.status, 400, "48 is not one of the model's Matryoshka sizes");
+    assert_eq!(
+        resp.status, 400,
+        "48 is not one of the model's Matryoshka sizes"
+    );
 }

@@ -24,7 +24,9 @@ pub struct AppliedMigration {
 pub enum ApplyOutcome {
     Applied,
     /// Another run applied this version first (its checksum as recorded).
-    AlreadyApplied { checksum: String },
+    AlreadyApplied {
+        checksum: String,
+    },
 }
 
 /// A row of `tenants`.

@@ -93,7 +93,12 @@ impl Database for PostgresDatabase {
             tx.execute(
                 "INSERT INTO schema_migrations (version, name, checksum, applied_at) \
                  VALUES ($1, $2, $3, $4)",
-                &[&version, &migration.name, &migration.checksum, &applied_at_ms],
+                &[
+                    &version,
+                    &migration.name,
+                    &migration.checksum,
+                    &applied_at_ms,
+                ],
             )
             .await?;
             tx.commit().await?;

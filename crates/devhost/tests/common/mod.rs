@@ -48,6 +48,26 @@ source = "{{conformance}}"
     )
 }
 
+/// Posts a list of operations to a conformance section's `run` endpoint (`/sqlite/run`,
+/// `/kv/run`, `/redis/run`) and returns one result per operation.
+pub fn run_ops(host: &DevHost, section: &str, ops: serde_json::Value) -> Vec<serde_json::Value> {
+    let resp = host.post(&format!("/{section}/run"), ops.to_string());
+    let status = resp.status();
+    let text = resp.text().unwrap();
+    assert_eq!(status, 200, "{text}\n{}", host.logs());
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    body["results"].as_array().unwrap().clone()
+}
+
+/// Writes a runtime config file; keep the folder alive while devhost uses it.
+pub fn runtime_config(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runtime-config.toml");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_string_lossy().into_owned();
+    (dir, path)
+}
+
 /// A running devhost.
 pub struct DevHost {
     child: Child,

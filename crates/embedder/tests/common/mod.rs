@@ -20,7 +20,12 @@ pub fn repo_root() -> PathBuf {
 /// The default model directory, as `scripts/embedder/install-model.sh` leaves it.
 pub fn minilm_dir() -> PathBuf {
     let dir = repo_root().join(".models/minilm");
-    for file in ["embedder.json", "tokenizer.json", "model.onnx", "model-int8.onnx"] {
+    for file in [
+        "embedder.json",
+        "tokenizer.json",
+        "model.onnx",
+        "model-int8.onnx",
+    ] {
         assert!(
             dir.join(file).is_file(),
             "the default embedding model is not installed ({} is missing): run scripts/embedder/install-model.sh first",

@@ -1,0 +1,259 @@
+//! The session component: `/api/sessions` routes, as thin glue between HTTP, `core_logic`
+//! and `edge`.
+//!
+//! - `POST /api/sessions`: a widget key starts a session; answers the session and a visitor token.
+//! - `GET /api/sessions/{id}`: the session's own visitor, or the tenant's agents and admins.
+//! - `GET /api/sessions?status=&limit=&cursor=`: the tenant's agents and admins.
+//! - `POST /api/sessions/{id}/token`: the session's visitor gets a fresh token.
+//! - `DELETE /api/sessions/{id}`: the session's visitor or a tenant admin erases it.
+//!
+//! A session of another tenant, or another visitor's session, is a 404: callers learn nothing
+//! about sessions they may not see. Business rules live in `core_logic`; storage in `edge::store`.
+
+use core_logic::auth::{AuthConfig, Principal, Role, require_role};
+use core_logic::idempotency::request_hash;
+use core_logic::rate_limit::RateLimits;
+use core_logic::session::{
+    CreateSessionRequest, is_session_id, parse_list_query, validate_visitor, validate_widget_key,
+};
+use edge::counters::{self, Counters, now_ms};
+use edge::db::Db;
+use edge::request::{self, MAX_JSON_BODY_BYTES};
+use edge::store::{self, Session, SessionFilter, Tenant};
+use edge::{ApiError, config, idempotency, rate_limit};
+use serde::Serialize;
+use spin_sdk::http::{IntoResponse, Method, Request, Response};
+use spin_sdk::http_component;
+
+/// How long a visitor token lives; the widget refreshes it before then.
+const VISITOR_TOKEN_SECS: u64 = 2 * 60 * 60;
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    route(&req).unwrap_or_else(IntoResponse::into_response)
+}
+
+fn route(req: &Request) -> Result<Response, ApiError> {
+    let info = request::path_info(req);
+    let segments: Vec<&str> = info.split('/').filter(|s| !s.is_empty()).collect();
+    match (req.method(), segments.as_slice()) {
+        (Method::Post, []) => create(req),
+        (Method::Get, []) => list(req),
+        (Method::Get, [id]) => read(req, id),
+        (Method::Delete, [id]) => erase(req, id),
+        (Method::Post, [id, "token"]) => refresh(req, id),
+        (_, []) => Err(ApiError::method_not_allowed("GET, POST")),
+        (_, [_]) => Err(ApiError::method_not_allowed("GET, DELETE")),
+        (_, [_, "token"]) => Err(ApiError::method_not_allowed("POST")),
+        _ => Err(ApiError::not_found("no such session route")),
+    }
+}
+
+/// What every route needs: the store, the counters and the token settings.
+struct Services {
+    db: Db,
+    counters: Box<dyn Counters>,
+    auth: AuthConfig,
+}
+
+impl Services {
+    fn open() -> Result<Services, ApiError> {
+        let misconfigured = |e: config::ConfigError| {
+            eprintln!("session: {e}");
+            ApiError::internal()
+        };
+        let store = config::store_backend().map_err(misconfigured)?;
+        let counters = config::counters_backend().map_err(misconfigured)?;
+        Ok(Services {
+            auth: edge::auth::auth_config()?,
+            db: Db::open(&store)?,
+            counters: counters::open(&counters)?,
+        })
+    }
+
+    /// The verified caller, their tenant, and this request counted against their limits.
+    fn caller(&self, req: &Request) -> Result<(Principal, Tenant), ApiError> {
+        let principal = edge::auth::authenticate(req, &self.auth)?;
+        let tenant = store::tenant(&self.db, &principal.tenant)?.ok_or_else(|| {
+            ApiError::new(
+                core_logic::problem::ProblemKind::Unauthorized,
+                "the token's tenant is not known",
+            )
+        })?;
+        let visitor = (principal.role == Role::Visitor).then_some(principal.subject.as_str());
+        self.limit(req, &tenant, visitor)?;
+        Ok((principal, tenant))
+    }
+
+    fn limit(&self, req: &Request, tenant: &Tenant, visitor: Option<&str>) -> Result<(), ApiError> {
+        let limits = RateLimits::from_settings(&tenant.settings);
+        let ip = request::client_ip(req);
+        rate_limit::enforce(
+            self.counters.as_ref(),
+            &tenant.id,
+            &limits,
+            visitor,
+            ip.as_deref(),
+        )
+    }
+
+    /// A fresh visitor token for `session` and when it expires (Unix ms).
+    fn visitor_token(&self, session: &Session) -> Result<(String, i64), ApiError> {
+        let principal = Principal {
+            tenant: session.tenant_id.clone(),
+            subject: session.visitor.id.clone(),
+            role: Role::Visitor,
+            session: Some(session.id.clone()),
+        };
+        let expires_at = now_ms() + (VISITOR_TOKEN_SECS as i64) * 1000;
+        let token = self
+            .auth
+            .issue_for_secs(&principal, VISITOR_TOKEN_SECS)
+            .map_err(|e| {
+                eprintln!("session: cannot issue a visitor token: {}", e.0);
+                ApiError::internal()
+            })?;
+        Ok((token, expires_at))
+    }
+}
+
+/// A session with a token for its visitor: the answer of create and refresh.
+#[derive(Serialize)]
+struct SessionWithToken<'a> {
+    session: &'a Session,
+    token: String,
+    expires_at: i64,
+}
+
+fn to_json(value: &impl Serialize) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(value).map_err(|_| ApiError::internal())
+}
+
+fn no_session() -> ApiError {
+    ApiError::not_found("no such session")
+}
+
+/// A visitor may only touch the session their token names.
+fn owns(principal: &Principal, session_id: &str) -> bool {
+    principal.role == Role::Visitor && principal.session.as_deref() == Some(session_id)
+}
+
+fn create(req: &Request) -> Result<Response, ApiError> {
+    let body: CreateSessionRequest = request::json_body(req, MAX_JSON_BODY_BYTES)?;
+    let widget_key = validate_widget_key(&body.widget_key)?;
+    let visitor = validate_visitor(body.visitor.as_ref())?;
+    let key = idempotency::key(req)?;
+    let services = Services::open()?;
+    let tenant = store::tenant_by_widget_key(&services.db, widget_key)?
+        .ok_or_else(|| ApiError::not_found("no tenant has this widget key"))?;
+    services.limit(req, &tenant, None)?;
+    let hash = request_hash("POST", "/api/sessions", "", req.body());
+    idempotency::run(
+        &services.db,
+        &tenant.id,
+        store::CREATE_SCOPE,
+        key.as_deref(),
+        &hash,
+        |db| {
+            let session = store::create_session(db, &tenant.id, &visitor, now_ms())?;
+            let (token, expires_at) = services.visitor_token(&session)?;
+            let body = to_json(&SessionWithToken {
+                session: &session,
+                token,
+                expires_at,
+            })?;
+            Ok((201, body))
+        },
+    )
+}
+
+fn read(req: &Request, id: &str) -> Result<Response, ApiError> {
+    let services = Services::open()?;
+    let (principal, tenant) = services.caller(req)?;
+    require_role(&principal, &[Role::Visitor, Role::Agent, Role::Admin])?;
+    if !is_session_id(id) || (principal.role == Role::Visitor && !owns(&principal, id)) {
+        return Err(no_session());
+    }
+    let session = store::get_session(&services.db, &tenant.id, id)?.ok_or_else(no_session)?;
+    if principal.role == Role::Visitor && session.visitor.id != principal.subject {
+        return Err(no_session());
+    }
+    Ok(edge::error::json_response(
+        200,
+        &serde_json::json!({ "session": to_json(&session)? }),
+    ))
+}
+
+fn list(req: &Request) -> Result<Response, ApiError> {
+    let services = Services::open()?;
+    let (principal, tenant) = services.caller(req)?;
+    require_role(&principal, &[Role::Agent, Role::Admin])?;
+    let query = parse_list_query(req.query())?;
+    let page = store::list_sessions(
+        &services.db,
+        &tenant.id,
+        &SessionFilter {
+            status: query.status,
+            limit: query.limit,
+            after: query.after,
+        },
+    )?;
+    Ok(edge::error::json_response(
+        200,
+        &serde_json::json!({
+            "sessions": to_json(&page.sessions)?,
+            "next_cursor": page.next.map(|c| c.encode()),
+        }),
+    ))
+}
+
+fn refresh(req: &Request, id: &str) -> Result<Response, ApiError> {
+    let services = Services::open()?;
+    let (principal, tenant) = services.caller(req)?;
+    require_role(&principal, &[Role::Visitor])?;
+    request::no_body(req)?;
+    if !is_session_id(id) || !owns(&principal, id) {
+        return Err(no_session());
+    }
+    let key = idempotency::key(req)?;
+    let route = format!("/api/sessions/{id}/token");
+    let hash = request_hash("POST", &route, &principal.subject, req.body());
+    idempotency::run(
+        &services.db,
+        &tenant.id,
+        &store::session_scope(id, "token"),
+        key.as_deref(),
+        &hash,
+        |db| {
+            let session = store::get_session(db, &tenant.id, id)?
+                .filter(|s| s.visitor.id == principal.subject)
+                .ok_or_else(no_session)?;
+            let (token, expires_at) = services.visitor_token(&session)?;
+            let body = to_json(&SessionWithToken {
+                session: &session,
+                token,
+                expires_at,
+            })?;
+            Ok((200, body))
+        },
+    )
+}
+
+fn erase(req: &Request, id: &str) -> Result<Response, ApiError> {
+    let services = Services::open()?;
+    let (principal, tenant) = services.caller(req)?;
+    require_role(&principal, &[Role::Visitor, Role::Admin])?;
+    if !is_session_id(id) || (principal.role == Role::Visitor && !owns(&principal, id)) {
+        return Err(no_session());
+    }
+    if principal.role == Role::Visitor {
+        let session = store::get_session(&services.db, &tenant.id, id)?;
+        if session.is_none_or(|s| s.visitor.id != principal.subject) {
+            return Err(no_session());
+        }
+    }
+    if !store::delete_session(&services.db, &tenant.id, id)? {
+        return Err(no_session());
+    }
+    Ok(Response::builder().status(204).body(Vec::new()).build())
+}

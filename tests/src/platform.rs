@@ -1,0 +1,216 @@
+//! The app on a migrated store with seeded tenants, on either backend: (SQLite store, SQLite
+//! counters) in the app's private state folder, or (a fresh PostgreSQL database on
+//! 127.0.0.1:5432, Redis on 127.0.0.1:6379), the database dropped afterwards.
+//!
+//! Migrations run with `kb-loader migrate` when its binary is built beside devhost, otherwise
+//! from the SQL files in `migrations/`; tenants are inserted with their settings JSON.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::{App, devhost_bin, repo_root};
+
+/// PostgreSQL as the tests reach it.
+pub const PG_HOST: &str = "127.0.0.1";
+pub const PG_PORT: &str = "5432";
+pub const PG_USER: &str = "postgres";
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// Which stores the app runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite store and SQLite counters (the embedded default).
+    Sqlite,
+    /// PostgreSQL store and Redis counters (production).
+    Postgres,
+}
+
+/// A tenant to seed.
+#[derive(Debug, Clone)]
+pub struct TenantSeed {
+    pub id: String,
+    pub name: String,
+    pub widget_key: String,
+    /// Settings JSON (e.g. rate limits).
+    pub settings: String,
+}
+
+impl TenantSeed {
+    /// A tenant with ids unique to this test run (Redis counters are shared between runs).
+    pub fn unique(label: &str, settings: &str) -> TenantSeed {
+        let id = format!("{label}-{}", unique_suffix());
+        TenantSeed {
+            name: format!("Tenant {label}"),
+            widget_key: format!("wk-{id}"),
+            id,
+            settings: settings.to_string(),
+        }
+    }
+}
+
+/// A suffix no other test process or test in this process uses.
+pub fn unique_suffix() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{}x{}x{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The app on a migrated, seeded store; drops its PostgreSQL database when dropped.
+pub struct PlatformApp {
+    pub app: App,
+    pub backend: Backend,
+    pg_database: Option<String>,
+}
+
+impl std::ops::Deref for PlatformApp {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+fn sql_text(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn insert_tenant_sql(t: &TenantSeed) -> String {
+    format!(
+        "INSERT INTO tenants (id, name, widget_key, settings, created_at) VALUES ({}, {}, {}, {}, 0);",
+        sql_text(&t.id),
+        sql_text(&t.name),
+        sql_text(&t.widget_key),
+        sql_text(&t.settings)
+    )
+}
+
+fn kb_loader_bin() -> Option<PathBuf> {
+    let bin = devhost_bin().parent()?.join("kb-loader");
+    bin.exists().then_some(bin)
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn psql(database: &str) -> Command {
+    let mut cmd = Command::new("psql");
+    cmd.args([
+        "-h",
+        PG_HOST,
+        "-p",
+        PG_PORT,
+        "-U",
+        PG_USER,
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-q",
+        "-d",
+        database,
+    ]);
+    cmd
+}
+
+/// Migrates `db_url` with kb-loader, if it is built; returns whether it did.
+fn kb_loader_migrate(db_url: &str) -> bool {
+    let Some(bin) = kb_loader_bin() else {
+        return false;
+    };
+    run(Command::new(bin)
+        .current_dir(repo_root())
+        .args(["migrate", "--db-url", db_url]));
+    true
+}
+
+impl PlatformApp {
+    /// Starts the app on `backend` with `tenants` seeded and extra environment `env`.
+    pub fn start(backend: Backend, tenants: &[TenantSeed], env: &[(&str, &str)]) -> PlatformApp {
+        match backend {
+            Backend::Sqlite => Self::start_sqlite(tenants, env),
+            Backend::Postgres => Self::start_postgres(tenants, env),
+        }
+    }
+
+    fn start_sqlite(tenants: &[TenantSeed], env: &[(&str, &str)]) -> PlatformApp {
+        let state = tempfile::tempdir().unwrap();
+        let db_file = state.path().join("sqlite_db.db");
+        let mut args: Vec<String> = Vec::new();
+        if !kb_loader_migrate(&format!("sqlite://{}", db_file.display())) {
+            let schema = repo_root().join("migrations/sqlite/0001_platform.sql");
+            args.push("--sqlite".into());
+            args.push(format!("@{}", schema.display()));
+        }
+        for t in tenants {
+            args.push("--sqlite".into());
+            args.push(insert_tenant_sql(t));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        PlatformApp {
+            app: App::start_in(state, env, &args),
+            backend: Backend::Sqlite,
+            pg_database: None,
+        }
+    }
+
+    fn start_postgres(tenants: &[TenantSeed], env: &[(&str, &str)]) -> PlatformApp {
+        let database = format!("e2e_{}", unique_suffix());
+        run(psql("postgres").args(["-c", &format!("CREATE DATABASE {database}")]));
+        let db_url = format!("postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}");
+        // From here on, dropping `guard` drops the database even if a step panics.
+        let guard = DropDatabase(Some(database.clone()));
+        if !kb_loader_migrate(&db_url) {
+            let schema = repo_root().join("migrations/postgres/0001_platform.sql");
+            run(psql(&database).arg("-f").arg(schema));
+        }
+        let inserts: String = tenants.iter().map(insert_tenant_sql).collect();
+        if !inserts.is_empty() {
+            run(psql(&database).args(["-c", &inserts]));
+        }
+        let mut full_env: Vec<(&str, &str)> = vec![
+            ("SPIN_VARIABLE_DB_URL", db_url.as_str()),
+            ("SPIN_VARIABLE_COUNTERS_URL", REDIS_URL),
+        ];
+        full_env.extend_from_slice(env);
+        let app = App::start(&full_env);
+        let mut guard = guard;
+        PlatformApp {
+            app,
+            backend: Backend::Postgres,
+            pg_database: guard.0.take(),
+        }
+    }
+}
+
+struct DropDatabase(Option<String>);
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        if let Some(db) = self.0.take() {
+            let _ = psql("postgres")
+                .args(["-c", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")])
+                .output();
+        }
+    }
+}
+
+impl Drop for PlatformApp {
+    fn drop(&mut self) {
+        // The app still runs here; `WITH (FORCE)` closes its connections.
+        drop(DropDatabase(self.pg_database.take()));
+    }
+}
