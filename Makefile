@@ -10,7 +10,7 @@ WASM := --release --target wasm32-wasip2
 COMPONENTS := -p health-component -p session-component
 TEST_COMPONENTS := -p conformance-component -p hello-component
 
-.PHONY: run test setup components host fmt-check lint unit bench bench-host-overhead clean-state
+.PHONY: run test setup components host fmt-check lint unit bench bench-host-overhead bench-session-create clean-state infra-test
 
 ## Serve the app on http://$(LISTEN) with the embedded defaults (SQLite).
 ## The local JWT secret is generated once into .spin/jwt_secret.
@@ -25,7 +25,7 @@ run: setup components host
 		--runtime-config-file runtime-config/local.toml
 
 ## Every check and test: formatting, lints, unit, conformance and end-to-end tests.
-test: setup fmt-check components host lint
+test: setup fmt-check components host lint infra-test
 	cargo test --release --workspace --exclude health-component --exclude session-component --exclude conformance-component --exclude hello-component
 
 setup:
@@ -48,11 +48,19 @@ lint: setup
 	cargo clippy --release --workspace --all-targets --exclude health-component --exclude session-component --exclude conformance-component --exclude hello-component -- -D warnings
 	cargo clippy $(WASM) $(COMPONENTS) $(TEST_COMPONENTS) -- -D warnings
 
+## Deployment files (SpinKube manifests, compose, workflows, sidecar Dockerfile), validated
+## offline by tools from PyPI (scripts/install-infra-tools.sh); see infra/tests/validate.sh.
+infra-test:
+	bash infra/tests/validate.sh
+
 ## Benchmarks (print figures; never part of `make test`).
-bench: bench-host-overhead
+bench: bench-host-overhead bench-session-create
 
 bench-host-overhead: components host
 	bash bench/host_overhead/run.sh
+
+bench-session-create: components host
+	bash bench/session_create/run.sh
 
 clean-state:
 	rm -rf .spin

@@ -7,8 +7,9 @@ Scenarios (each runs for --seconds):
 
 For the sidecar, a request is an HTTP POST /v1/embeddings (keep-alive, base64 output) and
 its time includes HTTP, JSON, tokenization, batching and inference. For onnxruntime, a
-"request" is an in-process call: tokenize (Python `tokenizers`), pad, session.run, mean-pool,
-normalize; 16 clients are 16 threads sharing one session (onnxruntime releases the GIL),
+"request" is an in-process call: tokenize (Python `tokenizers`), pad, session.run, pool
+(mean, or none when the graph pools), normalize; 16 clients are 16 threads sharing one
+session (onnxruntime releases the GIL),
 with its default thread pool (one thread per core). Prints sentences/s and p50/p99 latency
 per scenario and the sidecar/onnxruntime throughput ratio.
 
@@ -114,6 +115,7 @@ class OnnxRuntimeClient:
         self.tokenizer.enable_truncation(config["max_seq_len"])
         self.session = ort.InferenceSession(os.path.join(model_dir, onnx_file), providers=["CPUExecutionProvider"])
         self.names = [i.name for i in self.session.get_inputs()]
+        self.pooling = config["pooling"]
 
     def __call__(self, texts):
         encs = self.tokenizer.encode_batch(texts)
@@ -125,7 +127,10 @@ class OnnxRuntimeClient:
             mask[r, : len(e.ids)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         out = self.session.run(None, {n: feeds[n] for n in self.names})[0]
-        v = (out * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+        if self.pooling == "none":
+            v = out
+        else:
+            v = (out * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
         return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 

@@ -5,7 +5,8 @@
 //! Verification itself is `core_logic::auth`; this module only reads configuration and
 //! headers. The secret is never logged.
 
-use core_logic::auth::{AuthConfig, Principal, bearer};
+use core_logic::auth::{AuthConfig, AuthError, Principal, bearer};
+use core_logic::problem::Problem;
 use spin_sdk::http::Request;
 
 use crate::ApiError;
@@ -27,18 +28,22 @@ pub fn auth_config() -> Result<AuthConfig, ApiError> {
         .map_err(|e| misconfigured(&format!("`jwt_secret` or `jwt_public_keys`: {}", e.0)))
 }
 
-/// The verified caller of `req`; 401 problem+json when the token is missing or refused.
+/// The verified caller of `req`; 401 problem+json when the token is missing or refused
+/// (a header that is not text is refused like a malformed token).
 pub fn authenticate(req: &Request, config: &AuthConfig) -> Result<Principal, ApiError> {
     let header = match req.header("authorization") {
-        Some(value) => Some(value.as_str().ok_or_else(|| {
-            ApiError::from(core_logic::problem::Problem::from(
-                core_logic::auth::AuthError::Malformed,
-            ))
-        })?),
+        Some(value) => Some(
+            value
+                .as_str()
+                .ok_or(AuthError::Malformed)
+                .map_err(refused)?,
+        ),
         None => None,
     };
-    let token = bearer(header).map_err(core_logic::problem::Problem::from)?;
-    Ok(config
-        .verify(token)
-        .map_err(core_logic::problem::Problem::from)?)
+    let token = bearer(header).map_err(refused)?;
+    config.verify(token).map_err(refused)
+}
+
+fn refused(e: AuthError) -> ApiError {
+    ApiError(Problem::from(e))
 }

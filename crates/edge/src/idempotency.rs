@@ -29,9 +29,10 @@ fn replay(status: u16, body: &str) -> Response {
         .build()
 }
 
-/// Runs `work` in a transaction and answers with its JSON. With a key, a retry of the same
-/// request (same `request_hash`) gets the first response again and a different request 422;
-/// only successful responses are recorded.
+/// Runs `work` and answers with its JSON. With a key, a retry of the same request (same
+/// `request_hash`) gets the first response again and a different request 422; otherwise
+/// `work` runs in a transaction with the recording of its response (successes only).
+/// Without a key `work` runs as is: wrap it in [`Db::transaction`] if it needs one.
 pub fn run(
     db: &Db,
     tenant: &str,
@@ -41,7 +42,7 @@ pub fn run(
     work: impl FnOnce(&Db) -> Result<(u16, serde_json::Value), ApiError>,
 ) -> Result<Response, ApiError> {
     let Some(key) = key else {
-        let (status, body) = db.transaction(work)?;
+        let (status, body) = work(db)?;
         return Ok(json_response(status, &body));
     };
     let decide = || -> Result<Decision, ApiError> {

@@ -87,3 +87,75 @@ pub fn no_body(req: &Request) -> Result<(), ApiError> {
         _ => Err(ApiError::bad_request("this route takes no body")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use spin_sdk::http::Method;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        #[allow(dead_code)]
+        name: String,
+    }
+
+    fn post(content_type: Option<&str>, body: &[u8]) -> Request {
+        let mut builder = Request::builder();
+        builder.method(Method::Post).uri("/x").body(body.to_vec());
+        if let Some(ct) = content_type {
+            builder.header("content-type", ct);
+        }
+        builder.build()
+    }
+
+    #[test]
+    fn json_bodies_are_checked_before_use() {
+        let json = Some("application/json");
+        let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(100));
+        let cases: Vec<(Option<&str>, &[u8], Option<u16>)> = vec![
+            (json, br#"{"name":"a"}"#, None),
+            (
+                Some("application/json; charset=utf-8"),
+                br#"{"name":"a"}"#,
+                None,
+            ),
+            (
+                Some("application/merge-patch+json"),
+                br#"{"name":"a"}"#,
+                None,
+            ),
+            (None, br#"{"name":"a"}"#, Some(415)),
+            (Some("text/plain"), br#"{"name":"a"}"#, Some(415)),
+            (json, big.as_bytes(), Some(413)),
+            (json, b"{\"name\":\"\xff\"}", Some(400)),
+            (json, br#"{"name":"#, Some(400)),
+            (json, br#"{"name":1}"#, Some(400)),
+            (json, br#"{"name":"a","role":"admin"}"#, Some(400)),
+        ];
+        for (ct, body, expected) in cases {
+            let result = json_body::<Body>(&post(ct, body), 64);
+            assert_eq!(
+                result.err().map(|e| e.0.status()),
+                expected,
+                "{ct:?} {}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn routes_without_a_body_take_nothing_or_an_empty_object() {
+        let cases: [(&[u8], Option<u16>); 4] = [
+            (b"", None),
+            (b" {} ", None),
+            (b"junk", Some(400)),
+            (&[b'x'; MAX_JSON_BODY_BYTES + 1], Some(413)),
+        ];
+        for (body, expected) in cases {
+            let result = no_body(&post(None, body));
+            assert_eq!(result.err().map(|e| e.0.status()), expected);
+        }
+    }
+}

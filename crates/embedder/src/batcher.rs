@@ -2,6 +2,11 @@
 //! into padding-efficient batches and run on a fixed set of inference threads (one per core
 //! by default), so the async runtime never blocks on the model.
 //!
+//! A batch is formed only when an inference thread is free: while all are busy, arriving
+//! texts pile up and the next batches are cut from everything waiting (oldest texts first,
+//! so long texts are not starved by a stream of short ones). One free thread and one text
+//! means no waiting at all; `max_wait` can add a delay to grow batches further.
+//!
 //! Admission is bounded: `Batcher::embed` counts every admitted text until its vector is
 //! produced, and refuses a request whose texts would push that count past the capacity
 //! (`SubmitError::QueueFull`, which the API turns into 503 + `Retry-After`). Nothing here
@@ -11,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::metrics::Metrics;
 use crate::model::{Encoded, Model};
@@ -89,9 +94,10 @@ impl Batcher {
     /// Starts the scheduling task (on the current tokio runtime) and the inference threads.
     pub fn start(model: Arc<Model>, options: BatcherOptions, metrics: Arc<Metrics>) -> Batcher {
         let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
-        // A short hand-off queue: while the threads are busy, texts pile up in the scheduler,
-        // where they can still be merged into larger, better-sorted batches.
-        let (batches_tx, batches_rx) = mpsc::channel::<Vec<WorkItem>>(options.workers.max(1));
+        // Each batch travels with a permit for the thread it occupies: the scheduler cuts
+        // batches only for free threads, so waiting texts stay mergeable until then.
+        let free_threads = Arc::new(Semaphore::new(options.workers.max(1)));
+        let (batches_tx, batches_rx) = mpsc::unbounded_channel::<Batch>();
         let batches_rx = Arc::new(Mutex::new(batches_rx));
         for n in 0..options.workers.max(1) {
             let model = model.clone();
@@ -102,7 +108,13 @@ impl Batcher {
                 .spawn(move || inference_thread(&model, &rx, &metrics))
                 .expect("spawn inference thread");
         }
-        tokio::spawn(schedule(jobs_rx, batches_tx, options, metrics.clone()));
+        tokio::spawn(schedule(
+            jobs_rx,
+            batches_tx,
+            free_threads,
+            options,
+            metrics.clone(),
+        ));
         Batcher {
             jobs: jobs_tx,
             depth: Arc::new(AtomicUsize::new(0)),
@@ -162,33 +174,60 @@ impl Batcher {
     }
 }
 
+type Batch = (Vec<WorkItem>, OwnedSemaphorePermit);
+
 async fn schedule(
     mut jobs: mpsc::UnboundedReceiver<Vec<WorkItem>>,
-    batches: mpsc::Sender<Vec<WorkItem>>,
+    batches: mpsc::UnboundedSender<Batch>,
+    free_threads: Arc<Semaphore>,
     options: BatcherOptions,
     metrics: Arc<Metrics>,
 ) {
-    while let Some(first) = jobs.recv().await {
-        let mut pending = first;
+    // Waiting texts, oldest first.
+    let mut pending: Vec<WorkItem> = Vec::new();
+    loop {
+        if pending.is_empty() {
+            match jobs.recv().await {
+                Some(job) => pending.extend(job),
+                None => return,
+            }
+        }
+        let Ok(first) = free_threads.clone().acquire_owned().await else {
+            return;
+        };
         while let Ok(more) = jobs.try_recv() {
             pending.extend(more);
         }
-        let deadline = tokio::time::Instant::now() + options.max_wait;
-        while pending.len() < options.max_batch {
-            match tokio::time::timeout_at(deadline, jobs.recv()).await {
-                Ok(Some(more)) => pending.extend(more),
-                _ => break,
+        if !options.max_wait.is_zero() {
+            let deadline = tokio::time::Instant::now() + options.max_wait;
+            while pending.len() < options.max_batch {
+                match tokio::time::timeout_at(deadline, jobs.recv()).await {
+                    Ok(Some(more)) => pending.extend(more),
+                    _ => break,
+                }
             }
         }
-        pending.sort_by_key(|item| item.encoded.len());
-        let lengths: Vec<usize> = pending.iter().map(|i| i.encoded.len()).collect();
-        let plan = plan_batches(&lengths, options.max_batch, options.workers);
-        let mut rest = pending;
+        let mut permits = vec![first];
+        while let Ok(p) = free_threads.clone().try_acquire_owned() {
+            permits.push(p);
+        }
+        // The oldest texts that the free threads can take, sorted by length and cut.
+        let take = pending.len().min(options.max_batch * permits.len());
+        let mut chosen: Vec<WorkItem> = pending.drain(..take).collect();
+        chosen.sort_by_key(|item| item.encoded.len());
+        let lengths: Vec<usize> = chosen.iter().map(|i| i.encoded.len()).collect();
+        let mut plan = plan_batches(&lengths, options.max_batch, permits.len());
+        // More batches than free threads: the longest texts wait for the next round, first.
+        let keep = plan.len().min(permits.len());
+        let leftover: usize = plan.drain(keep..).sum();
+        let back: Vec<WorkItem> = chosen.drain(chosen.len() - leftover..).collect();
+        pending.splice(0..0, back);
         for size in plan {
-            let tail = rest.split_off(size);
-            let batch = std::mem::replace(&mut rest, tail);
+            let rest = chosen.split_off(size);
+            let batch = std::mem::replace(&mut chosen, rest);
             metrics.batch_size.observe(batch.len() as f64);
-            if let Err(mpsc::error::SendError(batch)) = batches.send(batch).await {
+            let permit = permits.pop().expect("a permit per batch");
+            if let Err(mpsc::error::SendError((batch, _))) = batches.send((batch, permit)) {
                 for item in batch {
                     item.job.fail("inference threads stopped");
                 }
@@ -199,15 +238,16 @@ async fn schedule(
 
 fn inference_thread(
     model: &Model,
-    batches: &Mutex<mpsc::Receiver<Vec<WorkItem>>>,
+    batches: &Mutex<mpsc::UnboundedReceiver<Batch>>,
     metrics: &Metrics,
 ) {
     loop {
-        let batch = match batches.lock() {
+        let next = match batches.lock() {
             Ok(mut rx) => rx.blocking_recv(),
             Err(_) => None,
         };
-        let Some(batch) = batch else { return };
+        // The permit is released when this iteration ends: the thread is free again.
+        let Some((batch, _permit)) = next else { return };
         let started = Instant::now();
         let encoded: Vec<&Encoded> = batch.iter().map(|i| &i.encoded).collect();
         match model.embed(&encoded) {

@@ -30,8 +30,9 @@ struct Args {
     /// Most texts per graph run.
     #[arg(long, env = "EMBEDDER_MAX_BATCH", default_value_t = 32)]
     max_batch: usize,
-    /// How long (ms) a text may wait for others to share its graph run.
-    #[arg(long, env = "EMBEDDER_MAX_WAIT_MS", default_value_t = 2)]
+    /// Extra time (ms) a batch may wait for more texts once a thread is free (batches
+    /// already grow while all threads are busy).
+    #[arg(long, env = "EMBEDDER_MAX_WAIT_MS", default_value_t = 0)]
     max_wait_ms: u64,
     /// Most texts queued or running at once; beyond it requests get 503 + Retry-After.
     #[arg(long, env = "EMBEDDER_QUEUE_CAPACITY", default_value_t = 1024)]

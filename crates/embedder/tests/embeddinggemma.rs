@@ -34,11 +34,11 @@ fn embeddinggemma_matches_onnxruntime_and_sentence_transformers() {
         let c_ort = cosine(&v, &as_vec(&ort["embeddings"]["model.onnx"][i]));
         let c_st = cosine(&v, &as_vec(&st["embeddings"][i]));
         println!(
-            "sentence {i}: cosine vs onnxruntime {c_ort:.6}, vs sentence-transformers {c_st:.6}"
+            "sentence {i}: cosine vs onnxruntime {c_ort:.7}, vs sentence-transformers {c_st:.7}"
         );
         worst_ort = worst_ort.min(c_ort);
         worst_st = worst_st.min(c_st);
     }
-    println!("worst cosine: vs onnxruntime {worst_ort:.6}, vs sentence-transformers {worst_st:.6}");
+    println!("worst cosine: vs onnxruntime {worst_ort:.7}, vs sentence-transformers {worst_st:.7}");
     assert!(worst_ort >= 0.999 && worst_st >= 0.999);
 }
