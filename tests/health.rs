@@ -109,3 +109,20 @@ fn unknown_routes_and_methods_are_problem_json() {
     assert_eq!(resp.status(), 405);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
 }
+
+#[test]
+fn production_runtime_config_runs_against_local_postgres_and_redis() {
+    // runtime-config/production.toml as an operator uses it: PostgreSQL for data, Redis for
+    // counters and the key-value store.
+    let app = App::start_with_args(
+        &[
+            ("SPIN_VARIABLE_DB_URL", "postgres://postgres@127.0.0.1:5432/test"),
+            ("SPIN_VARIABLE_COUNTERS_URL", "redis://127.0.0.1:6379"),
+        ],
+        &["--runtime-config-file", "runtime-config/production.toml"],
+    );
+    let (status, report) = ready(&app);
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(dep(&report, "store")["backend"], "postgres");
+    assert_eq!(dep(&report, "counters")["backend"], "redis");
+}

@@ -66,13 +66,16 @@ fn tract_matches_onnxruntime_on_gemma3_graph_in_padded_batches() {
     // Unsorted on purpose: short texts padded up to the 128-token one.
     let batch: Vec<&Encoded> = encoded.iter().collect();
     let vectors = model.embed(&batch).unwrap();
+    let mut worst = 1.0f32;
     for (i, v) in vectors.iter().enumerate() {
-        assert_close(
+        let c = assert_close(
             v,
             &as_vec(&r["embeddings"]["model.onnx"][i]),
             &format!("batched sentence {i}"),
         );
+        worst = worst.min(c);
     }
+    println!("tiny Gemma 3: worst cosine vs onnxruntime, one padded batch: {worst:.7}");
 }
 
 #[test]
