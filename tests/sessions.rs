@@ -495,8 +495,9 @@ fn refused_tokens_are_401_or_403(backend: Backend) {
     ];
     for (what, token) in &cases {
         for (method, path) in &routes {
-            send(request(&app, method.clone(), path, Some(token)))
-                .assert_problem(401, &format!("{what} on {method} {path}"));
+            let reply = send(request(&app, method.clone(), path, Some(token)));
+            reply.assert_problem(401, &format!("{what} on {method} {path}"));
+            assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
         }
     }
     for header in ["Basic YWxhZGRpbjpvcGVu", "Bearer", "Bearer  ", "token"] {

@@ -45,6 +45,10 @@ impl ApiError {
         if let Some(secs) = self.0.retry_after {
             builder.header("retry-after", secs.to_string());
         }
+        // RFC 6750: a 401 names the scheme the client should use.
+        if self.0.kind == ProblemKind::Unauthorized {
+            builder.header("www-authenticate", "Bearer");
+        }
         builder.body(self.0.to_json()).build()
     }
 }
@@ -96,6 +100,17 @@ mod tests {
         );
         let body: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
         assert_eq!(body["status"], 429);
+    }
+
+    #[test]
+    fn unauthorized_names_the_bearer_scheme() {
+        let resp = ApiError::new(ProblemKind::Unauthorized, "no token").to_response();
+        assert_eq!(
+            resp.header("www-authenticate").and_then(|v| v.as_str()),
+            Some("Bearer")
+        );
+        let resp = ApiError::new(ProblemKind::Forbidden, "no").to_response();
+        assert!(resp.header("www-authenticate").is_none());
     }
 
     #[test]

@@ -53,13 +53,13 @@ struct Job {
     remaining: AtomicUsize,
     reply: Mutex<Option<Reply>>,
     admitted: usize,
-    depth: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
 }
 
 impl Job {
     fn fail(&self, message: &str) {
         if let Some(reply) = self.reply.lock().expect("job lock").take() {
-            self.depth.fetch_sub(self.admitted, Ordering::SeqCst);
+            self.metrics.queue_depth.sub(self.admitted);
             let _ = reply.send(Err(message.to_string()));
         }
     }
@@ -69,7 +69,7 @@ impl Job {
         if self.remaining.fetch_sub(1, Ordering::SeqCst) == 1
             && let Some(reply) = self.reply.lock().expect("job lock").take()
         {
-            self.depth.fetch_sub(self.admitted, Ordering::SeqCst);
+            self.metrics.queue_depth.sub(self.admitted);
             let results = std::mem::take(&mut *self.results.lock().expect("job lock"));
             let _ = reply.send(Ok(results));
         }
@@ -85,7 +85,6 @@ struct WorkItem {
 /// Handle used by request handlers; cheap to share behind an `Arc`.
 pub struct Batcher {
     jobs: mpsc::UnboundedSender<Vec<WorkItem>>,
-    depth: Arc<AtomicUsize>,
     options: BatcherOptions,
     metrics: Arc<Metrics>,
 }
@@ -117,15 +116,14 @@ impl Batcher {
         ));
         Batcher {
             jobs: jobs_tx,
-            depth: Arc::new(AtomicUsize::new(0)),
             options,
             metrics,
         }
     }
 
     /// Texts admitted and not yet embedded.
-    pub fn depth(&self) -> usize {
-        self.depth.load(Ordering::SeqCst)
+    pub fn depth(&self) -> u64 {
+        self.metrics.queue_depth.get()
     }
 
     pub fn options(&self) -> &BatcherOptions {
@@ -138,20 +136,19 @@ impl Batcher {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let before = self.depth.fetch_add(n, Ordering::SeqCst);
-        if before + n > self.options.queue_capacity {
-            self.depth.fetch_sub(n, Ordering::SeqCst);
+        let before = self.metrics.queue_depth.add(n);
+        if before as usize + n > self.options.queue_capacity {
+            self.metrics.queue_depth.sub(n);
             self.metrics.rejected.inc();
             return Err(SubmitError::QueueFull);
         }
-        self.metrics.queue_depth.set(before + n);
         let (reply_tx, reply_rx) = oneshot::channel();
         let job = Arc::new(Job {
             results: Mutex::new(vec![Vec::new(); n]),
             remaining: AtomicUsize::new(n),
             reply: Mutex::new(Some(reply_tx)),
             admitted: n,
-            depth: self.depth.clone(),
+            metrics: self.metrics.clone(),
         });
         let items = texts
             .into_iter()
@@ -266,12 +263,6 @@ fn inference_thread(
                 }
             }
         }
-        metrics.queue_depth.set(
-            batch
-                .first()
-                .map(|i| i.job.depth.load(Ordering::SeqCst))
-                .unwrap_or(0),
-        );
     }
 }
 

@@ -37,6 +37,15 @@ impl Gauge {
         self.0.store(v as u64, Ordering::Relaxed);
     }
 
+    /// Adds `n` and returns the value before.
+    pub fn add(&self, n: usize) -> u64 {
+        self.0.fetch_add(n as u64, Ordering::SeqCst)
+    }
+
+    pub fn sub(&self, n: usize) {
+        self.0.fetch_sub(n as u64, Ordering::SeqCst);
+    }
+
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
