@@ -3,7 +3,8 @@
 //! real responses match the documented schema for their status.
 
 use core_logic::api::ROUTES;
-use e2e::{App, repo_root};
+use e2e::platform::{Backend, PlatformApp, TenantSeed};
+use e2e::{App, TEST_JWT_SECRET, repo_root};
 use serde_json::Value;
 
 fn spec() -> Value {
@@ -157,4 +158,169 @@ fn a_wrong_shape_is_caught() {
         assert_matches_documented(&spec, "GET", "/health", 200, "application/json", &bad)
     });
     assert!(result.is_err(), "a body without `version` must be rejected");
+}
+
+/// Sends a request and checks the response against the documented schema.
+fn check(
+    spec: &Value,
+    app: &App,
+    method: &str,
+    template: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Value {
+    let mut req = App::client().request(method.parse().unwrap(), app.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let resp = req.send().unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = resp.text().unwrap();
+    let op = &spec["paths"][template][method.to_lowercase()];
+    assert!(
+        op["responses"].get(status.to_string()).is_some(),
+        "{method} {template}: status {status} is not documented ({text})"
+    );
+    if text.is_empty() {
+        return Value::Null;
+    }
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_matches_documented(spec, method, template, status, &ct.unwrap(), &body);
+    body
+}
+
+#[test]
+fn session_responses_match_their_documented_shapes() {
+    let spec = spec();
+    let tenant = TenantSeed::unique("openapi", "{}");
+    let app = PlatformApp::start(Backend::Sqlite, std::slice::from_ref(&tenant), &[]);
+    let created = check(
+        &spec,
+        &app,
+        "POST",
+        "/api/sessions",
+        "/api/sessions",
+        None,
+        Some(serde_json::json!({ "widget_key": tenant.widget_key, "visitor": { "name": "Ada" } })),
+    );
+    let id = created["session"]["id"].as_str().unwrap().to_string();
+    let visitor = created["token"].as_str().unwrap().to_string();
+    let auth = core_logic::auth::AuthConfig::new(
+        "support-agent",
+        "support-agent-api",
+        Some(TEST_JWT_SECRET.as_bytes()),
+        "",
+    )
+    .unwrap();
+    let admin = auth
+        .issue_for_secs(
+            &core_logic::auth::Principal {
+                tenant: tenant.id.clone(),
+                subject: "ops".into(),
+                role: core_logic::auth::Role::Admin,
+                session: None,
+            },
+            300,
+        )
+        .unwrap();
+    let one = format!("/api/sessions/{id}");
+    check(
+        &spec,
+        &app,
+        "GET",
+        "/api/sessions/{id}",
+        &one,
+        Some(&visitor),
+        None,
+    );
+    check(
+        &spec,
+        &app,
+        "GET",
+        "/api/sessions",
+        "/api/sessions?limit=1",
+        Some(&admin),
+        None,
+    );
+    check(
+        &spec,
+        &app,
+        "POST",
+        "/api/sessions/{id}/token",
+        &format!("{one}/token"),
+        Some(&visitor),
+        None,
+    );
+    // Errors are documented too: no token, wrong role, unknown session.
+    check(
+        &spec,
+        &app,
+        "GET",
+        "/api/sessions",
+        "/api/sessions",
+        None,
+        None,
+    );
+    check(
+        &spec,
+        &app,
+        "GET",
+        "/api/sessions",
+        "/api/sessions",
+        Some(&visitor),
+        None,
+    );
+    check(
+        &spec,
+        &app,
+        "GET",
+        "/api/sessions/{id}",
+        "/api/sessions/nope",
+        Some(&admin),
+        None,
+    );
+    check(
+        &spec,
+        &app,
+        "DELETE",
+        "/api/sessions/{id}",
+        &one,
+        Some(&admin),
+        None,
+    );
+}
+
+#[test]
+fn undocumented_methods_on_documented_paths_are_not_served() {
+    // The other direction of the check: a component serving a method the document does not
+    // list on one of its paths would answer something other than 404/405 here.
+    let spec = spec();
+    let app = App::start(&[]);
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if item.get(method.to_lowercase()).is_some() {
+                continue;
+            }
+            let resp = App::client()
+                .request(method.parse().unwrap(), app.url(&concrete))
+                .send()
+                .unwrap();
+            let status = resp.status().as_u16();
+            assert!(
+                status == 405 || status == 404,
+                "{method} {path} answered {status} but is not documented"
+            );
+        }
+    }
 }

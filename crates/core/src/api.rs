@@ -23,6 +23,11 @@ const fn route(component: &'static str, method: &'static str, path: &'static str
 pub const ROUTES: &[Route] = &[
     route("health", "GET", "/health"),
     route("health", "GET", "/health/ready"),
+    route("session", "POST", "/api/sessions"),
+    route("session", "GET", "/api/sessions"),
+    route("session", "GET", "/api/sessions/{id}"),
+    route("session", "DELETE", "/api/sessions/{id}"),
+    route("session", "POST", "/api/sessions/{id}/token"),
 ];
 
 /// The routes one component serves.
