@@ -116,7 +116,10 @@ fn production_runtime_config_runs_against_local_postgres_and_redis() {
     // counters and the key-value store.
     let app = App::start_with_args(
         &[
-            ("SPIN_VARIABLE_DB_URL", "postgres://postgres@127.0.0.1:5432/test"),
+            (
+                "SPIN_VARIABLE_DB_URL",
+                "postgres://postgres@127.0.0.1:5432/test",
+            ),
             ("SPIN_VARIABLE_COUNTERS_URL", "redis://127.0.0.1:6379"),
         ],
         &["--runtime-config-file", "runtime-config/production.toml"],

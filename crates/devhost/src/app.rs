@@ -142,8 +142,12 @@ impl App {
                     .with_context(|| format!("`{field}.files`"))?;
             file_copies.extend(copies);
             // As Spin: a component may list only databases and stores that exist.
-            services.sqlite.ensure_configured(id, &decl.sqlite_databases)?;
-            services.key_value.ensure_configured(id, &decl.key_value_stores)?;
+            services
+                .sqlite
+                .ensure_configured(id, &decl.sqlite_databases)?;
+            services
+                .key_value
+                .ensure_configured(id, &decl.key_value_stores)?;
             let ctx = Arc::new(ComponentContext {
                 id: id.clone(),
                 variables: component_vars,
