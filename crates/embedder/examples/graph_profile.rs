@@ -2,6 +2,10 @@
 //! optimised plan a few times and prints the total time per operator type.
 //!
 //! `cargo run --release -p embedder --example graph_profile -- MODEL_DIR [ONNX_FILE] [BATCH] [TOKENS]`
+//!
+//! Environment: `CONCRETE=1` specialises the plan to the batch and length (`CONCRETE=seq`: the
+//! length only) instead of keeping them symbolic; `NODES=1` also lists the slowest nodes;
+//! `SHOW=1` prints the kernel each matrix product uses.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
