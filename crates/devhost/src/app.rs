@@ -360,6 +360,32 @@ impl ServiceChain for App {
         })
     }
 
+    fn call_self(
+        &self,
+        request: Request<WasiBody>,
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = Result<Response<WasiBody>, wasmtime_wasi_http::Error>> + Send>,
+    > {
+        let me = self.me.upgrade();
+        Box::pin(async move {
+            let app = me.ok_or(wasmtime_wasi_http::Error::DestinationUnavailable)?;
+            let path = request.uri().path().to_string();
+            let Some(route) = app.router.route(&path) else {
+                return Ok(problem(
+                    StatusCode::NOT_FOUND,
+                    "not-found",
+                    "Not Found",
+                    &format!("no route matches {path}"),
+                ));
+            };
+            let client = SocketAddr::from(([127, 0, 0, 1], 0));
+            let component = route.component.clone();
+            app.invoke(&component, request, &route, client)
+                .await
+                .map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(format!("{e:#}"))))
+        })
+    }
+
     fn has_component(&self, id: &str) -> bool {
         self.components.contains_key(id)
     }

@@ -533,14 +533,43 @@ fn sigterm_lets_in_flight_requests_finish() {
 }
 
 #[test]
-fn relative_self_requests_fail_as_an_error_not_a_trap() {
-    // Known gap (README): wasmtime-wasi-http 48 cannot build a URI without an authority,
-    // so a relative request fails before devhost's `self` rule is consulted. It must stay
-    // an error value the guest can handle, and the host must keep serving.
-    let host = DevHost::start(&conformance_manifest(
-        "allowed_outbound_hosts = [\"http://self\"]",
-    ));
-    let r = host.get_json("/http?url=/headers");
-    assert!(r["error"].is_string(), "{r}");
-    assert_eq!(host.get("/headers").status(), 200);
+fn relative_requests_reach_the_app_itself_when_self_is_allowed() {
+    let manifest = r#"spin_manifest_version = 2
+[application]
+name = "self"
+[[trigger.http]]
+route = "/..."
+component = "front"
+[[trigger.http]]
+route = "/back/..."
+component = "back"
+[component.front]
+source = "{conformance}"
+allowed_outbound_hosts = ["http://self"]
+[component.back]
+source = "{conformance}"
+environment = { WHO = "back" }
+"#;
+    let host = DevHost::start(manifest);
+    let r = host.get_json("/http?url=/back/env?name=WHO");
+    assert_eq!(r["status"], 200, "{r}");
+    let body: serde_json::Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["value"], "back");
+    // An unrouted relative path is the app's own 404, not an error.
+    let missing = DevHost::start(&manifest.replace("route = \"/...\"", "route = \"/front/...\""));
+    let r = missing.get_json("/front/http?url=/nowhere");
+    assert_eq!(r["status"], 404, "{r}");
+    drop(missing);
+
+    // Without `self`, a relative request is denied, as an error value, not a trap.
+    let denied = DevHost::start(&manifest.replace("[\"http://self\"]", "[]"));
+    let r = denied.get_json("/http?url=/back/env?name=WHO");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HttpRequestDenied"),
+        "{r}"
+    );
+    assert_eq!(denied.get("/headers").status(), 200);
 }

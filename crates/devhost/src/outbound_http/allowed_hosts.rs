@@ -117,6 +117,11 @@ impl AllowedHostConfig {
     fn allows(&self, target: &OutboundTarget) -> bool {
         let scheme_ok = match &self.scheme {
             SchemePattern::Any => true,
+            // A relative request carries no scheme of its own: as in Spin, `http://self`
+            // and `https://self` both allow it.
+            SchemePattern::Named(s) if target.host == TargetHost::SelfApp => {
+                s == "http" || s == "https"
+            }
             SchemePattern::Named(s) => *s == target.scheme,
         };
         let host_ok = match (&self.host, &target.host) {
@@ -396,6 +401,7 @@ mod tests {
     fn self_allows_only_relative_requests() {
         let hosts = AllowedHosts::parse(&["http://self".to_string()]).unwrap();
         assert!(hosts.allows(&OutboundTarget::self_app("http")));
+        assert!(hosts.allows(&OutboundTarget::self_app("https")));
         assert!(!hosts.allows(&OutboundTarget::new("http", "self", None)));
         let none = AllowedHosts::parse(&[]).unwrap();
         assert!(!none.allows(&OutboundTarget::self_app("http")));

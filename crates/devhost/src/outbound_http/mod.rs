@@ -31,6 +31,11 @@ pub trait ServiceChain: Send + Sync {
         component: String,
         request: http::Request<WasiBody>,
     ) -> BoxFuture<Result<http::Response<WasiBody>, Error>>;
+    /// Routes a relative request (`self`) through the app's router, on no network.
+    fn call_self(
+        &self,
+        request: http::Request<WasiBody>,
+    ) -> BoxFuture<Result<http::Response<WasiBody>, Error>>;
     /// Whether the app has a component with this id.
     fn has_component(&self, id: &str) -> bool;
 }
@@ -87,11 +92,15 @@ impl WasiHttpHooks for OutboundHttp {
                 let response = chain.call(id.to_string(), request).await?;
                 return Ok((response, done));
             }
-            let target = if host.is_empty() {
-                OutboundTarget::self_app(&scheme)
-            } else {
-                OutboundTarget::new(&scheme, &host, uri.port_u16())
-            };
+            if host.is_empty() {
+                if !allowed.allows(&OutboundTarget::self_app(&scheme)) {
+                    return Err(Error::HttpRequestDenied);
+                }
+                let chain = chain.upgrade().ok_or(Error::DestinationUnavailable)?;
+                let response = chain.call_self(request).await?;
+                return Ok((response, done));
+            }
+            let target = OutboundTarget::new(&scheme, &host, uri.port_u16());
             if !allowed.allows(&target) {
                 return Err(Error::HttpRequestDenied);
             }
