@@ -25,7 +25,7 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpView};
 use crate::engine::{self, EPOCH_TICK, EngineOptions};
 use crate::manifest::{FileMount, Manifest, Route};
 use crate::outbound_http::allowed_hosts::AllowedHosts;
-use crate::outbound_http::{OutboundHttp, ServiceChain};
+use crate::outbound_http::{ChainFuture, OutboundHttp, ServiceChain};
 use crate::routes::{RouteMatch, Router};
 use crate::runtime_config::RuntimeConfig;
 use crate::state::{ComponentContext, HostState, Services};
@@ -327,14 +327,24 @@ impl App {
     }
 }
 
-impl ServiceChain for App {
-    fn call(
+impl App {
+    /// Runs a request made from inside the app (service chaining or `self`): no client
+    /// address of its own, and failures become the outbound call's error.
+    async fn invoke_internal(
         &self,
-        component: String,
+        component: &str,
         request: Request<WasiBody>,
-    ) -> std::pin::Pin<
-        Box<dyn Future<Output = Result<Response<WasiBody>, wasmtime_wasi_http::Error>> + Send>,
-    > {
+        route: &RouteMatch,
+    ) -> Result<Response<WasiBody>, wasmtime_wasi_http::Error> {
+        let client = SocketAddr::from(([127, 0, 0, 1], 0));
+        self.invoke(component, request, route, client)
+            .await
+            .map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(format!("{e:#}"))))
+    }
+}
+
+impl ServiceChain for App {
+    fn call(&self, component: String, request: Request<WasiBody>) -> ChainFuture {
         let me = self.me.upgrade();
         Box::pin(async move {
             let app = me.ok_or(wasmtime_wasi_http::Error::DestinationUnavailable)?;
@@ -353,19 +363,11 @@ impl ServiceChain for App {
                 path_info: request.uri().path().to_string(),
                 captures: Vec::new(),
             };
-            let client = SocketAddr::from(([127, 0, 0, 1], 0));
-            app.invoke(&component, request, &route, client)
-                .await
-                .map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(format!("{e:#}"))))
+            app.invoke_internal(&component, request, &route).await
         })
     }
 
-    fn call_self(
-        &self,
-        request: Request<WasiBody>,
-    ) -> std::pin::Pin<
-        Box<dyn Future<Output = Result<Response<WasiBody>, wasmtime_wasi_http::Error>> + Send>,
-    > {
+    fn call_self(&self, request: Request<WasiBody>) -> ChainFuture {
         let me = self.me.upgrade();
         Box::pin(async move {
             let app = me.ok_or(wasmtime_wasi_http::Error::DestinationUnavailable)?;
@@ -378,11 +380,8 @@ impl ServiceChain for App {
                     &format!("no route matches {path}"),
                 ));
             };
-            let client = SocketAddr::from(([127, 0, 0, 1], 0));
             let component = route.component.clone();
-            app.invoke(&component, request, &route, client)
-                .await
-                .map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(format!("{e:#}"))))
+            app.invoke_internal(&component, request, &route).await
         })
     }
 

@@ -21,21 +21,16 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(60);
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+/// The future of a request served inside the app.
+pub type ChainFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<WasiBody>, Error>> + Send>>;
 
 /// Something that can serve a request inside the app: the server, for service chaining.
 pub trait ServiceChain: Send + Sync {
     /// Calls `component` with `request`, as if it came from outside but on no network.
-    fn call(
-        &self,
-        component: String,
-        request: http::Request<WasiBody>,
-    ) -> BoxFuture<Result<http::Response<WasiBody>, Error>>;
+    fn call(&self, component: String, request: http::Request<WasiBody>) -> ChainFuture;
     /// Routes a relative request (`self`) through the app's router, on no network.
-    fn call_self(
-        &self,
-        request: http::Request<WasiBody>,
-    ) -> BoxFuture<Result<http::Response<WasiBody>, Error>>;
+    fn call_self(&self, request: http::Request<WasiBody>) -> ChainFuture;
     /// Whether the app has a component with this id.
     fn has_component(&self, id: &str) -> bool;
 }
