@@ -5,8 +5,11 @@
 
 pub mod api;
 pub mod auth;
+pub mod chunking;
 pub mod health;
 pub mod idempotency;
+pub mod metrics;
 pub mod problem;
 pub mod rate_limit;
+pub mod retrieval;
 pub mod session;
