@@ -318,11 +318,26 @@ mod tests {
         let fusion = fuse(Some(&vector), Some(&keyword), &FusionConfig::default());
         let b = &fusion.hits[0];
         assert_eq!((b.chunk_id.as_str(), b.fused_rank), ("b", 1));
-        assert_eq!(b.vector, Some(RetrieverRank { rank: 2, score: 0.7 }));
-        assert_eq!(b.keyword, Some(RetrieverRank { rank: 1, score: 12.5 }));
+        assert_eq!(
+            b.vector,
+            Some(RetrieverRank {
+                rank: 2,
+                score: 0.7
+            })
+        );
+        assert_eq!(
+            b.keyword,
+            Some(RetrieverRank {
+                rank: 1,
+                score: 12.5
+            })
+        );
         assert!((b.fused_score - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-12);
         let a = &fusion.hits[1];
-        assert_eq!((a.chunk_id.as_str(), a.fused_rank, a.keyword), ("a", 2, None));
+        assert_eq!(
+            (a.chunk_id.as_str(), a.fused_rank, a.keyword),
+            ("a", 2, None)
+        );
     }
 
     #[test]
@@ -344,7 +359,11 @@ mod tests {
                 ..FusionConfig::default()
             };
             let fusion = fuse(Some(&vector), Some(&keyword), &config);
-            assert_eq!(ids(&fusion), expected, "weights {vector_weight} / {keyword_weight}");
+            assert_eq!(
+                ids(&fusion),
+                expected,
+                "weights {vector_weight} / {keyword_weight}"
+            );
         }
     }
 
@@ -383,7 +402,11 @@ mod tests {
 
     #[test]
     fn a_chunk_listed_twice_by_one_retriever_counts_once_at_its_better_rank() {
-        let fusion = fuse(Some(&list(&["a", "a", "b"])), Some(&[]), &FusionConfig::default());
+        let fusion = fuse(
+            Some(&list(&["a", "a", "b"])),
+            Some(&[]),
+            &FusionConfig::default(),
+        );
         assert_eq!(ids(&fusion), ["a", "b"]);
         assert_eq!(fusion.hits[1].vector.map(|r| r.rank), Some(2));
     }
@@ -399,12 +422,22 @@ mod tests {
             (vec![at("a", "d", 0..100), at("b", "d", 80..200)], vec!["a"]),
             (vec![at("b", "d", 80..200), at("a", "d", 0..100)], vec!["b"]),
             // Touching ranges do not overlap.
-            (vec![at("a", "d", 0..100), at("b", "d", 100..200)], vec!["a", "b"]),
+            (
+                vec![at("a", "d", 0..100), at("b", "d", 100..200)],
+                vec!["a", "b"],
+            ),
             // Same range, different documents: both stay.
-            (vec![at("a", "d", 0..100), at("b", "e", 0..100)], vec!["a", "b"]),
+            (
+                vec![at("a", "d", 0..100), at("b", "e", 0..100)],
+                vec!["a", "b"],
+            ),
             // A dropped chunk does not knock out a later one it alone overlapped.
             (
-                vec![at("a", "d", 0..100), at("b", "d", 90..210), at("c", "d", 200..300)],
+                vec![
+                    at("a", "d", 0..100),
+                    at("b", "d", 90..210),
+                    at("c", "d", 200..300),
+                ],
                 vec!["a", "c"],
             ),
         ];
@@ -457,10 +490,26 @@ mod tests {
     fn confidence_is_bounded_and_follows_similarity() {
         let cases = [
             // (vector list, keyword list, expected confidence)
-            (Some(vec![hit("a", "d", 0.8)]), Some(vec![hit("a", "d", 1.0)]), 0.9),
-            (Some(vec![hit("a", "d", 1.7)]), Some(vec![hit("a", "d", 1.0)]), 1.0),
-            (Some(vec![hit("a", "d", -0.4)]), Some(vec![hit("a", "d", 1.0)]), 0.5),
-            (Some(vec![hit("a", "d", f64::NAN)]), Some(vec![hit("a", "d", 1.0)]), 0.5),
+            (
+                Some(vec![hit("a", "d", 0.8)]),
+                Some(vec![hit("a", "d", 1.0)]),
+                0.9,
+            ),
+            (
+                Some(vec![hit("a", "d", 1.7)]),
+                Some(vec![hit("a", "d", 1.0)]),
+                1.0,
+            ),
+            (
+                Some(vec![hit("a", "d", -0.4)]),
+                Some(vec![hit("a", "d", 1.0)]),
+                0.5,
+            ),
+            (
+                Some(vec![hit("a", "d", f64::NAN)]),
+                Some(vec![hit("a", "d", 1.0)]),
+                0.5,
+            ),
             // Keyword-only top result while the vector retriever answered without it.
             (Some(vec![]), Some(vec![hit("a", "d", 9.0)]), 0.25),
             // Degraded: keyword alone.
@@ -469,7 +518,11 @@ mod tests {
             (None, None, 0.0),
         ];
         for (vector, keyword, expected) in cases {
-            let fusion = fuse(vector.as_deref(), keyword.as_deref(), &FusionConfig::default());
+            let fusion = fuse(
+                vector.as_deref(),
+                keyword.as_deref(),
+                &FusionConfig::default(),
+            );
             assert!(
                 (fusion.confidence - expected).abs() < 1e-12,
                 "{vector:?} {keyword:?}: {}",
@@ -484,10 +537,30 @@ mod tests {
         let vector = list(&["v1", "v2"]);
         let keyword = list(&["k1", "k2"]);
         let cases = [
-            (Some(&vector[..]), Some(&keyword[..]), vec![], vec!["k1", "v1", "k2", "v2"]),
-            (None, Some(&keyword[..]), vec![Retriever::Vector], vec!["k1", "k2"]),
-            (Some(&vector[..]), None, vec![Retriever::Keyword], vec!["v1", "v2"]),
-            (None, None, vec![Retriever::Vector, Retriever::Keyword], vec![]),
+            (
+                Some(&vector[..]),
+                Some(&keyword[..]),
+                vec![],
+                vec!["k1", "v1", "k2", "v2"],
+            ),
+            (
+                None,
+                Some(&keyword[..]),
+                vec![Retriever::Vector],
+                vec!["k1", "k2"],
+            ),
+            (
+                Some(&vector[..]),
+                None,
+                vec![Retriever::Keyword],
+                vec!["v1", "v2"],
+            ),
+            (
+                None,
+                None,
+                vec![Retriever::Vector, Retriever::Keyword],
+                vec![],
+            ),
             // Answering with nothing is not being missing.
             (Some(&[][..]), Some(&keyword[..]), vec![], vec!["k1", "k2"]),
         ];
@@ -508,6 +581,9 @@ mod tests {
         assert_eq!(json["hits"][0]["fused_rank"], 1);
         assert_eq!(json["hits"][0]["keyword"]["rank"], 1);
         assert_eq!(json["hits"][0]["vector"], serde_json::Value::Null);
-        assert_eq!(json["hits"][0]["byte_range"]["start"], hit("a", "d", 0.0).byte_range.start);
+        assert_eq!(
+            json["hits"][0]["byte_range"]["start"],
+            hit("a", "d", 0.0).byte_range.start
+        );
     }
 }

@@ -1,0 +1,332 @@
+//! HTML to Markdown: the main content only. Scripts, styles, navigation, headers, footers,
+//! asides, forms and hidden elements are dropped; headings, paragraphs, lists, tables,
+//! code blocks, quotes, emphasis and absolute links are kept. Not a general HTML-to-
+//! Markdown converter: layout and unknown markup collapse to paragraphs of text.
+
+use crate::limits::WorkBudget;
+use crate::{Converted, Limits, ParseError, markdown};
+use scraper::{ElementRef, Html, Node, Selector};
+
+/// Elements whose content is boilerplate or not text.
+const DROPPED: &[&str] = &[
+    "script", "style", "noscript", "template", "nav", "header", "footer", "aside", "svg",
+    "iframe", "form", "button", "select", "head", "object", "canvas", "dialog",
+];
+/// ARIA landmark roles that mark boilerplate.
+const DROPPED_ROLES: &[&str] = &["navigation", "banner", "contentinfo", "search", "complementary"];
+const INLINE: &[&str] = &[
+    "a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "i", "kbd", "mark", "q",
+    "s", "samp", "small", "span", "strong", "sub", "sup", "time", "u", "var", "img", "label",
+    "font", "br", "wbr", "del", "ins",
+];
+/// Nesting beyond this is flattened to text, so hostile input cannot exhaust the stack.
+const MAX_DEPTH: usize = 200;
+
+pub fn convert(text: &str, limits: &Limits) -> Result<Converted, ParseError> {
+    let document = Html::parse_document(text);
+    let title = select_first(&document, "title")
+        .map(|t| markdown::collapse_whitespace(&t.text().collect::<String>()))
+        .filter(|t| !t.is_empty());
+    let root = ["main", "[role=main]", "article", "body"]
+        .iter()
+        .find_map(|s| select_first(&document, s))
+        .unwrap_or_else(|| document.root_element());
+    let mut walker = Walker {
+        blocks: Vec::new(),
+        inline: String::new(),
+        budget: WorkBudget::new(limits),
+    };
+    walker.block(root, 0)?;
+    walker.flush();
+    Ok(Converted {
+        markdown: markdown::join_blocks(&walker.blocks),
+        title,
+        pages: Vec::new(),
+    })
+}
+
+fn select_first<'a>(document: &'a Html, selector: &str) -> Option<ElementRef<'a>> {
+    let selector = Selector::parse(selector).ok()?;
+    document.select(&selector).next()
+}
+
+fn is_dropped(el: &ElementRef) -> bool {
+    let e = el.value();
+    DROPPED.contains(&e.name())
+        || e.attr("hidden").is_some()
+        || e.attr("aria-hidden") == Some("true")
+        || e.attr("role").is_some_and(|r| DROPPED_ROLES.contains(&r))
+}
+
+struct Walker {
+    blocks: Vec<String>,
+    inline: String,
+    budget: WorkBudget,
+}
+
+impl Walker {
+    fn flush(&mut self) {
+        let text = markdown::collapse_whitespace(&self.inline);
+        self.inline.clear();
+        if !text.is_empty() {
+            self.blocks.push(markdown::escape_block_start(&text));
+        }
+    }
+
+    fn block(&mut self, el: ElementRef, depth: usize) -> Result<(), ParseError> {
+        for child in el.children() {
+            self.budget.spend(1)?;
+            match child.value() {
+                Node::Text(t) => self.inline.push_str(t),
+                Node::Element(_) => {
+                    let Some(child) = ElementRef::wrap(child) else {
+                        continue;
+                    };
+                    if is_dropped(&child) {
+                        continue;
+                    }
+                    self.element(child, depth + 1)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn element(&mut self, el: ElementRef, depth: usize) -> Result<(), ParseError> {
+        let name = el.value().name();
+        if depth > MAX_DEPTH {
+            self.inline.push(' ');
+            self.inline.extend(el.text());
+            return Ok(());
+        }
+        if INLINE.contains(&name) {
+            let text = self.inline_of(el, depth)?;
+            self.inline.push_str(&text);
+            return Ok(());
+        }
+        self.flush();
+        match name {
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
+                let level = usize::from(name.as_bytes()[1] - b'0');
+                let text = markdown::collapse_whitespace(&self.inline_of(el, depth)?);
+                if !text.is_empty() {
+                    self.blocks.push(format!("{} {text}", "#".repeat(level)));
+                }
+            }
+            "ul" | "ol" => {
+                let items = self.list(el, depth, 0)?;
+                self.blocks.push(items);
+            }
+            "pre" => {
+                let code: String = el.text().collect();
+                let fence = if code.contains("```") { "````" } else { "```" };
+                self.blocks
+                    .push(format!("{fence}\n{}\n{fence}", code.trim_end_matches('\n')));
+            }
+            "table" => {
+                let rows = self.table_rows(el, depth)?;
+                self.blocks.push(markdown::table(&rows));
+            }
+            "blockquote" => {
+                let mut inner = Walker {
+                    blocks: Vec::new(),
+                    inline: String::new(),
+                    budget: self.take_budget(),
+                };
+                inner.block(el, depth)?;
+                inner.flush();
+                self.budget = inner.budget;
+                let quoted = markdown::join_blocks(&inner.blocks);
+                let quoted: Vec<String> = quoted.lines().map(|l| format!("> {l}")).collect();
+                self.blocks.push(quoted.join("\n").replace("> \n", ">\n"));
+            }
+            "hr" => self.blocks.push("---".into()),
+            _ => {
+                self.block(el, depth)?;
+                self.flush();
+            }
+        }
+        Ok(())
+    }
+
+    fn take_budget(&mut self) -> WorkBudget {
+        std::mem::replace(&mut self.budget, WorkBudget::exhausted())
+    }
+
+    /// Inline Markdown of `el`'s content (emphasis, code, links, image alt text).
+    fn inline_of(&mut self, el: ElementRef, depth: usize) -> Result<String, ParseError> {
+        let mut out = String::new();
+        for child in el.children() {
+            self.budget.spend(1)?;
+            match child.value() {
+                Node::Text(t) => out.push_str(t),
+                Node::Element(e) => {
+                    let Some(child) = ElementRef::wrap(child) else {
+                        continue;
+                    };
+                    if is_dropped(&child) {
+                        continue;
+                    }
+                    if depth > MAX_DEPTH {
+                        out.extend(child.text());
+                        continue;
+                    }
+                    let inner = self.inline_of(child, depth + 1)?;
+                    let trimmed = markdown::collapse_whitespace(&inner);
+                    match e.name() {
+                        "strong" | "b" if !trimmed.is_empty() => {
+                            out.push_str(&format!(" **{trimmed}** "))
+                        }
+                        "em" | "i" if !trimmed.is_empty() => out.push_str(&format!(" *{trimmed}* ")),
+                        "code" if !trimmed.is_empty() => out.push_str(&format!("`{trimmed}`")),
+                        "a" => match e.attr("href") {
+                            Some(href)
+                                if !trimmed.is_empty()
+                                    && (href.starts_with("http://")
+                                        || href.starts_with("https://")
+                                        || href.starts_with("mailto:")) =>
+                            {
+                                out.push_str(&format!("[{trimmed}]({})", href.replace(' ', "%20")))
+                            }
+                            _ => out.push_str(&inner),
+                        },
+                        "img" => {
+                            if let Some(alt) = e.attr("alt") {
+                                out.push_str(alt);
+                            }
+                        }
+                        "br" => out.push(' '),
+                        _ => {
+                            out.push_str(&inner);
+                            if !INLINE.contains(&e.name()) {
+                                out.push(' ');
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    fn list(&mut self, el: ElementRef, depth: usize, indent: usize) -> Result<String, ParseError> {
+        let ordered = el.value().name() == "ol";
+        let mut lines = Vec::new();
+        let mut n = 0;
+        for item in el.child_elements() {
+            self.budget.spend(1)?;
+            if item.value().name() != "li" || is_dropped(&item) {
+                continue;
+            }
+            n += 1;
+            let mut text = String::new();
+            let mut nested = Vec::new();
+            for child in item.children() {
+                self.budget.spend(1)?;
+                match ElementRef::wrap(child) {
+                    Some(c) if matches!(c.value().name(), "ul" | "ol") && depth < MAX_DEPTH => {
+                        nested.push(self.list(c, depth + 1, indent + 1)?);
+                    }
+                    Some(c) if !is_dropped(&c) => {
+                        text.push_str(&self.inline_of(c, depth + 1)?);
+                        text.push(' ');
+                    }
+                    Some(_) => {}
+                    None => {
+                        if let Node::Text(t) = child.value() {
+                            text.push_str(t);
+                        }
+                    }
+                }
+            }
+            let marker = if ordered { format!("{n}.") } else { "-".into() };
+            lines.push(format!(
+                "{}{marker} {}",
+                "  ".repeat(indent),
+                markdown::collapse_whitespace(&text)
+            ));
+            lines.extend(nested);
+        }
+        Ok(lines.join("\n"))
+    }
+
+    fn table_rows(&mut self, el: ElementRef, depth: usize) -> Result<Vec<Vec<String>>, ParseError> {
+        let mut rows = Vec::new();
+        let row_sel = Selector::parse("tr").expect("static selector");
+        for row in el.select(&row_sel) {
+            let mut cells = Vec::new();
+            for cell in row.child_elements() {
+                self.budget.spend(1)?;
+                if matches!(cell.value().name(), "td" | "th") {
+                    cells.push(markdown::collapse_whitespace(&self.inline_of(cell, depth + 1)?));
+                }
+            }
+            if !cells.is_empty() {
+                rows.push(cells);
+            }
+        }
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn md(html: &str) -> String {
+        convert(html, &Limits::default()).unwrap().markdown
+    }
+
+    #[test]
+    fn boilerplate_is_dropped_and_content_kept() {
+        let out = md("<html><head><title>T</title><style>p{}</style></head><body>\
+            <header>Site header</header><nav><a href='/'>Home</a></nav>\
+            <h1>Refunds</h1><p>Money <b>back</b> in 5 days.</p>\
+            <script>alert(1)</script><footer>© Co</footer></body></html>");
+        assert_eq!(out, "# Refunds\n\nMoney **back** in 5 days.\n");
+    }
+
+    #[test]
+    fn lists_tables_and_links_become_markdown() {
+        let out = md("<body><ul><li>one<ul><li>inner</li></ul></li><li>two</li></ul>\
+            <ol><li>first</li></ol>\
+            <table><tr><th>Plan</th><th>Price</th></tr><tr><td>Pro</td><td>9</td></tr></table>\
+            <p>See <a href='https://x.test/a'>docs</a> and <a href='/rel'>here</a>.</p></body>");
+        assert!(out.contains("- one\n  - inner\n- two"), "{out}");
+        assert!(out.contains("1. first"), "{out}");
+        assert!(out.contains("| Plan | Price |\n| --- | --- |\n| Pro | 9 |"), "{out}");
+        assert!(out.contains("See [docs](https://x.test/a) and here."), "{out}");
+    }
+
+    #[test]
+    fn main_element_is_preferred_over_the_whole_body() {
+        let out = md("<body><div>sidebar junk</div><main><h2>Only this</h2></main></body>");
+        assert_eq!(out, "## Only this\n");
+    }
+
+    #[test]
+    fn paragraph_text_that_looks_like_markdown_is_escaped() {
+        assert_eq!(md("<p># not a heading</p>"), "\\# not a heading\n");
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow_the_stack() {
+        let html = format!("{}deep text{}", "<div>".repeat(50_000), "</div>".repeat(50_000));
+        assert!(md(&html).contains("deep text"));
+    }
+
+    #[test]
+    fn many_nodes_exceed_the_work_limit() {
+        let limits = Limits {
+            max_work: 50,
+            ..Limits::default()
+        };
+        let html = "<p>x</p>".repeat(100);
+        assert!(matches!(
+            convert(&html, &limits),
+            Err(ParseError::TooLarge { .. })
+        ));
+    }
+}

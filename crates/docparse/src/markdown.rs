@@ -1,0 +1,140 @@
+//! Markdown helpers shared by every format: line-ending normalisation, escaping of text
+//! placed into Markdown, table rendering, and the heading pass that fills the metadata.
+//! Not a Markdown renderer.
+
+use crate::Heading;
+use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+
+/// Unix line endings and no trailing whitespace at the end of the document.
+pub fn normalize(text: &str) -> String {
+    let mut out = text.replace("\r\n", "\n").replace('\r', "\n");
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+/// The headings of `markdown`, in order, as pulldown-cmark (and so the chunker) sees them.
+pub fn headings(markdown: &str) -> Vec<Heading> {
+    let mut out = Vec::new();
+    let mut current: Option<(u8, String)> = None;
+    for event in Parser::new(markdown) {
+        match event {
+            Event::Start(Tag::Heading { level, .. }) => current = Some((level as u8, String::new())),
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some((level, text)) = current.take() {
+                    let text = text.trim().to_string();
+                    if !text.is_empty() {
+                        out.push(Heading { level, text });
+                    }
+                }
+            }
+            Event::Text(t) | Event::Code(t) => {
+                if let Some((_, text)) = current.as_mut() {
+                    text.push_str(&t);
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                if let Some((_, text)) = current.as_mut() {
+                    text.push(' ');
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The first level-1 heading, else the first heading of any level.
+pub fn title_from_headings(headings: &[Heading]) -> Option<String> {
+    headings
+        .iter()
+        .find(|h| h.level == 1)
+        .or_else(|| headings.first())
+        .map(|h| h.text.clone())
+}
+
+/// Collapses runs of whitespace (including newlines) to single spaces.
+pub fn collapse_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A pipe table with the first row as the header; short rows are padded.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let width = rows.iter().map(Vec::len).max().unwrap_or(0);
+    if width == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        out.push('|');
+        for col in 0..width {
+            let cell = row.get(col).map_or("", String::as_str);
+            out.push(' ');
+            out.push_str(&table_cell(cell));
+            out.push_str(" |");
+        }
+        out.push('\n');
+        if i == 0 {
+            out.push('|');
+            out.push_str(&" --- |".repeat(width));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn table_cell(text: &str) -> String {
+    collapse_whitespace(text).replace('\\', "\\\\").replace('|', "\\|")
+}
+
+/// Joins non-empty blocks with one blank line between them.
+pub fn join_blocks(blocks: &[String]) -> String {
+    let mut out = String::new();
+    for block in blocks.iter().map(|b| b.trim_end()).filter(|b| !b.trim().is_empty()) {
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+        out.push_str(block);
+    }
+    out.push('\n');
+    out
+}
+
+/// Keeps a paragraph of text from being read as a heading, quote or list.
+pub fn escape_block_start(text: &str) -> String {
+    let first = text.chars().next().unwrap_or(' ');
+    let numbered = text
+        .split_once(". ")
+        .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+    if matches!(first, '#' | '>' | '-' | '+' | '*' | '=') || numbered {
+        format!("\\{text}")
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headings_are_read_with_levels_in_order() {
+        let h = headings("# Top\n\ntext\n\n## Sub `code`\n\nSetext\n------\n");
+        let got: Vec<_> = h.iter().map(|h| (h.level, h.text.as_str())).collect();
+        assert_eq!(got, vec![(1, "Top"), (2, "Sub code"), (2, "Setext")]);
+    }
+
+    #[test]
+    fn table_pads_short_rows_and_escapes_pipes() {
+        let rows = vec![
+            vec!["a".to_string(), "b|c".to_string()],
+            vec!["1".to_string()],
+        ];
+        assert_eq!(table(&rows), "| a | b\\|c |\n| --- | --- |\n| 1 |  |\n");
+    }
+
+    #[test]
+    fn normalize_turns_crlf_into_lf() {
+        assert_eq!(normalize("a\r\nb\r\n\r\n"), "a\nb\n");
+    }
+}
