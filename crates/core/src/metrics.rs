@@ -202,7 +202,7 @@ fn label_text(labels: &[(&str, &str)], extra: Option<(&str, String)>) -> String 
 }
 
 /// Renders the Prometheus text exposition; `value` gives each series' counter value.
-pub fn exposition(metrics: &[Metric], value: impl Fn(&Series) -> i64) -> String {
+pub fn exposition(metrics: &[Metric], mut value: impl FnMut(&Series) -> i64) -> String {
     let mut out = String::new();
     for metric in metrics {
         let kind = match metric.kind {
@@ -230,7 +230,7 @@ pub fn exposition(metrics: &[Metric], value: impl Fn(&Series) -> i64) -> String 
                     .map(|s| s.labels)
                     .collect();
                 for labels in label_sets {
-                    let get = |part: String| {
+                    let mut get = |part: String| {
                         value(&Series {
                             metric: metric.name,
                             labels: labels.clone(),

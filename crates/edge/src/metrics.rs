@@ -1,0 +1,85 @@
+//! Recording metrics into the shared Counters and reading them back for `/metrics`.
+//!
+//! App-wide series are kept under a reserved tenant key, so every instance's observations
+//! add up whatever backend the counters use. Recording never fails a request: a counters
+//! outage is logged (without addresses) and the request goes on.
+
+use std::time::Duration;
+
+use core_logic::metrics::{self, Metric, Series};
+
+use crate::config;
+use crate::counters::{self, Counters};
+use crate::db::DbError;
+
+/// The counters "tenant" app-wide metrics live under (real tenant ids never start with `_`).
+pub const METRICS_SCOPE: &str = "_metrics";
+
+/// Metric series never expire on their own (ten years).
+const SERIES_TTL_SECS: u64 = 10 * 365 * 24 * 60 * 60;
+
+fn open() -> Result<Box<dyn Counters>, DbError> {
+    let backend = config::counters_backend().map_err(|e| DbError::Unavailable(e.0))?;
+    counters::open(&backend)
+}
+
+fn add(
+    counters: &dyn Counters,
+    metric: &Metric,
+    labels: &[&str],
+    value: f64,
+) -> Result<(), DbError> {
+    for (series, by) in metrics::observe(metric, labels, value) {
+        if by != 0 {
+            counters.incr(METRICS_SCOPE, &series.key(), by, SERIES_TTL_SECS)?;
+        }
+    }
+    Ok(())
+}
+
+/// Records one handled request: its route group, status and how long it took.
+pub fn record_request(route_group: &str, status: u16, elapsed: Duration) {
+    let outcome = open().and_then(|c| {
+        add(
+            c.as_ref(),
+            &metrics::HTTP_REQUESTS,
+            &[route_group, metrics::status_class(status)],
+            1.0,
+        )?;
+        add(
+            c.as_ref(),
+            &metrics::HTTP_LATENCY,
+            &[route_group],
+            elapsed.as_secs_f64(),
+        )
+    });
+    if let Err(e) = outcome {
+        eprintln!("metrics: not recorded: {}", short(&e));
+    }
+}
+
+fn short(e: &DbError) -> &'static str {
+    match e {
+        DbError::Unavailable(_) => "counters unavailable",
+        DbError::Conflict(_) | DbError::Query(_) | DbError::Decode(_) => "counters query failed",
+    }
+}
+
+/// The Prometheus exposition of every metric, read from the counters.
+pub fn exposition() -> Result<String, DbError> {
+    let counters = open()?;
+    let mut failure = None;
+    let text = metrics::exposition(metrics::ALL, |series: &Series| {
+        match counters.get(METRICS_SCOPE, &series.key()) {
+            Ok(v) => v.unwrap_or(0),
+            Err(e) => {
+                failure.get_or_insert(e);
+                0
+            }
+        }
+    });
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(text),
+    }
+}
