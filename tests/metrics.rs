@@ -2,7 +2,7 @@
 //! parser (promtool), and moving with real requests, on both counters backends.
 
 use e2e::App;
-use e2e::platform::{Backend, PlatformApp};
+use e2e::platform::{Backend, PlatformApp, TenantSeed};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -57,7 +57,16 @@ fn promtool_accepts(text: &str) {
 }
 
 fn check_backend(backend: Backend) {
-    let app = PlatformApp::start(backend, &[], &[("SPIN_VARIABLE_METRICS_TOKEN", TOKEN)]);
+    // One session per client address per window: the second create is a 429.
+    let tenant = TenantSeed::unique(
+        "metrics",
+        r#"{"rate_limits":{"per_visitor":100,"per_client":1,"window_secs":60}}"#,
+    );
+    let app = PlatformApp::start(
+        backend,
+        std::slice::from_ref(&tenant),
+        &[("SPIN_VARIABLE_METRICS_TOKEN", TOKEN)],
+    );
     let before = scrape(&app);
     promtool_accepts(&before);
     let ready = "support_http_requests_total{route=\"health\",status=\"2xx\"}";
@@ -73,7 +82,22 @@ fn check_backend(backend: Backend) {
         .send()
         .unwrap();
     assert!(resp.status().is_client_error());
+    let limited = "support_rate_limited_total{limit=\"client\"}";
+    let l0 = value(&before, limited);
+    let create = || {
+        App::client()
+            .post(app.url("/api/sessions"))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"widget_key":"{}"}}"#, tenant.widget_key))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(create(), 201);
+    assert_eq!(create(), 429);
     let after = scrape(&app);
+    assert!(value(&after, limited) - l0 >= 1.0, "{after}");
     promtool_accepts(&after);
     assert!(value(&after, ready) - r0 >= 3.0, "{after}");
     assert!(value(&after, missing) - m0 >= 1.0, "{after}");

@@ -58,6 +58,14 @@ pub fn record_request(route_group: &str, status: u16, elapsed: Duration) {
     }
 }
 
+/// Records a 429, by the limit that was hit (`visitor` or `client`), on the counters the
+/// limiter already has open.
+pub fn record_rate_limited(counters: &dyn Counters, limit: &str) {
+    if let Err(e) = add(counters, &metrics::RATE_LIMITED, &[limit], 1.0) {
+        eprintln!("metrics: not recorded: {}", short(&e));
+    }
+}
+
 fn short(e: &DbError) -> &'static str {
     match e {
         DbError::Unavailable(_) => "counters unavailable",

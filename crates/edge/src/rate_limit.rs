@@ -22,7 +22,14 @@ pub fn enforce(
     for (subject, limit) in subjects.into_iter().flatten() {
         let w = window(subject, now, limits.window_secs);
         let count = counters.incr(tenant, &w.key, 1, w.ttl_secs)?;
-        check(count, limit, &w)?;
+        if let Err(refused) = check(count, limit, &w) {
+            let which = match subject {
+                Subject::Visitor(_) => "visitor",
+                Subject::Client(_) => "client",
+            };
+            crate::metrics::record_rate_limited(counters, which);
+            return Err(refused.into());
+        }
     }
     Ok(())
 }
