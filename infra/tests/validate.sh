@@ -122,5 +122,22 @@ sed '/^USER /d' crates/embedder/Dockerfile > "$TMP/Dockerfile"
 rejects "rejects a Dockerfile whose image runs as root" \
     "$PY" infra/tests/manifests.py dockerfile "$TMP/Dockerfile"
 
+# Prometheus: scrape config, alert rules and their unit tests (promtool, Debian's prometheus
+# package; `make test` installs it), and every app metric the rules name is one the app exports.
+check "prometheus.yml parses (promtool)" promtool check config --syntax-only infra/prometheus/prometheus.yml
+check "alert rules parse (promtool)" promtool check rules infra/prometheus/alerts.yml
+check "alert rules pass their unit tests (promtool)" promtool test rules infra/prometheus/alerts.test.yml
+exported_metrics() {
+    local name base missing=0
+    while read -r name; do
+        base="${name%_bucket}"; base="${base%_sum}"; base="${base%_count}"
+        grep -q "name: \"$base\"" crates/core/src/metrics.rs || { echo "not exported: $name"; missing=1; }
+    done < <(grep -oE 'support_[a-z_]+' infra/prometheus/alerts.yml | sort -u)
+    return "$missing"
+}
+check "alert rules name only exported metrics" exported_metrics
+printf 'groups:\n  - name: broken\n    rules:\n      - alert: X\n        expr: sum(\n' > "$TMP/bad-rules.yml"
+rejects "rejects a rule with a broken expression" promtool check rules "$TMP/bad-rules.yml"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
