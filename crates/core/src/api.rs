@@ -31,11 +31,6 @@ pub const ROUTES: &[Route] = &[
     route("session", "POST", "/api/sessions/{id}/token"),
 ];
 
-/// The routes one component serves.
-pub fn routes_of(component: &str) -> impl Iterator<Item = &'static Route> + '_ {
-    ROUTES.iter().filter(move |r| r.component == component)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
