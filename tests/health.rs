@@ -34,7 +34,12 @@ fn ready_on_embedded_sqlite_defaults() {
     let app = App::start(&[]);
     let (status, report) = ready(&app);
     assert_eq!(status, 200, "{report}");
-    assert_eq!(report["status"], "ready");
+    // No embedder or Chroma here: search would fall back to keywords.
+    assert_eq!(report["status"], "degraded");
+    assert_eq!(dep(&report, "embedder")["ok"], false);
+    assert_eq!(dep(&report, "embedder")["required"], false);
+    assert_eq!(dep(&report, "vector_index")["ok"], false);
+    assert_eq!(dep(&report, "vector_index")["error"], "unreachable");
     assert_eq!(dep(&report, "store")["backend"], "sqlite");
     assert_eq!(dep(&report, "counters")["backend"], "sqlite");
     assert!(dep(&report, "store")["latency_ms"].is_number());

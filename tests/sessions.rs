@@ -5,93 +5,17 @@
 //! tenant, with no cross-tenant read or write), refused tokens, bad input (always a 4xx
 //! problem+json, never a 500), rate limits and idempotent retries.
 
-use core_logic::auth::{AuthConfig, CustomClaims, Principal, Role};
+use core_logic::auth::{CustomClaims, Role};
 use e2e::TEST_JWT_SECRET;
+use e2e::http::{AUDIENCE, ISSUER, Reply, auth, post_json, request, send, staff_token};
 use e2e::platform::{Backend, PlatformApp, TenantSeed};
 use jwt_simple::prelude::*;
 use reqwest::Method;
-use reqwest::blocking::RequestBuilder;
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
-const ISSUER: &str = "support-agent";
-const AUDIENCE: &str = "support-agent-api";
 /// Limits high enough that only the rate-limit test meets them.
 const ROOMY: &str = r#"{"rate_limits":{"per_visitor":100000,"per_client":100000}}"#;
-
-/// One HTTP exchange, kept for assertions.
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// Asserts a problem+json with this status.
-    fn assert_problem(&self, status: u16, context: &str) {
-        assert_eq!(self.status, status, "{context}: {}", self.text);
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json"),
-            "{context}"
-        );
-        let body = self.json();
-        assert_eq!(body["status"], status, "{context}");
-        assert!(
-            body["type"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("urn:support-agent:problem:"),
-            "{context}: {body}"
-        );
-    }
-}
-
-fn send(builder: RequestBuilder) -> Reply {
-    let resp = builder.send().expect("request sent");
-    Reply {
-        status: resp.status().as_u16(),
-        headers: resp.headers().clone(),
-        text: resp.text().unwrap_or_default(),
-    }
-}
-
-fn request(app: &PlatformApp, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
-    let mut builder = e2e::App::client().request(method, app.url(path));
-    if let Some(token) = token {
-        builder = builder.bearer_auth(token);
-    }
-    builder
-}
-
-fn post_json(app: &PlatformApp, path: &str, token: Option<&str>, body: &Value) -> RequestBuilder {
-    request(app, Method::POST, path, token)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-}
-
-fn auth() -> AuthConfig {
-    AuthConfig::new(ISSUER, AUDIENCE, Some(TEST_JWT_SECRET.as_bytes()), "").unwrap()
-}
-
-fn staff_token(tenant: &str, role: Role, subject: &str) -> String {
-    let principal = Principal {
-        tenant: tenant.into(),
-        subject: subject.into(),
-        role,
-        session: None,
-    };
-    auth().issue(&principal, Duration::from_mins(10)).unwrap()
-}
 
 /// A new session of `tenant` through the API: (session JSON, visitor token).
 fn start_session(app: &PlatformApp, tenant: &TenantSeed, name: &str) -> (Value, String) {
@@ -846,18 +770,7 @@ fn idempotent_retries_replay_and_mismatches_are_422(backend: Backend) {
     assert!(after.header("idempotent-replayed").is_none());
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { super::$name(super::Backend::Sqlite) })*
-        }
-        mod postgres_redis {
-            $(#[test] fn $name() { super::$name(super::Backend::Postgres) })*
-        }
-    };
-}
-
-on_both_backends!(
+e2e::on_both_backends!(
     session_lifecycle,
     authorization_matrix_never_crosses_tenants,
     refused_tokens_are_401_or_403,

@@ -1,19 +1,31 @@
 //! `kb-loader`: the operator CLI of support-agent. It applies the SQL migrations, adds and
-//! lists tenants, and mints signed tokens for operators. Native only: the components never
-//! link it, and it never runs on a request path.
+//! lists tenants, and mints signed tokens for operators; through the app's HTTP API it
+//! loads folders of documents into a tenant's knowledge base, lists and deletes them, and
+//! measures retrieval quality. Native only: the components never link it, and it never
+//! runs on a request path.
 
+mod api;
 mod database;
 mod db_url;
+mod documents;
+mod eval;
+mod load;
 mod migrations;
+mod output;
 mod tenants;
+#[cfg(test)]
+mod test_server;
 mod token;
+mod walk;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use core_logic::auth::Role;
 
+use crate::api::Api;
 use crate::db_url::DbUrl;
 
 /// The repository's `migrations/` folder, as seen from this crate at build time.
@@ -23,13 +35,19 @@ const DEFAULT_MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrat
 #[command(
     name = "kb-loader",
     version,
-    about = "Operator CLI of support-agent: migrations, tenants, signed tokens.",
+    about = "Operator CLI of support-agent: migrations, tenants, signed tokens, knowledge base.",
     after_help = "Examples:\n  \
         kb-loader migrate --db-url sqlite://.spin/sqlite_db.db\n  \
         kb-loader migrate --db-url postgres://postgres@127.0.0.1:5432/support\n  \
         kb-loader tenant add --db-url sqlite://.spin/sqlite_db.db --id acme --name \"Acme Inc\"\n  \
         kb-loader tenant list --db-url sqlite://.spin/sqlite_db.db\n  \
-        SPIN_VARIABLE_JWT_SECRET=... kb-loader token --tenant acme --role agent --sub alice"
+        SPIN_VARIABLE_JWT_SECRET=... kb-loader token --tenant acme --role agent --sub alice\n  \
+        export SUPPORT_AGENT_TOKEN=$(kb-loader token --tenant demo --role admin --sub ops)\n  \
+        kb-loader load ./kb --concurrency 4\n  \
+        kb-loader sync ./kb --dry-run\n  \
+        kb-loader list\n  \
+        kb-loader delete billing/old-prices.md\n  \
+        kb-loader eval ./kb/questions.jsonl"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -54,6 +72,147 @@ enum Command {
     /// Add or list tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Upload a folder's documents to the tenant's knowledge base.
+    ///
+    /// Takes .md, .markdown, .html, .htm, .pdf, .docx, .csv, .tsv, .json and .txt files,
+    /// recursively, leaving out hidden files and folders and the folder's own README.md and
+    /// questions.jsonl. Each file's external id is --prefix plus its path in the folder. Files
+    /// the app already holds with the same SHA-256 and in the vector index are skipped, so
+    /// an interrupted load can simply be run again. A file that fails is reported and the
+    /// others still load; the exit status is then 1.
+    Load(LoadArgs),
+    /// Make the knowledge base match a folder: load it, then delete the documents under
+    /// --prefix whose files are gone.
+    ///
+    /// Nothing is deleted when the folder could not be read completely or holds no
+    /// documents at all.
+    Sync(SyncArgs),
+    /// List the tenant's documents.
+    List(ListArgs),
+    /// Delete documents by external id (or by the server's id with --id).
+    ///
+    /// A name that matches no document is reported; the others are still deleted.
+    Delete(DeleteArgs),
+    /// Measure how well search finds the documents that answer a question file.
+    ///
+    /// Each line of the file is {"id", "question", "answers": [paths in the folder],
+    /// "kind": "direct" | "paraphrase" | "unanswerable"}. Answerable questions are searched in
+    /// keyword, vector and hybrid mode; the table shows hit@1, hit@5, recall@5, recall@k
+    /// and MRR@k per mode, overall and per kind. Unanswerable questions are searched in
+    /// hybrid mode, to compare their top score and confidence with the answerable ones.
+    Eval(EvalArgs),
+}
+
+/// Where the app is and who speaks to it.
+#[derive(Args)]
+struct AppArgs {
+    /// The app's base URL.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "SUPPORT_AGENT_URL",
+        default_value = "http://127.0.0.1:3000"
+    )]
+    url: String,
+    /// An admin token of the tenant (`kb-loader token --role admin ...` makes one).
+    #[arg(long, env = "SUPPORT_AGENT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Instead of --token: sign a one-hour admin token for this tenant with
+    /// SPIN_VARIABLE_JWT_SECRET (as `kb-loader token` does).
+    #[arg(long, value_name = "TENANT")]
+    tenant: Option<String>,
+}
+
+impl AppArgs {
+    fn connect(&self) -> anyhow::Result<Api> {
+        let token = match (&self.tenant, &self.token) {
+            (Some(tenant), _) => token::mint(
+                &token::TokenRequest {
+                    tenant: tenant.clone(),
+                    role: Role::Admin,
+                    subject: "kb-loader".into(),
+                    session: None,
+                    ttl: std::time::Duration::from_secs(3600),
+                },
+                |name| std::env::var(name).ok(),
+            )?,
+            (None, Some(token)) => token.clone(),
+            (None, None) => bail!(
+                "no token: give --token (or set SUPPORT_AGENT_TOKEN), or --tenant with \
+                 {} set",
+                token::SECRET_VAR
+            ),
+        };
+        Api::new(&self.url, &token)
+    }
+}
+
+#[derive(Args)]
+struct FolderArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// The folder of documents.
+    dir: PathBuf,
+    /// Put before every external id, e.g. `help-center/`.
+    #[arg(long, value_name = "P", default_value = "")]
+    prefix: String,
+    /// Uploads in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=32))]
+    concurrency: u16,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    #[command(flatten)]
+    folder: FolderArgs,
+}
+
+#[derive(Args)]
+struct SyncArgs {
+    #[command(flatten)]
+    folder: FolderArgs,
+    /// Print what would be uploaded and deleted, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args)]
+struct ListArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// Print one JSON object per document and line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct DeleteArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// External ids of the documents (server ids with --id).
+    #[arg(required = true, value_name = "EXTERNAL_ID")]
+    names: Vec<String>,
+    /// The names are the server's document ids (`list --json` shows them).
+    #[arg(long)]
+    id: bool,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// The question file (JSON lines).
+    questions: PathBuf,
+    /// Cut-off of recall@k and MRR@k, in distinct documents.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// The --prefix the documents were loaded with; put before every answer.
+    #[arg(long, value_name = "P", default_value = "")]
+    prefix: String,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -202,5 +361,81 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", tenants::list(db.as_mut(), args.json)?);
             Ok(())
         }
+        Command::Load(args) => load_folder(&args.folder, false, false),
+        Command::Sync(args) => load_folder(&args.folder, true, args.dry_run),
+        Command::List(args) => {
+            let documents = args.app.connect()?.list_documents()?;
+            print!("{}", documents::render_list(&documents, args.json)?);
+            Ok(())
+        }
+        Command::Delete(args) => {
+            let by = if args.id {
+                documents::DeleteBy::ServerId
+            } else {
+                documents::DeleteBy::ExternalId
+            };
+            let lines = documents::delete(&args.app.connect()?, &args.names, by)?;
+            let mut failed = 0;
+            for line in lines {
+                match line {
+                    Ok(done) => println!("{done}"),
+                    Err(why) => {
+                        failed += 1;
+                        eprintln!("kb-loader: {why}");
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} of {} could not be deleted", args.names.len());
+            }
+            Ok(())
+        }
+        Command::Eval(args) => {
+            let text = std::fs::read_to_string(&args.questions)
+                .with_context(|| format!("cannot read {}", args.questions.display()))?;
+            let questions = eval::parse_questions(&text)
+                .with_context(|| args.questions.display().to_string())?;
+            let api = args.app.connect()?;
+            let bar = output::progress_bar(0);
+            let evaluation = eval::run(&api, &questions, args.k, &args.prefix, &bar);
+            bar.finish_and_clear();
+            let evaluation = evaluation?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&evaluation.to_json())?);
+            } else {
+                print!("{}", evaluation.render());
+            }
+            Ok(())
+        }
     }
+}
+
+/// `load` and `sync`: the summary goes to stdout; the exit status says whether all went well.
+fn load_folder(args: &FolderArgs, delete_missing: bool, dry_run: bool) -> anyhow::Result<()> {
+    let api = args.app.connect()?;
+    let options = load::Options {
+        prefix: &args.prefix,
+        concurrency: usize::from(args.concurrency),
+        delete_missing,
+        dry_run,
+    };
+    let bar = output::progress_bar(0);
+    let ran = load::run(&api, &args.dir, &options, &bar);
+    bar.finish_and_clear();
+    let report = match ran? {
+        load::Outcome::DryRun(plan) => {
+            print!("{plan}");
+            return Ok(());
+        }
+        load::Outcome::Ran(report) => report,
+    };
+    println!("{} into {}:", args.dir.display(), api.base_url());
+    print!("{}", report.render());
+    if let Some(stopped) = report.stopped {
+        return Err(stopped.into());
+    }
+    if !report.is_success() {
+        bail!("not everything was loaded (see above)");
+    }
+    Ok(())
 }

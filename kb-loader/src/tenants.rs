@@ -4,6 +4,7 @@
 use anyhow::{anyhow, bail, ensure};
 
 use crate::database::{Database, InsertOutcome, TenantRow, now_ms};
+use crate::output;
 
 /// A tenant to add, as given on the command line.
 pub struct NewTenant {
@@ -74,34 +75,21 @@ pub fn list(db: &mut dyn Database, json: bool) -> anyhow::Result<String> {
             .collect();
         return Ok(format!("{}\n", serde_json::to_string_pretty(&items)?));
     }
-    let mut rows = vec![[
+    let mut rows = vec![vec![
         "ID".to_string(),
         "NAME".to_string(),
         "WIDGET KEY".to_string(),
         "CREATED (UTC)".to_string(),
     ]];
     rows.extend(tenants.iter().map(|t| {
-        [
+        vec![
             t.id.clone(),
             t.name.clone(),
             t.widget_key.clone(),
-            format_ms(t.created_at),
+            output::format_ms(t.created_at),
         ]
     }));
-    let widths: Vec<usize> = (0..4)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in &rows {
-        let line: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    Ok(out)
+    Ok(output::table(&rows))
 }
 
 fn require_schema(db: &mut dyn Database) -> anyhow::Result<()> {
@@ -138,13 +126,6 @@ fn new_widget_key() -> anyhow::Result<String> {
     Ok(format!("wk_{}", hex::encode(bytes)))
 }
 
-fn format_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
-        || ms.to_string(),
-        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,10 +147,5 @@ mod tests {
         assert!(validate_widget_key("wk_demo").is_ok());
         assert!(validate_widget_key("wk demo").is_err());
         assert!(validate_widget_key("").is_err());
-    }
-
-    #[test]
-    fn creation_times_print_as_utc() {
-        assert_eq!(format_ms(0), "1970-01-01 00:00:00");
     }
 }

@@ -2,7 +2,9 @@
 //! (built by `make test` before the tests) in a private state folder on a free port, with
 //! the environment a test chooses, and talks to it over HTTP.
 
+pub mod http;
 pub mod platform;
+pub mod services;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -72,6 +74,16 @@ impl App {
         if !env.iter().any(|(k, _)| *k == "SPIN_VARIABLE_JWT_SECRET") {
             cmd.env("SPIN_VARIABLE_JWT_SECRET", TEST_JWT_SECRET);
         }
+        // Never the embedder or Chroma of a `make run` on this machine: a test that wants
+        // them starts its own (`services`) and passes their addresses.
+        for service in ["EMBEDDER", "CHROMA"] {
+            let url_var = format!("SPIN_VARIABLE_{service}_URL");
+            if !env.iter().any(|(k, _)| *k == url_var) {
+                let host = format!("127.0.0.1:{}", closed_port());
+                cmd.env(&url_var, format!("http://{host}"));
+                cmd.env(format!("SPIN_VARIABLE_{service}_HOST"), host);
+            }
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -138,4 +150,18 @@ impl Drop for App {
 pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
+}
+
+/// Runs each named suite function `fn(Backend)` as two tests, `sqlite::name` and
+/// `postgres_redis::name`, so every suite proves both storage backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name($crate::platform::Backend::Sqlite) })*
+        }
+        mod postgres_redis {
+            $(#[test] fn $name() { super::$name($crate::platform::Backend::Postgres) })*
+        }
+    };
 }

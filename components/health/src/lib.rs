@@ -1,5 +1,6 @@
 //! The health component: `GET /health` (liveness, no I/O) and `GET /health/ready`
-//! (one round trip to each configured dependency; 200 or 503 with per-dependency status).
+//! (one round trip to each dependency; 200 when the store and counters answer — `degraded`
+//! when the embedder or vector index does not — else 503, with per-dependency status).
 
 use core_logic::health::Readiness;
 use edge::error::json_response;
@@ -20,7 +21,7 @@ fn handle(req: Request) -> Response {
         .to_string();
     let result = match info.as_str() {
         "" => only_get(&req).map(|()| liveness()),
-        "/ready" => only_get(&req).and_then(|()| readiness()),
+        "/ready" => only_get(&req).and_then(|()| readiness(&req)),
         other => Err(ApiError::not_found(format!("no health route {other}"))),
     };
     let resp = result.unwrap_or_else(IntoResponse::into_response);
@@ -45,7 +46,8 @@ fn liveness() -> Response {
     )
 }
 
-fn readiness() -> Result<Response, ApiError> {
+fn readiness(req: &Request) -> Result<Response, ApiError> {
+    let request_id = req.header("x-request-id").and_then(|v| v.as_str());
     let store = config::store_backend().map_err(|e| {
         eprintln!("health: {e}");
         ApiError::internal()
@@ -56,7 +58,12 @@ fn readiness() -> Result<Response, ApiError> {
     })?;
     let report = Readiness::from_checks(
         VERSION,
-        vec![probe::store(&store), probe::counters(&counters)],
+        vec![
+            probe::store(&store),
+            probe::counters(&counters),
+            probe::embedder(request_id),
+            probe::vector_index(request_id),
+        ],
     );
     let body = serde_json::to_value(&report).map_err(|_| ApiError::internal())?;
     Ok(json_response(report.http_status(), &body))

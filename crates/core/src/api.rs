@@ -29,6 +29,12 @@ pub const ROUTES: &[Route] = &[
     route("session", "GET", "/api/sessions/{id}"),
     route("session", "DELETE", "/api/sessions/{id}"),
     route("session", "POST", "/api/sessions/{id}/token"),
+    route("ingest", "POST", "/api/kb/documents"),
+    route("ingest", "GET", "/api/kb/documents"),
+    route("ingest", "GET", "/api/kb/documents/{id}"),
+    route("ingest", "PUT", "/api/kb/documents/{id}"),
+    route("ingest", "DELETE", "/api/kb/documents/{id}"),
+    route("ingest", "POST", "/api/kb/search"),
 ];
 
 #[cfg(test)]

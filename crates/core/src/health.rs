@@ -6,11 +6,15 @@ use serde::Serialize;
 /// The outcome of probing one dependency.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DependencyStatus {
-    /// A stable name: `store`, `counters`, later `embedder`, `vector_index`.
+    /// A stable name: `store`, `counters`, `embedder`, `vector_index`.
     pub name: &'static str,
-    /// The backend in use (`sqlite`, `postgres`, `redis`), never its address or credentials.
+    /// The backend in use (`sqlite`, `postgres`, `redis`, `sidecar`, `chroma`), never its
+    /// address or credentials.
     pub backend: &'static str,
     pub ok: bool,
+    /// Whether the app cannot serve without it. Without the embedder or the vector index,
+    /// search falls back to keywords: the app is degraded, not down.
+    pub required: bool,
     pub latency_ms: f64,
     /// A short, fixed description of the failure; never a driver message.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -26,21 +30,29 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    /// Ready only when every dependency answered.
+    /// `ready` when every dependency answered, `degraded` when only optional ones did not,
+    /// `unavailable` when a required one did not.
     pub fn from_checks(version: &'static str, dependencies: Vec<DependencyStatus>) -> Self {
-        let ready = dependencies.iter().all(|d| d.ok);
+        let status = if dependencies.iter().any(|d| d.required && !d.ok) {
+            "unavailable"
+        } else if dependencies.iter().any(|d| !d.ok) {
+            "degraded"
+        } else {
+            "ready"
+        };
         Self {
-            status: if ready { "ready" } else { "unavailable" },
+            status,
             version,
             dependencies,
         }
     }
 
+    /// Whether the app can serve requests (perhaps degraded).
     pub fn is_ready(&self) -> bool {
-        self.status == "ready"
+        self.status != "unavailable"
     }
 
-    /// 200 when ready, 503 otherwise.
+    /// 200 when ready or degraded, 503 otherwise.
     pub fn http_status(&self) -> u16 {
         if self.is_ready() { 200 } else { 503 }
     }
@@ -55,6 +67,7 @@ mod tests {
             name,
             backend: "sqlite",
             ok,
+            required: !matches!(name, "embedder" | "vector_index"),
             latency_ms: 1.0,
             error: (!ok).then_some("unreachable"),
         }
@@ -65,6 +78,14 @@ mod tests {
         let r = Readiness::from_checks("1", vec![dep("store", true), dep("counters", true)]);
         assert_eq!((r.status, r.http_status()), ("ready", 200));
         let r = Readiness::from_checks("1", vec![dep("store", true), dep("counters", false)]);
+        assert_eq!((r.status, r.http_status()), ("unavailable", 503));
+    }
+
+    #[test]
+    fn optional_dependencies_down_mean_degraded_not_unavailable() {
+        let r = Readiness::from_checks("1", vec![dep("store", true), dep("embedder", false)]);
+        assert_eq!((r.status, r.http_status()), ("degraded", 200));
+        let r = Readiness::from_checks("1", vec![dep("store", false), dep("embedder", false)]);
         assert_eq!((r.status, r.http_status()), ("unavailable", 503));
     }
 

@@ -6,8 +6,10 @@
 pub mod api;
 pub mod auth;
 pub mod chunking;
+pub mod eval;
 pub mod health;
 pub mod idempotency;
+pub mod kb;
 pub mod metrics;
 pub mod problem;
 pub mod rate_limit;

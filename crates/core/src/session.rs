@@ -264,13 +264,14 @@ pub fn parse_query_string(query: &str) -> Result<Vec<(String, String)>, Problem>
     let mut pairs = Vec::new();
     for piece in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
-        pairs.push((percent_decode(name)?, percent_decode(value)?));
+        pairs.push((percent_decode(name, true)?, percent_decode(value, true)?));
     }
     Ok(pairs)
 }
 
-fn percent_decode(s: &str) -> Result<String, Problem> {
-    let invalid = || bad_request("the query string is not valid percent-encoded UTF-8");
+/// Percent-decodes a query-string piece (`plus_is_space`) or a path segment.
+pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> Result<String, Problem> {
+    let invalid = || bad_request("the request URL is not valid percent-encoded UTF-8");
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -282,7 +283,7 @@ fn percent_decode(s: &str) -> Result<String, Problem> {
                 out.push(u8::from_str_radix(hex, 16).map_err(|_| invalid())?);
                 i += 3;
             }
-            b'+' => {
+            b'+' if plus_is_space => {
                 out.push(b' ');
                 i += 1;
             }

@@ -36,6 +36,11 @@ pub fn required(name: &str) -> Result<String, ConfigError> {
     variables::get(name).map_err(|_| ConfigError(format!("variable `{name}` is not set")))
 }
 
+/// Reads a variable that may be unset or empty (`None` for both).
+pub fn optional(name: &str) -> Option<String> {
+    variables::get(name).ok().filter(|v| !v.trim().is_empty())
+}
+
 /// Parses a `db_url` value.
 pub fn parse_store(value: &str) -> Result<StoreBackend, ConfigError> {
     if let Some(label) = value.strip_prefix("sqlite://") {

@@ -69,6 +69,17 @@ impl Row {
         }
     }
 
+    /// A floating-point column (an integer one is widened, as SQLite may return either).
+    pub fn real(&self, i: usize) -> Result<f64, DbError> {
+        match self.0.get(i) {
+            Some(Value::Real(v)) => Ok(*v),
+            Some(Value::Int(v)) => Ok(*v as f64),
+            other => Err(DbError::Decode(format!(
+                "column {i}: expected a number, found {other:?}"
+            ))),
+        }
+    }
+
     pub fn opt_int(&self, i: usize) -> Result<Option<i64>, DbError> {
         match self.0.get(i) {
             Some(Value::Null) => Ok(None),

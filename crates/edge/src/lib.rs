@@ -7,12 +7,18 @@ pub mod auth;
 pub mod config;
 pub mod counters;
 pub mod db;
+pub mod embedder;
 pub mod error;
 pub mod idempotency;
+pub mod kb;
+pub mod knowledge;
 pub mod metrics;
+pub mod outbound;
 pub mod probe;
 pub mod rate_limit;
 pub mod request;
 pub mod store;
+pub mod upload;
+pub mod vector_index;
 
 pub use error::ApiError;

@@ -21,6 +21,7 @@ fn timed(
         name,
         backend,
         ok: outcome.is_ok(),
+        required: true,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         error: outcome.err(),
     }
@@ -59,4 +60,29 @@ pub fn counters(backend: &CountersBackend) -> DependencyStatus {
                 .map_err(|_| "command failed")
         }),
     }
+}
+
+/// Probes the embedding sidecar (optional: search degrades to keywords without it).
+pub fn embedder(request_id: Option<&str>) -> DependencyStatus {
+    let mut status = timed("embedder", "sidecar", || {
+        crate::embedder::Embedder::from_config(request_id)
+            .map_err(|_| "not configured")?
+            .healthy()
+            .map_err(|_| "unreachable")
+    });
+    status.required = false;
+    status
+}
+
+/// Probes the vector index (optional, as the embedder).
+pub fn vector_index(request_id: Option<&str>) -> DependencyStatus {
+    use crate::vector_index::VectorIndex;
+    let mut status = timed("vector_index", "chroma", || {
+        crate::vector_index::Chroma::from_config(request_id)
+            .map_err(|_| "not configured")?
+            .healthy()
+            .map_err(|_| "unreachable")
+    });
+    status.required = false;
+    status
 }

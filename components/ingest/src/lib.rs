@@ -1,0 +1,221 @@
+//! The ingest component: `/api/kb` routes, as thin glue between HTTP, `core_logic` and
+//! `edge::knowledge`. Every route needs an admin token of the tenant whose knowledge base it
+//! touches; another tenant's document is a 404.
+//!
+//! - `POST /api/kb/documents`: upload (multipart `file`, or JSON); upserts by `external_id`
+//!   when given, else by content hash.
+//! - `PUT /api/kb/documents/{external_id}`: upsert by the caller's id (percent-encoded);
+//!   unchanged content is not re-embedded.
+//! - `GET /api/kb/documents?limit=&cursor=`, `GET|DELETE /api/kb/documents/{id}`.
+//! - `POST /api/kb/search`: the search preview, with each retriever's rank and score.
+
+use core_logic::auth::{AuthConfig, Principal, Role, require_role};
+use core_logic::kb::{
+    SearchRequest, decode_path_segment, encode_document_cursor, external_id_for,
+    is_document_id, parse_document_list_query, validate_external_id, validate_fields,
+    validate_search,
+};
+use core_logic::problem::ProblemKind;
+use core_logic::rate_limit::RateLimits;
+use edge::counters::{self, Counters, now_ms};
+use edge::db::Db;
+use edge::embedder::Embedder;
+use edge::knowledge::Knowledge;
+use edge::request::{self, MAX_JSON_BODY_BYTES};
+use edge::store::{self, Tenant};
+use edge::vector_index::{Chroma, VectorIndex};
+use edge::{ApiError, config, rate_limit};
+use spin_sdk::http::{IntoResponse, Method, Request, Response};
+use spin_sdk::http_component;
+
+/// Largest document accepted (the parser's own input limit).
+const MAX_DOCUMENT_BYTES: usize = 20 * 1024 * 1024;
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    let started = std::time::Instant::now();
+    let resp = route(&req).unwrap_or_else(IntoResponse::into_response);
+    edge::metrics::record_request("kb", *resp.status(), started.elapsed());
+    resp
+}
+
+fn route(req: &Request) -> Result<Response, ApiError> {
+    let info = request::path_info(req);
+    let segments: Vec<&str> = info.split('/').filter(|s| !s.is_empty()).collect();
+    match (req.method(), segments.as_slice()) {
+        (Method::Post, ["documents"]) => create(req),
+        (Method::Get, ["documents"]) => list(req),
+        (Method::Get, ["documents", id]) => read(req, id),
+        (Method::Put, ["documents", external_id]) => upsert(req, external_id),
+        (Method::Delete, ["documents", id]) => delete(req, id),
+        (Method::Post, ["search"]) => search(req),
+        (_, ["documents"]) => Err(ApiError::method_not_allowed("GET, POST")),
+        (_, ["documents", _]) => Err(ApiError::method_not_allowed("GET, PUT, DELETE")),
+        (_, ["search"]) => Err(ApiError::method_not_allowed("POST")),
+        _ => Err(ApiError::not_found("no such knowledge-base route")),
+    }
+}
+
+/// What every route needs: the store, the counters, the token settings, and the caller.
+struct Services {
+    db: Db,
+    counters: Box<dyn Counters>,
+    auth: AuthConfig,
+    request_id: Option<String>,
+}
+
+impl Services {
+    fn open(req: &Request) -> Result<Services, ApiError> {
+        let misconfigured = |e: config::ConfigError| {
+            eprintln!("ingest: {e}");
+            ApiError::internal()
+        };
+        let store = config::store_backend().map_err(misconfigured)?;
+        let counters = config::counters_backend().map_err(misconfigured)?;
+        Ok(Services {
+            auth: edge::auth::auth_config()?,
+            db: Db::open(&store)?,
+            counters: counters::open(&counters)?,
+            request_id: request::header_str(req, "x-request-id")?.map(str::to_string),
+        })
+    }
+
+    /// The verified admin and their tenant, this request counted against the tenant's limits.
+    fn admin(&self, req: &Request) -> Result<(Principal, Tenant), ApiError> {
+        let principal = edge::auth::authenticate(req, &self.auth)?;
+        require_role(&principal, &[Role::Admin])?;
+        let tenant = store::tenant(&self.db, &principal.tenant)?.ok_or_else(|| {
+            ApiError::new(ProblemKind::Unauthorized, "the token's tenant is not known")
+        })?;
+        let limits = RateLimits::from_settings(&tenant.settings);
+        rate_limit::enforce(
+            self.counters.as_ref(),
+            &tenant.id,
+            &limits,
+            None,
+            request::client_ip(req).as_deref(),
+        )?;
+        Ok((principal, tenant))
+    }
+}
+
+/// The embedder and vector index of this app; `None` (searched as unreachable) when their
+/// variables are not set.
+struct Retrievers {
+    embedder: Option<Embedder>,
+    index: Option<Chroma>,
+}
+
+impl Retrievers {
+    fn open(request_id: Option<&str>) -> Retrievers {
+        let note = |e: config::ConfigError| eprintln!("ingest: {e}");
+        Retrievers {
+            embedder: Embedder::from_config(request_id).map_err(note).ok(),
+            index: Chroma::from_config(request_id).map_err(note).ok(),
+        }
+    }
+
+    fn knowledge<'a>(&'a self, db: &'a Db, tenant: &'a Tenant) -> Knowledge<'a> {
+        Knowledge {
+            db,
+            tenant_id: &tenant.id,
+            embedder: self.embedder.as_ref(),
+            index: self.index.as_ref().map(|c| c as &dyn VectorIndex),
+        }
+    }
+}
+
+fn no_document() -> ApiError {
+    ApiError::not_found("no such document")
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(value).map_err(|_| ApiError::internal())
+}
+
+/// Reads, checks and stores the uploaded document under `external_id` (or the id the upload
+/// names, or one made from its content).
+fn store_upload(req: &Request, path_segment: Option<&str>) -> Result<Response, ApiError> {
+    let services = Services::open(req)?;
+    let (_, tenant) = services.admin(req)?;
+    let path_external_id = path_segment.map(decode_path_segment).transpose()?;
+    let path_external_id = path_external_id.as_deref();
+    let upload = edge::upload::read(req, MAX_DOCUMENT_BYTES)?;
+    let fields = validate_fields(upload.title.as_deref(), upload.source_url.as_deref())?;
+    let external_id = match (path_external_id, upload.external_id.as_deref()) {
+        (Some(path), Some(body)) if path != body => {
+            return Err(ApiError::bad_request(
+                "`external_id` in the form differs from the one in the URL",
+            ));
+        }
+        (Some(id), _) | (None, Some(id)) => validate_external_id(id)?.to_string(),
+        (None, None) => external_id_for(&core_logic::kb::content_hash(&upload.bytes)),
+    };
+    let retrievers = Retrievers::open(services.request_id.as_deref());
+    let ingested = retrievers
+        .knowledge(&services.db, &tenant)
+        .upsert(&upload, &external_id, &fields, now_ms())?;
+    Ok(edge::error::json_response(
+        ingested.status.status(),
+        &to_json(&ingested)?,
+    ))
+}
+
+fn create(req: &Request) -> Result<Response, ApiError> {
+    store_upload(req, None)
+}
+
+fn upsert(req: &Request, segment: &str) -> Result<Response, ApiError> {
+    store_upload(req, Some(segment))
+}
+
+fn list(req: &Request) -> Result<Response, ApiError> {
+    let services = Services::open(req)?;
+    let (_, tenant) = services.admin(req)?;
+    let query = parse_document_list_query(req.query())?;
+    let (documents, next) = edge::kb::list_documents(&services.db, &tenant.id, &query)?;
+    Ok(edge::error::json_response(
+        200,
+        &serde_json::json!({
+            "documents": to_json(&documents)?,
+            "next_cursor": next.map(|id| encode_document_cursor(&id)),
+        }),
+    ))
+}
+
+fn read(req: &Request, id: &str) -> Result<Response, ApiError> {
+    let services = Services::open(req)?;
+    let (_, tenant) = services.admin(req)?;
+    if !is_document_id(id) {
+        return Err(no_document());
+    }
+    let document = edge::kb::document(&services.db, &tenant.id, id)?.ok_or_else(no_document)?;
+    let chunks = edge::kb::chunks_of(&services.db, &tenant.id, id)?;
+    Ok(edge::error::json_response(
+        200,
+        &serde_json::json!({ "document": to_json(&document)?, "chunks": to_json(&chunks)? }),
+    ))
+}
+
+fn delete(req: &Request, id: &str) -> Result<Response, ApiError> {
+    let services = Services::open(req)?;
+    let (_, tenant) = services.admin(req)?;
+    if !is_document_id(id) {
+        return Err(no_document());
+    }
+    let retrievers = Retrievers::open(services.request_id.as_deref());
+    if !retrievers.knowledge(&services.db, &tenant).delete(id)? {
+        return Err(no_document());
+    }
+    Ok(Response::builder().status(204).body(Vec::new()).build())
+}
+
+fn search(req: &Request) -> Result<Response, ApiError> {
+    let services = Services::open(req)?;
+    let (_, tenant) = services.admin(req)?;
+    let body: SearchRequest = request::json_body(req, MAX_JSON_BODY_BYTES)?;
+    let search = validate_search(body)?;
+    let retrievers = Retrievers::open(services.request_id.as_deref());
+    let outcome = retrievers.knowledge(&services.db, &tenant).search(&search)?;
+    Ok(edge::error::json_response(200, &to_json(&outcome)?))
+}

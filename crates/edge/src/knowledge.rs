@@ -1,0 +1,373 @@
+//! The knowledge base's use cases over the store, the embedding sidecar and the vector
+//! index: upsert a document, delete one, and hybrid search — shared by the ingest component
+//! and (for retrieval) the message component.
+//!
+//! The relational store is the source of truth and is written first: a document whose
+//! vectors cannot be written (embedder or vector index down) is still stored and
+//! keyword-searchable, marked `pending`, and uploading it again retries. Search degrades the
+//! same way: without the embedder or the index, keyword results answer and the result says
+//! so. Decisions (validation, fusion, ids) are `core_logic`'s; this module sequences the I/O.
+
+use core_logic::chunking::{ApproxTokenCounter, ChunkingConfig, chunk_markdown};
+use core_logic::kb::{
+    DocumentFields, Search, UpsertOutcome, VectorStatus, collection_name, keyword_terms,
+};
+use core_logic::problem::{Problem, ProblemKind};
+use core_logic::retrieval::{FusionConfig, Hit, Retriever, fuse};
+use serde::Serialize;
+
+use crate::ApiError;
+use crate::db::Db;
+use crate::embedder::{Embedder, InputType};
+use crate::kb::{self, CitedChunk, Document, NewDocument};
+use crate::outbound::OutboundError;
+use crate::upload::Upload;
+use crate::vector_index::{VectorIndex, VectorRecord};
+
+/// The services one tenant's knowledge base uses. A missing embedder or vector index (not
+/// configured) counts as unreachable.
+pub struct Knowledge<'a> {
+    pub db: &'a Db,
+    pub tenant_id: &'a str,
+    pub embedder: Option<&'a Embedder>,
+    pub index: Option<&'a dyn VectorIndex>,
+}
+
+/// The result of an upsert.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ingested {
+    pub document: Document,
+    pub status: UpsertOutcome,
+    /// Whether the vectors are written (`pending`: retry by uploading again).
+    pub vector_index: VectorStatus,
+}
+
+/// One search result with its citation fields and each retriever's view of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    pub chunk_id: String,
+    pub document_id: String,
+    pub external_id: String,
+    pub title: String,
+    pub heading_path: Vec<String>,
+    pub source_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<i64>,
+    pub text: String,
+    /// 1 for the best result.
+    pub rank: usize,
+    /// The fused score.
+    pub score: f64,
+    pub vector: Option<core_logic::retrieval::RetrieverRank>,
+    pub keyword: Option<core_logic::retrieval::RetrieverRank>,
+}
+
+/// A search's results and how much to trust them.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchOutcome {
+    pub results: Vec<SearchHit>,
+    pub degraded: bool,
+    pub missing: Vec<Retriever>,
+    pub confidence: f64,
+}
+
+fn parse_problem(e: &docparse::ParseError) -> ApiError {
+    let kind = match e.http_status() {
+        415 => ProblemKind::UnsupportedMediaType,
+        413 => ProblemKind::PayloadTooLarge,
+        _ => ProblemKind::Unprocessable,
+    };
+    let detail: String = e.to_string().chars().take(300).collect();
+    ApiError(Problem::new(kind, detail))
+}
+
+/// The text embedded for a chunk: its heading path, then its text, so a passage is found by
+/// the topic of its section as well as its own words.
+fn embedding_text(chunk: &core_logic::chunking::Chunk) -> String {
+    let label = chunk.heading_label();
+    if label.is_empty() {
+        chunk.text.clone()
+    } else {
+        format!("{label}\n{}", chunk.text)
+    }
+}
+
+impl Knowledge<'_> {
+    /// Stores `upload` under `external_id`, replacing the tenant's document with that id.
+    /// Unchanged content, title and source of an indexed document is a no-op.
+    pub fn upsert(
+        &self,
+        upload: &Upload,
+        external_id: &str,
+        fields: &DocumentFields,
+        now_ms: i64,
+    ) -> Result<Ingested, ApiError> {
+        let hash = core_logic::kb::content_hash(&upload.bytes);
+        let existing = kb::document_by_external_id(self.db, self.tenant_id, external_id)?;
+        if let Some(doc) = &existing {
+            let same_fields = fields.title.as_ref().is_none_or(|t| *t == doc.title)
+                && fields.source_url == doc.source_url;
+            if doc.content_hash == hash && same_fields && doc.vector_status == VectorStatus::Indexed
+            {
+                return Ok(Ingested {
+                    document: doc.clone(),
+                    status: UpsertOutcome::Unchanged,
+                    vector_index: VectorStatus::Indexed,
+                });
+            }
+        }
+        let parsed = docparse::parse(
+            &upload.bytes,
+            upload.file_name.as_deref(),
+            upload.content_type.as_deref(),
+        )
+        .map_err(|e| parse_problem(&e))?;
+        let document_id = match &existing {
+            Some(doc) => doc.id.clone(),
+            None => crate::store::new_id()?,
+        };
+        let chunks = chunk_markdown(
+            &document_id,
+            &parsed.markdown,
+            &ChunkingConfig::default(),
+            &ApproxTokenCounter,
+        );
+        if chunks.is_empty() {
+            return Err(ApiError::new(
+                ProblemKind::Unprocessable,
+                "the document has no text to index (a scanned PDF without a text layer?)",
+            ));
+        }
+        let pages: Vec<Option<u32>> = chunks
+            .iter()
+            .map(|c| parsed.page_at(c.byte_range.start))
+            .collect();
+        let title = fields
+            .title
+            .clone()
+            .or(parsed.title.clone())
+            .unwrap_or_else(|| external_id.to_string());
+        let title: String = title.chars().take(core_logic::kb::MAX_TITLE_CHARS).collect();
+        let content_type = serde_json::to_value(parsed.format)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "text".into());
+        let mut document = kb::replace_document(
+            self.db,
+            self.tenant_id,
+            &document_id,
+            existing.as_ref(),
+            &NewDocument {
+                external_id,
+                title: &title,
+                source_url: fields.source_url.as_deref(),
+                content_type: &content_type,
+                content_hash: &hash,
+                chunks: &chunks,
+                pages: &pages,
+            },
+            now_ms,
+        )?;
+        let outcome = if existing.is_some() {
+            UpsertOutcome::Updated
+        } else {
+            UpsertOutcome::Created
+        };
+        let previous_collection = existing.and_then(|d| d.vector_collection);
+        match self.write_vectors(&document_id, &chunks, previous_collection.as_deref()) {
+            Ok(collection) => {
+                kb::mark_indexed(self.db, self.tenant_id, &document_id, &collection)?;
+                document.vector_status = VectorStatus::Indexed;
+                document.vector_collection = Some(collection);
+            }
+            Err(e) => eprintln!("ingest: vectors of document {document_id} left pending: {e}"),
+        }
+        Ok(Ingested {
+            status: outcome,
+            vector_index: document.vector_status,
+            document,
+        })
+    }
+
+    /// Embeds the chunks and replaces the document's vectors; the collection they went to.
+    fn write_vectors(
+        &self,
+        document_id: &str,
+        chunks: &[core_logic::chunking::Chunk],
+        previous_collection: Option<&str>,
+    ) -> Result<String, OutboundError> {
+        let (Some(embedder), Some(index)) = (self.embedder, self.index) else {
+            return Err(OutboundError::Unreachable(
+                "the embedder or the vector index is not configured".into(),
+            ));
+        };
+        let texts: Vec<String> = chunks.iter().map(embedding_text).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectors = embedder.embed(&refs, InputType::Document)?;
+        let dimensions = vectors.first().map_or(0, Vec::len);
+        let collection = collection_name(self.tenant_id, dimensions);
+        if let Some(previous) = previous_collection {
+            index.delete_document(previous, document_id)?;
+        }
+        if previous_collection != Some(collection.as_str()) {
+            // Vectors a failed earlier attempt may have left behind.
+            index.delete_document(&collection, document_id)?;
+        }
+        let records: Vec<VectorRecord> = chunks
+            .iter()
+            .zip(vectors)
+            .map(|(chunk, embedding)| VectorRecord {
+                chunk_id: chunk.id.clone(),
+                document_id: document_id.to_string(),
+                position: chunk.index as i64,
+                embedding,
+            })
+            .collect();
+        index.upsert(&collection, &records)?;
+        Ok(collection)
+    }
+
+    /// Deletes a document from the store and its vectors from the index. A vector-index
+    /// failure is logged, not returned: the store no longer has the chunks, so stray vectors
+    /// are never shown. Returns whether the document existed.
+    pub fn delete(&self, document_id: &str) -> Result<bool, ApiError> {
+        let Some(document) = kb::document(self.db, self.tenant_id, document_id)? else {
+            return Ok(false);
+        };
+        if !kb::delete_document(self.db, self.tenant_id, document_id)? {
+            return Ok(false);
+        }
+        if let Some(collection) = &document.vector_collection {
+            let outcome = match self.index {
+                Some(index) => index.delete_document(collection, document_id),
+                None => Err(OutboundError::Unreachable("not configured".into())),
+            };
+            if let Err(e) = outcome {
+                eprintln!("ingest: vectors of deleted document {document_id} left behind: {e}");
+            }
+        }
+        Ok(true)
+    }
+
+    /// The vector retriever's hits, or why it could not answer.
+    fn vector_hits(
+        &self,
+        query: &str,
+        n: usize,
+    ) -> Result<Vec<crate::vector_index::VectorMatch>, OutboundError> {
+        let (Some(embedder), Some(index)) = (self.embedder, self.index) else {
+            return Err(OutboundError::Unreachable("not configured".into()));
+        };
+        let vector = embedder.embed_query(query)?;
+        index.query(&collection_name(self.tenant_id, vector.len()), &vector, n)
+    }
+
+    /// Hybrid search over the tenant's knowledge base: the retrievers `search.mode` names,
+    /// fused by reciprocal rank fusion. A vector retriever that cannot answer makes the
+    /// result `degraded`; a store failure is an error.
+    pub fn search(&self, search: &Search) -> Result<SearchOutcome, ApiError> {
+        let n = search.candidates();
+        let keyword = if search.mode.uses_keyword() {
+            let terms = keyword_terms(&search.query);
+            Some(kb::keyword_index(self.db).search(self.db, self.tenant_id, &terms, n)?)
+        } else {
+            None
+        };
+        let vector = if search.mode.uses_vector() {
+            match self.vector_hits(&search.query, n) {
+                Ok(hits) => Some(hits),
+                Err(e) => {
+                    eprintln!("search: vector retriever unavailable: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+
+        // Read every candidate chunk once; vectors whose chunk is gone are dropped here.
+        let mut ids: Vec<&str> = Vec::new();
+        for id in keyword
+            .iter()
+            .flatten()
+            .map(|m| m.chunk_id.as_str())
+            .chain(vector.iter().flatten().map(|m| m.chunk_id.as_str()))
+        {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let chunks = kb::cited_chunks(self.db, self.tenant_id, &ids)?;
+        let find = |id: &str| chunks.iter().find(|c| c.chunk.id == id);
+        let range = |c: &CitedChunk| c.chunk.byte_start as usize..c.chunk.byte_end as usize;
+
+        let keyword_hits: Option<Vec<Hit>> = keyword.as_ref().map(|list| {
+            list.iter()
+                .filter_map(|m| {
+                    find(&m.chunk_id).map(|c| Hit {
+                        chunk_id: m.chunk_id.clone(),
+                        document_id: m.document_id.clone(),
+                        score: m.score,
+                        byte_range: range(c),
+                    })
+                })
+                .collect()
+        });
+        let vector_hits: Option<Vec<Hit>> = vector.as_ref().map(|list| {
+            list.iter()
+                .filter_map(|m| {
+                    find(&m.chunk_id).map(|c| Hit {
+                        chunk_id: m.chunk_id.clone(),
+                        document_id: m.document_id.clone(),
+                        score: m.similarity,
+                        byte_range: range(c),
+                    })
+                })
+                .collect()
+        });
+        let fusion = fuse(
+            vector_hits.as_deref(),
+            keyword_hits.as_deref(),
+            &FusionConfig {
+                limit: search.limit,
+                ..FusionConfig::default()
+            },
+        );
+        // Only a retriever the caller asked for and did not get counts as missing.
+        let missing: Vec<Retriever> = fusion
+            .missing
+            .iter()
+            .copied()
+            .filter(|r| match r {
+                Retriever::Vector => search.mode.uses_vector(),
+                Retriever::Keyword => search.mode.uses_keyword(),
+            })
+            .collect();
+        let results = fusion
+            .hits
+            .iter()
+            .filter_map(|hit| {
+                find(&hit.chunk_id).map(|c| SearchHit {
+                    chunk_id: hit.chunk_id.clone(),
+                    document_id: hit.document_id.clone(),
+                    external_id: c.external_id.clone(),
+                    title: c.title.clone(),
+                    heading_path: c.chunk.heading_path.clone(),
+                    source_url: c.source_url.clone(),
+                    page: c.chunk.page,
+                    text: c.chunk.text.clone(),
+                    rank: hit.fused_rank,
+                    score: hit.fused_score,
+                    vector: hit.vector,
+                    keyword: hit.keyword,
+                })
+            })
+            .collect();
+        Ok(SearchOutcome {
+            results,
+            degraded: !missing.is_empty(),
+            missing,
+            confidence: fusion.confidence,
+        })
+    }
+}

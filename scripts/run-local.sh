@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `make run`: the whole app on one machine with its embedded defaults — SQLite for data and
+# counters (.spin/), Chroma (.spin/chroma), the embedding sidecar with the default model
+# (.models/minilm) and the app on devhost — with the demo tenant (widget key wk_demo) and the
+# sample knowledge base loaded. Ctrl-C stops everything.
+#
+# Addresses: LISTEN (127.0.0.1:3000), EMBEDDER_LISTEN (127.0.0.1:8088), CHROMA_LISTEN
+# (127.0.0.1:8000). Expects `make setup models chroma components host` to have run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+T=${CARGO_TARGET_DIR:-$HOME/.cache/support-agent/target}
+LISTEN=${LISTEN:-127.0.0.1:3000}
+EMBEDDER_LISTEN=${EMBEDDER_LISTEN:-127.0.0.1:8088}
+CHROMA_LISTEN=${CHROMA_LISTEN:-127.0.0.1:8000}
+KB=${KB:-kb-loader/sample-kb}
+
+mkdir -p .spin
+"$T/release/kb-loader" migrate --db-url sqlite://.spin/sqlite_db.db
+"$T/release/kb-loader" tenant add --db-url sqlite://.spin/sqlite_db.db \
+  --id demo --name "Demo Company" --widget-key wk_demo --if-missing
+[ -s .spin/jwt_secret ] || (umask 077; head -c 32 /dev/urandom | base64 > .spin/jwt_secret)
+export SPIN_VARIABLE_JWT_SECRET="$(cat .spin/jwt_secret)"
+export SPIN_VARIABLE_EMBEDDER_URL="http://$EMBEDDER_LISTEN" SPIN_VARIABLE_EMBEDDER_HOST="$EMBEDDER_LISTEN"
+export SPIN_VARIABLE_CHROMA_URL="http://$CHROMA_LISTEN" SPIN_VARIABLE_CHROMA_HOST="$CHROMA_LISTEN"
+
+pids=()
+stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+wait_up() { # url name
+  for _ in $(seq 1 600); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "$2 did not come up at $1" >&2; exit 1
+}
+
+"$T/release/embedder" --model-dir .models/minilm --listen "$EMBEDDER_LISTEN" &
+pids+=($!)
+bash scripts/chroma/run.sh --host "${CHROMA_LISTEN%:*}" --port "${CHROMA_LISTEN##*:}" \
+  --path .spin/chroma >.spin/chroma.log 2>&1 &
+pids+=($!)
+"$T/release/devhost" --from spin.toml --listen "$LISTEN" \
+  --runtime-config-file runtime-config/local.toml &
+pids+=($!)
+wait_up "http://$EMBEDDER_LISTEN/health" "the embedding sidecar"
+wait_up "http://$CHROMA_LISTEN/api/v2/heartbeat" "Chroma"
+wait_up "http://$LISTEN/health" "the app"
+
+# The sample knowledge base: unchanged files are skipped, so a restart loads nothing twice.
+token=$("$T/release/kb-loader" token --tenant demo --role admin --sub make-run --ttl 1h)
+SUPPORT_AGENT_TOKEN="$token" "$T/release/kb-loader" load "$KB" --url "http://$LISTEN" ||
+  echo "warning: some sample documents did not load (see above)" >&2
+
+cat <<MSG
+
+support-agent is running:
+  app            http://$LISTEN   (health: /health/ready)
+  sidecar        http://$EMBEDDER_LISTEN
+  Chroma         http://$CHROMA_LISTEN
+  demo tenant    widget key wk_demo
+  admin token    kb-loader token --tenant demo --role admin --sub you  (with SPIN_VARIABLE_JWT_SECRET=\$(cat .spin/jwt_secret))
+Ctrl-C stops everything.
+MSG
+wait "${pids[2]}"
