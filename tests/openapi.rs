@@ -324,3 +324,115 @@ fn undocumented_methods_on_documented_paths_are_not_served() {
         }
     }
 }
+
+#[test]
+fn knowledge_base_responses_match_their_documented_shapes() {
+    let spec = spec();
+    let tenant = TenantSeed::unique("openapikb", "{}");
+    let chroma = e2e::services::Chroma::start();
+    let embedder = e2e::services::Embedder::start();
+    let app = PlatformApp::start(
+        Backend::Sqlite,
+        std::slice::from_ref(&tenant),
+        &[
+            ("SPIN_VARIABLE_CHROMA_URL", &chroma.url),
+            ("SPIN_VARIABLE_CHROMA_HOST", &chroma.host()),
+            ("SPIN_VARIABLE_EMBEDDER_URL", &embedder.url),
+            ("SPIN_VARIABLE_EMBEDDER_HOST", &embedder.host()),
+        ],
+    );
+    let admin = e2e::http::staff_token(&tenant.id, core_logic::auth::Role::Admin, "ops");
+    let doc = serde_json::json!({
+        "external_id": "faq.md",
+        "content": "# FAQ\n\n## Hours\n\nWe answer every day from 8 to 20.\n",
+        "source_url": "https://help.example/faq",
+    });
+    let created = check(
+        &spec,
+        &app,
+        "POST",
+        "/api/kb/documents",
+        "/api/kb/documents",
+        Some(&admin),
+        Some(doc.clone()),
+    );
+    let id = created["document"]["id"].as_str().unwrap().to_string();
+    check(
+        &spec,
+        &app,
+        "PUT",
+        "/api/kb/documents/{id}",
+        "/api/kb/documents/faq.md",
+        Some(&admin),
+        Some(doc),
+    );
+    let one = format!("/api/kb/documents/{id}");
+    let read = check(
+        &spec,
+        &app,
+        "GET",
+        "/api/kb/documents/{id}",
+        &one,
+        Some(&admin),
+        None,
+    );
+    assert!(!read["chunks"].as_array().unwrap().is_empty());
+    check(
+        &spec,
+        &app,
+        "GET",
+        "/api/kb/documents",
+        "/api/kb/documents?limit=1",
+        Some(&admin),
+        None,
+    );
+    let found = check(
+        &spec,
+        &app,
+        "POST",
+        "/api/kb/search",
+        "/api/kb/search",
+        Some(&admin),
+        Some(serde_json::json!({ "query": "opening hours" })),
+    );
+    assert_eq!(found["results"][0]["external_id"], "faq.md");
+    // Errors are documented problems too.
+    check(
+        &spec,
+        &app,
+        "POST",
+        "/api/kb/search",
+        "/api/kb/search",
+        Some(&admin),
+        Some(serde_json::json!({ "query": "" })),
+    );
+    check(
+        &spec,
+        &app,
+        "GET",
+        "/api/kb/documents",
+        "/api/kb/documents",
+        None,
+        None,
+    );
+    check(
+        &spec,
+        &app,
+        "DELETE",
+        "/api/kb/documents/{id}",
+        &one,
+        Some(&admin),
+        None,
+    );
+    check(
+        &spec,
+        &app,
+        "DELETE",
+        "/api/kb/documents/{id}",
+        &one,
+        Some(&admin),
+        None,
+    );
+    let ready = check(&spec, &app, "GET", "/health/ready", "/health/ready", None, None);
+    assert_eq!(ready["status"], "ready", "{ready}");
+}

@@ -10,6 +10,10 @@
 #                              github-workflows schema
 #   crates/embedder/Dockerfile hadolint, and Docker's own parser (multi-stage, non-root)
 #   the shell scripts here     shellcheck
+#   infra/prometheus/          promtool: scrape config, alert rules and their unit tests
+#   infra/grafana/             the dashboard queries only exported metrics, through the
+#                              ${datasource} variable (infra/tests/dashboard_metrics.py); promtool
+#                              parses each query; the provisioning files agree with it
 #
 # Then it feeds each validator a broken copy of a file and expects a failure, so a validator
 # that stopped checking fails this script. Last line: `N passed, N failed`; exit 1 on any failure.
@@ -138,6 +142,40 @@ exported_metrics() {
 check "alert rules name only exported metrics" exported_metrics
 printf 'groups:\n  - name: broken\n    rules:\n      - alert: X\n        expr: sum(\n' > "$TMP/bad-rules.yml"
 rejects "rejects a rule with a broken expression" promtool check rules "$TMP/bad-rules.yml"
+
+# Grafana: the dashboard's structure and the metrics, labels and label values its queries name
+# (against crates/core/src/metrics.rs and crates/embedder/src/metrics.rs); every query, template
+# variables replaced, as a recording rule for promtool to parse; the provisioning files.
+DASHBOARD=infra/grafana/dashboards/support-agent.json
+GRAFANA_DS=infra/grafana/provisioning/datasources/prometheus.yaml
+GRAFANA_PROVIDER=infra/grafana/provisioning/dashboards/support-agent.yaml
+dashboard_check() { "$PY" infra/tests/dashboard_metrics.py check "$1"; }
+dashboard_promql() {
+    local rules="$TMP/dashboard-rules.$RANDOM.yml"
+    "$PY" infra/tests/dashboard_metrics.py rules "$1" "$rules" && promtool check rules "$rules"
+}
+grafana_provisioning() {
+    "$PY" infra/tests/dashboard_metrics.py provisioning "$DASHBOARD" "$1" "$GRAFANA_PROVIDER" \
+        infra/prometheus/prometheus.yml
+}
+check "dashboard: panels, targets, datasource variable, exported metrics only" dashboard_check "$DASHBOARD"
+check "dashboard: every query parses (promtool)" dashboard_promql "$DASHBOARD"
+check "grafana provisioning: parses, agrees with the dashboard and prometheus.yml" \
+    grafana_provisioning "$GRAFANA_DS"
+sed 's/support_rate_limited_total/support_rate_limitted_total/' "$DASHBOARD" > "$TMP/unknown-metric.json"
+rejects "rejects a dashboard querying a metric nobody exports" dashboard_check "$TMP/unknown-metric.json"
+sed 's/support_http_request_duration_seconds_sum/support_http_request_duration_seconds/' "$DASHBOARD" > "$TMP/bare-histogram.json"
+rejects "rejects a dashboard querying a histogram without its suffix" dashboard_check "$TMP/bare-histogram.json"
+sed 's/status=\\"5xx\\"/status=\\"500\\"/' "$DASHBOARD" > "$TMP/label-value.json"
+rejects "rejects a dashboard matching a status the app never sets" dashboard_check "$TMP/label-value.json"
+sed '0,/"uid": "[$]{datasource}"/s//"uid": "prometheus"/' "$DASHBOARD" > "$TMP/fixed-datasource.json"
+rejects "rejects a dashboard panel with a fixed data source" dashboard_check "$TMP/fixed-datasource.json"
+sed 's/"id": 3,/"id": 2,/' "$DASHBOARD" > "$TMP/duplicate-id.json"
+rejects "rejects a dashboard with duplicate panel ids" dashboard_check "$TMP/duplicate-id.json"
+sed '0,/histogram_quantile(0.5, /s//histogram_quantile(0.5 /' "$DASHBOARD" > "$TMP/bad-promql.json"
+rejects "rejects a dashboard query promtool cannot parse" dashboard_promql "$TMP/bad-promql.json"
+sed 's/^    url: .*/    url: http:\/\/prometheus:9090/' "$GRAFANA_DS" > "$TMP/fixed-url.yaml"
+rejects "rejects a data source URL not taken from the environment" grafana_provisioning "$TMP/fixed-url.yaml"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
