@@ -50,7 +50,12 @@ fn admin(tenant: &TenantSeed) -> String {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(repo_root().join("crates/docparse/tests/fixtures").join(name)).unwrap()
+    std::fs::read(
+        repo_root()
+            .join("crates/docparse/tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn encode_segment(id: &str) -> String {
@@ -64,7 +69,13 @@ fn encode_segment(id: &str) -> String {
         .collect()
 }
 
-fn put_file(app: &PlatformApp, token: &str, external_id: &str, name: &str, bytes: Vec<u8>) -> Reply {
+fn put_file(
+    app: &PlatformApp,
+    token: &str,
+    external_id: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> Reply {
     let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_string()));
     send(
         request(
@@ -103,7 +114,9 @@ fn search(app: &PlatformApp, token: &str, query: &str, mode: &str) -> Value {
 }
 
 fn top_external_id(results: &Value) -> Option<String> {
-    results["results"][0]["external_id"].as_str().map(str::to_string)
+    results["results"][0]["external_id"]
+        .as_str()
+        .map(str::to_string)
 }
 
 fn external_ids(results: &Value) -> Vec<String> {
@@ -160,7 +173,12 @@ fn ingest_every_format_then_search_update_and_delete(backend: Backend) {
     }
 
     // The list pages in external-id order.
-    let page = send(request(app, Method::GET, "/api/kb/documents?limit=5", Some(&token)));
+    let page = send(request(
+        app,
+        Method::GET,
+        "/api/kb/documents?limit=5",
+        Some(&token),
+    ));
     assert_eq!(page.status, 200, "{}", page.text);
     let page = page.json();
     let first: Vec<&str> = page["documents"]
@@ -206,14 +224,28 @@ fn ingest_every_format_then_search_update_and_delete(backend: Backend) {
 
     // Every retriever finds the right article; hybrid shows both views.
     let keyword = search(app, &token, "refund business days", "keyword");
-    assert_eq!(top_external_id(&keyword).as_deref(), Some("billing/refunds.md"));
+    assert_eq!(
+        top_external_id(&keyword).as_deref(),
+        Some("billing/refunds.md")
+    );
     assert!(keyword["results"][0]["vector"].is_null());
     assert_eq!(keyword["degraded"], false);
     // A paraphrase sharing no words with the article is the vector retriever's job.
     let vector = search(app, &token, "I forgot my login credentials", "vector");
-    assert_eq!(top_external_id(&vector).as_deref(), Some("account/security.md"));
-    let hybrid = search(app, &token, "when will my money be returned to my card", "hybrid");
-    assert_eq!(top_external_id(&hybrid).as_deref(), Some("billing/refunds.md"));
+    assert_eq!(
+        top_external_id(&vector).as_deref(),
+        Some("account/security.md")
+    );
+    let hybrid = search(
+        app,
+        &token,
+        "when will my money be returned to my card",
+        "hybrid",
+    );
+    assert_eq!(
+        top_external_id(&hybrid).as_deref(),
+        Some("billing/refunds.md")
+    );
     let best = &hybrid["results"][0];
     assert_eq!(best["rank"], 1);
     assert!(best["vector"]["rank"].as_u64().is_some(), "{best}");
@@ -237,7 +269,9 @@ fn ingest_every_format_then_search_update_and_delete(backend: Backend) {
     assert_eq!(again.json()["document"]["id"], refunds_id.as_str());
 
     // New content replaces the old passages in both indexes.
-    let changed = REFUNDS.replace("30 days", "45 days").replace("5 to 7", "10 to 12");
+    let changed = REFUNDS
+        .replace("30 days", "45 days")
+        .replace("5 to 7", "10 to 12");
     let updated = post_markdown(app, &token, "billing/refunds.md", &changed);
     assert_eq!(updated.status, 200, "{}", updated.text);
     assert_eq!(updated.json()["status"], "updated");
@@ -248,7 +282,10 @@ fn ingest_every_format_then_search_update_and_delete(backend: Backend) {
         .iter()
         .map(|r| r["text"].as_str().unwrap().to_string())
         .collect();
-    assert!(texts.contains("10 to 12") && !texts.contains("5 to 7"), "{texts}");
+    assert!(
+        texts.contains("10 to 12") && !texts.contains("5 to 7"),
+        "{texts}"
+    );
 
     // Delete removes it from every retriever.
     let deleted = send(request(
@@ -291,22 +328,41 @@ fn tenants_never_see_each_others_documents(backend: Backend) {
     let secret = "# Vault\n\nThe zanzibar-quokka procedure unlocks the staff vault on Fridays.\n";
     let created = post_markdown(app, &token_a, "secret.md", secret);
     assert_eq!(created.status, 201, "{}", created.text);
-    let a_doc = created.json()["document"]["id"].as_str().unwrap().to_string();
+    let a_doc = created.json()["document"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(
-        post_markdown(app, &token_b, "b.md", "# Other\n\nNothing about vaults here.\n").status,
+        post_markdown(
+            app,
+            &token_b,
+            "b.md",
+            "# Other\n\nNothing about vaults here.\n"
+        )
+        .status,
         201
     );
 
     for mode in ["keyword", "vector", "hybrid"] {
         let mine = search(app, &token_a, "zanzibar quokka vault procedure", mode);
-        assert_eq!(top_external_id(&mine).as_deref(), Some("secret.md"), "{mode}");
+        assert_eq!(
+            top_external_id(&mine).as_deref(),
+            Some("secret.md"),
+            "{mode}"
+        );
         let theirs = search(app, &token_b, "zanzibar quokka vault procedure", mode);
         assert!(
             !theirs.to_string().contains("zanzibar"),
             "{mode}: tenant b saw a's chunk: {theirs}"
         );
     }
-    let listed = send(request(app, Method::GET, "/api/kb/documents", Some(&token_b))).json();
+    let listed = send(request(
+        app,
+        Method::GET,
+        "/api/kb/documents",
+        Some(&token_b),
+    ))
+    .json();
     assert_eq!(listed["documents"].as_array().unwrap().len(), 1);
     assert_eq!(listed["documents"][0]["external_id"], "b.md");
     for method in [Method::GET, Method::DELETE] {
@@ -371,7 +427,10 @@ fn degraded_without_the_embedder_or_chroma(backend: Backend) {
         let found = search(app, &token, "refund business days", "hybrid");
         assert_eq!(found["degraded"], true, "{stopped}");
         assert_eq!(found["missing"], json!(["vector"]), "{stopped}");
-        assert_eq!(top_external_id(&found).as_deref(), Some("billing/refunds.md"));
+        assert_eq!(
+            top_external_id(&found).as_deref(),
+            Some("billing/refunds.md")
+        );
         assert!(found["confidence"].as_f64().unwrap() <= 0.5);
 
         // A new document is stored and keyword-searchable, its vectors pending.
@@ -392,7 +451,12 @@ fn degraded_without_the_embedder_or_chroma(backend: Backend) {
         assert_eq!(retried.status, 200, "{}", retried.text);
         assert_eq!(retried.json()["status"], "updated");
         assert_eq!(retried.json()["vector_index"], "indexed");
-        let found = search(&kb.app, &token, &format!("quartz heron {stopped}"), "vector");
+        let found = search(
+            &kb.app,
+            &token,
+            &format!("quartz heron {stopped}"),
+            "vector",
+        );
         assert_eq!(found["degraded"], false);
         assert!(external_ids(&found).contains(&id), "{found}");
     }
@@ -440,8 +504,13 @@ fn bad_input_is_4xx_problem_json(backend: Backend) {
         .part("file", Part::bytes(b"# A\n\nb".to_vec()).file_name("a.md"));
     send(request(app, Method::PUT, "/api/kb/documents/a.md", Some(&token)).multipart(form))
         .assert_problem(400, "external ids differ");
-    send(request(app, Method::PUT, "/api/kb/documents/%ZZ", Some(&token)))
-        .assert_problem(400, "bad percent-encoding");
+    send(request(
+        app,
+        Method::PUT,
+        "/api/kb/documents/%ZZ",
+        Some(&token),
+    ))
+    .assert_problem(400, "bad percent-encoding");
 
     for body in [
         json!({ "query": "" }),
@@ -461,10 +530,20 @@ fn bad_input_is_4xx_problem_json(backend: Backend) {
         ))
         .assert_problem(400, query);
     }
-    send(request(app, Method::GET, "/api/kb/documents/not-an-id", Some(&token)))
-        .assert_problem(404, "malformed id");
-    send(request(app, Method::PATCH, "/api/kb/documents", Some(&token)))
-        .assert_problem(405, "patch");
+    send(request(
+        app,
+        Method::GET,
+        "/api/kb/documents/not-an-id",
+        Some(&token),
+    ))
+    .assert_problem(404, "malformed id");
+    send(request(
+        app,
+        Method::PATCH,
+        "/api/kb/documents",
+        Some(&token),
+    ))
+    .assert_problem(405, "patch");
     send(request(app, Method::GET, "/api/kb/search", Some(&token))).assert_problem(405, "get");
     send(request(app, Method::GET, "/api/kb/nothing", Some(&token))).assert_problem(404, "route");
 }

@@ -433,6 +433,14 @@ fn knowledge_base_responses_match_their_documented_shapes() {
         Some(&admin),
         None,
     );
-    let ready = check(&spec, &app, "GET", "/health/ready", "/health/ready", None, None);
+    let ready = check(
+        &spec,
+        &app,
+        "GET",
+        "/health/ready",
+        "/health/ready",
+        None,
+        None,
+    );
     assert_eq!(ready["status"], "ready", "{ready}");
 }

@@ -7,7 +7,7 @@
 
 use core_logic::auth::{CustomClaims, Role};
 use e2e::TEST_JWT_SECRET;
-use e2e::http::{AUDIENCE, ISSUER, Reply, auth, post_json, request, send, staff_token};
+use e2e::http::{AUDIENCE, ISSUER, auth, post_json, request, send, staff_token};
 use e2e::platform::{Backend, PlatformApp, TenantSeed};
 use jwt_simple::prelude::*;
 use reqwest::Method;

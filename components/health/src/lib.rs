@@ -13,6 +13,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[http_component]
 fn handle(req: Request) -> Response {
     let started = std::time::Instant::now();
+    edge::log::begin(&req);
     let info = req
         .header("spin-path-info")
         .and_then(|v| v.as_str())
@@ -29,6 +30,7 @@ fn handle(req: Request) -> Response {
     if !info.is_empty() {
         edge::metrics::record_request("health", *resp.status(), started.elapsed());
     }
+    edge::log::request("health", &req, *resp.status(), started.elapsed());
     resp
 }
 
@@ -49,11 +51,11 @@ fn liveness() -> Response {
 fn readiness(req: &Request) -> Result<Response, ApiError> {
     let request_id = req.header("x-request-id").and_then(|v| v.as_str());
     let store = config::store_backend().map_err(|e| {
-        eprintln!("health: {e}");
+        edge::log::warn("health", &e.to_string());
         ApiError::internal()
     })?;
     let counters = config::counters_backend().map_err(|e| {
-        eprintln!("health: {e}");
+        edge::log::warn("health", &e.to_string());
         ApiError::internal()
     })?;
     let report = Readiness::from_checks(

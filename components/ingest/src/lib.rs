@@ -11,9 +11,8 @@
 
 use core_logic::auth::{AuthConfig, Principal, Role, require_role};
 use core_logic::kb::{
-    SearchRequest, decode_path_segment, encode_document_cursor, external_id_for,
-    is_document_id, parse_document_list_query, validate_external_id, validate_fields,
-    validate_search,
+    SearchRequest, decode_path_segment, encode_document_cursor, external_id_for, is_document_id,
+    parse_document_list_query, validate_external_id, validate_fields, validate_search,
 };
 use core_logic::problem::ProblemKind;
 use core_logic::rate_limit::RateLimits;
@@ -34,8 +33,10 @@ const MAX_DOCUMENT_BYTES: usize = 20 * 1024 * 1024;
 #[http_component]
 fn handle(req: Request) -> Response {
     let started = std::time::Instant::now();
+    edge::log::begin(&req);
     let resp = route(&req).unwrap_or_else(IntoResponse::into_response);
     edge::metrics::record_request("kb", *resp.status(), started.elapsed());
+    edge::log::request("ingest", &req, *resp.status(), started.elapsed());
     resp
 }
 
@@ -67,7 +68,7 @@ struct Services {
 impl Services {
     fn open(req: &Request) -> Result<Services, ApiError> {
         let misconfigured = |e: config::ConfigError| {
-            eprintln!("ingest: {e}");
+            edge::log::warn("ingest", &e.to_string());
             ApiError::internal()
         };
         let store = config::store_backend().map_err(misconfigured)?;
@@ -87,6 +88,7 @@ impl Services {
         let tenant = store::tenant(&self.db, &principal.tenant)?.ok_or_else(|| {
             ApiError::new(ProblemKind::Unauthorized, "the token's tenant is not known")
         })?;
+        edge::log::note_tenant(&tenant.id);
         let limits = RateLimits::from_settings(&tenant.settings);
         rate_limit::enforce(
             self.counters.as_ref(),
@@ -108,7 +110,7 @@ struct Retrievers {
 
 impl Retrievers {
     fn open(request_id: Option<&str>) -> Retrievers {
-        let note = |e: config::ConfigError| eprintln!("ingest: {e}");
+        let note = |e: config::ConfigError| edge::log::warn("ingest", &e.to_string());
         Retrievers {
             embedder: Embedder::from_config(request_id).map_err(note).ok(),
             index: Chroma::from_config(request_id).map_err(note).ok(),
@@ -152,9 +154,12 @@ fn store_upload(req: &Request, path_segment: Option<&str>) -> Result<Response, A
         (None, None) => external_id_for(&core_logic::kb::content_hash(&upload.bytes)),
     };
     let retrievers = Retrievers::open(services.request_id.as_deref());
-    let ingested = retrievers
-        .knowledge(&services.db, &tenant)
-        .upsert(&upload, &external_id, &fields, now_ms())?;
+    let ingested = retrievers.knowledge(&services.db, &tenant).upsert(
+        &upload,
+        &external_id,
+        &fields,
+        now_ms(),
+    )?;
     Ok(edge::error::json_response(
         ingested.status.status(),
         &to_json(&ingested)?,
@@ -216,6 +221,8 @@ fn search(req: &Request) -> Result<Response, ApiError> {
     let body: SearchRequest = request::json_body(req, MAX_JSON_BODY_BYTES)?;
     let search = validate_search(body)?;
     let retrievers = Retrievers::open(services.request_id.as_deref());
-    let outcome = retrievers.knowledge(&services.db, &tenant).search(&search)?;
+    let outcome = retrievers
+        .knowledge(&services.db, &tenant)
+        .search(&search)?;
     Ok(edge::error::json_response(200, &to_json(&outcome)?))
 }

@@ -12,8 +12,10 @@ use spin_sdk::http_component;
 #[http_component]
 fn handle(req: Request) -> Response {
     let started = Instant::now();
+    edge::log::begin(&req);
     let resp = serve(&req).unwrap_or_else(IntoResponse::into_response);
     metrics::record_request("metrics", *resp.status(), started.elapsed());
+    edge::log::request("metrics", &req, *resp.status(), started.elapsed());
     resp
 }
 

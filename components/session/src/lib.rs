@@ -31,8 +31,10 @@ const VISITOR_TOKEN_SECS: u64 = 2 * 60 * 60;
 #[http_component]
 fn handle(req: Request) -> Response {
     let started = std::time::Instant::now();
+    edge::log::begin(&req);
     let resp = route(&req).unwrap_or_else(IntoResponse::into_response);
     edge::metrics::record_request("sessions", *resp.status(), started.elapsed());
+    edge::log::request("session", &req, *resp.status(), started.elapsed());
     resp
 }
 
@@ -62,7 +64,7 @@ struct Services {
 impl Services {
     fn open() -> Result<Services, ApiError> {
         let misconfigured = |e: config::ConfigError| {
-            eprintln!("session: {e}");
+            edge::log::warn("session", &e.to_string());
             ApiError::internal()
         };
         let store = config::store_backend().map_err(misconfigured)?;
@@ -83,6 +85,7 @@ impl Services {
                 "the token's tenant is not known",
             )
         })?;
+        edge::log::note_tenant(&tenant.id);
         let visitor = (principal.role == Role::Visitor).then_some(principal.subject.as_str());
         self.limit(req, &tenant, visitor)?;
         Ok((principal, tenant))
@@ -113,7 +116,7 @@ impl Services {
             .auth
             .issue_for_secs(&principal, VISITOR_TOKEN_SECS)
             .map_err(|e| {
-                eprintln!("session: cannot issue a visitor token: {}", e.0);
+                edge::log::warn("session", &format!("cannot issue a visitor token: {}", e.0));
                 ApiError::internal()
             })?;
         Ok((token, expires_at))
@@ -149,6 +152,7 @@ fn create(req: &Request) -> Result<Response, ApiError> {
     let services = Services::open()?;
     let tenant = store::tenant_by_widget_key(&services.db, widget_key)?
         .ok_or_else(|| ApiError::not_found("no tenant has this widget key"))?;
+    edge::log::note_tenant(&tenant.id);
     services.limit(req, &tenant, None)?;
     let hash = request_hash("POST", "/api/sessions", "", req.body());
     idempotency::run(

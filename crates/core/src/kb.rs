@@ -110,7 +110,9 @@ pub fn validate_external_id(id: &str) -> Result<&str, Problem> {
         )));
     }
     if id.chars().any(char::is_control) {
-        return Err(bad_request("`external_id` must not contain control characters"));
+        return Err(bad_request(
+            "`external_id` must not contain control characters",
+        ));
     }
     Ok(id)
 }
@@ -193,13 +195,13 @@ pub fn attachment_collection_name(tenant_id: &str, dimensions: usize) -> String 
 /// Words that carry no meaning for keyword search (English function words and the usual
 /// question words), dropped so an OR query does not match every chunk.
 const STOPWORDS: &[&str] = &[
-    "a", "about", "after", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been",
-    "but", "by", "can", "could", "did", "do", "does", "doing", "for", "from", "get", "got",
-    "had", "has", "have", "having", "he", "her", "here", "him", "his", "how", "i", "if", "in",
-    "into", "is", "it", "its", "just", "me", "my", "of", "on", "or", "our", "please", "she",
-    "should", "so", "some", "than", "that", "the", "their", "them", "then", "there", "these",
-    "they", "this", "those", "to", "too", "us", "was", "we", "were", "what", "when", "where",
-    "which", "who", "why", "will", "with", "would", "you", "your",
+    "a", "about", "after", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but",
+    "by", "can", "could", "did", "do", "does", "doing", "for", "from", "get", "got", "had", "has",
+    "have", "having", "he", "her", "here", "him", "his", "how", "i", "if", "in", "into", "is",
+    "it", "its", "just", "me", "my", "of", "on", "or", "our", "please", "she", "should", "so",
+    "some", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this",
+    "those", "to", "too", "us", "was", "we", "were", "what", "when", "where", "which", "who",
+    "why", "will", "with", "would", "you", "your",
 ];
 
 /// The distinct search terms of a question: lowercase runs of letters and digits, in order,
@@ -425,7 +427,16 @@ mod tests {
 
     #[test]
     fn collection_names_follow_chromas_rules_and_keep_tenants_apart() {
-        let tenants = ["demo", "a", "acme_", "x.y", "a..b", "-", "Ünï", &"t".repeat(64)];
+        let tenants = [
+            "demo",
+            "a",
+            "acme_",
+            "x.y",
+            "a..b",
+            "-",
+            "Ünï",
+            &"t".repeat(64),
+        ];
         let mut names: Vec<String> = Vec::new();
         for t in tenants {
             let name = collection_name(t, 384);
@@ -445,7 +456,10 @@ mod tests {
             vec!["refund", "eligible", "order", "1234"]
         );
         assert!(keyword_terms("how do I?").is_empty());
-        assert_eq!(keyword_terms("Können Sie café"), vec!["können", "sie", "café"]);
+        assert_eq!(
+            keyword_terms("Können Sie café"),
+            vec!["können", "sie", "café"]
+        );
         let long: String = (0..100).map(|i| format!("w{i} ")).collect();
         assert_eq!(keyword_terms(&long).len(), MAX_KEYWORD_TERMS);
     }
@@ -500,7 +514,13 @@ mod tests {
         assert_eq!(q.limit, 5);
         assert_eq!(q.after.as_deref(), Some("billing/a.md"));
         assert_eq!(parse_document_list_query("").unwrap().limit, 50);
-        for bad in ["limit=0", "limit=201", "cursor=zz", "limit=1&limit=2", "foo=1"] {
+        for bad in [
+            "limit=0",
+            "limit=201",
+            "cursor=zz",
+            "limit=1&limit=2",
+            "foo=1",
+        ] {
             assert!(parse_document_list_query(bad).is_err(), "{bad}");
         }
     }

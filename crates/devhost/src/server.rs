@@ -60,20 +60,57 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether a client's `x-request-id` is kept: short, and only characters that cannot forge
+/// log structure. Anything else is replaced by a fresh id.
+fn acceptable_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// A fresh request id: 16 hex digits, unique within this process and unlikely to repeat
+/// across processes (hashed from the start time, the pid and a counter).
+fn new_request_id() -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: OnceLock<u128> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seed = SEED.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+            ^ u128::from(std::process::id())
+    });
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let digest = Sha256::digest(format!("{seed}:{n}"));
+    hex::encode(&digest[..8])
+}
+
 async fn handle(
     app: Arc<App>,
-    req: hyper::Request<hyper::body::Incoming>,
+    mut req: hyper::Request<hyper::body::Incoming>,
     client: SocketAddr,
 ) -> hyper::Response<wasmtime_wasi_http::p2::body::HyperOutgoingBody> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    // Every request has an id: the client's when acceptable, else a new one. The component
+    // sees it (and forwards it on outbound calls); the response carries it back.
     let request_id = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let (resp, component) = app.handle(req, client).await;
+        .filter(|id| acceptable_request_id(id))
+        .map_or_else(new_request_id, str::to_string);
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&request_id) {
+        req.headers_mut().insert("x-request-id", value.clone());
+    }
+    let (mut resp, component) = app.handle(req, client).await;
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", value);
+    }
     tracing::info!(
         target: "access",
         method = %method,
@@ -82,8 +119,26 @@ async fn handle(
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         component = component.as_deref().unwrap_or("-"),
         client = %client,
-        request_id = request_id.as_deref().unwrap_or("-"),
+        request_id = %request_id,
         "request"
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_fresh_and_safe() {
+        let a = new_request_id();
+        let b = new_request_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 16);
+        assert!(acceptable_request_id(&a));
+        assert!(acceptable_request_id("req-1.2_3:4"));
+        for bad in ["", "a b", "x\"y", "line\nbreak", &"x".repeat(129)] {
+            assert!(!acceptable_request_id(bad), "{bad:?}");
+        }
+    }
 }

@@ -15,7 +15,7 @@ use crate::config;
 /// The token settings of this app, from its Spin variables.
 pub fn auth_config() -> Result<AuthConfig, ApiError> {
     let misconfigured = |e: &dyn std::fmt::Display| {
-        eprintln!("auth: {e}");
+        crate::log::warn("auth", &e.to_string());
         ApiError::internal()
     };
     let secret = config::required("jwt_secret").map_err(|e| misconfigured(&e))?;

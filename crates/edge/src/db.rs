@@ -116,7 +116,7 @@ impl From<DbError> for core_logic::problem::Problem {
     fn from(e: DbError) -> Self {
         use core_logic::problem::{Problem, ProblemKind};
         // The driver's words stay in the server log; the client gets a fixed phrase.
-        eprintln!("store: {e}");
+        crate::log::warn("store", &e.to_string());
         match e {
             DbError::Unavailable(_) => Problem::new(
                 ProblemKind::Unavailable,

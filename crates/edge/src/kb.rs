@@ -86,8 +86,7 @@ pub trait KeywordIndex {
     /// Indexes the chunks of a document just inserted into `kb_chunks`.
     fn add_document(&self, db: &Db, tenant_id: &str, document_id: &str) -> Result<(), DbError>;
     /// Unindexes a document's chunks; called before they are deleted from `kb_chunks`.
-    fn remove_document(&self, db: &Db, tenant_id: &str, document_id: &str)
-    -> Result<(), DbError>;
+    fn remove_document(&self, db: &Db, tenant_id: &str, document_id: &str) -> Result<(), DbError>;
     /// The `n` knowledge-base chunks (not session attachments) matching any of `terms`,
     /// best first.
     fn search(
@@ -136,12 +135,7 @@ impl KeywordIndex for Fts5 {
         Ok(())
     }
 
-    fn remove_document(
-        &self,
-        db: &Db,
-        tenant_id: &str,
-        document_id: &str,
-    ) -> Result<(), DbError> {
+    fn remove_document(&self, db: &Db, tenant_id: &str, document_id: &str) -> Result<(), DbError> {
         db.execute(
             "DELETE FROM kb_chunks_fts WHERE rowid IN \
              (SELECT rowid FROM kb_chunks WHERE tenant_id = $1 AND document_id = $2)",
@@ -365,8 +359,8 @@ fn insert_chunks(
                 .copied()
                 .flatten()
                 .map(i64::from);
-            let heading_path =
-                serde_json::to_string(&chunk.heading_path).map_err(|e| DbError::Query(e.to_string()))?;
+            let heading_path = serde_json::to_string(&chunk.heading_path)
+                .map_err(|e| DbError::Query(e.to_string()))?;
             let first = params.len() + 1;
             params.extend([
                 tenant_id.into(),

@@ -147,7 +147,10 @@ impl Knowledge<'_> {
             .clone()
             .or(parsed.title.clone())
             .unwrap_or_else(|| external_id.to_string());
-        let title: String = title.chars().take(core_logic::kb::MAX_TITLE_CHARS).collect();
+        let title: String = title
+            .chars()
+            .take(core_logic::kb::MAX_TITLE_CHARS)
+            .collect();
         let content_type = serde_json::to_value(parsed.format)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
@@ -180,7 +183,10 @@ impl Knowledge<'_> {
                 document.vector_status = VectorStatus::Indexed;
                 document.vector_collection = Some(collection);
             }
-            Err(e) => eprintln!("ingest: vectors of document {document_id} left pending: {e}"),
+            Err(e) => crate::log::warn(
+                "ingest",
+                &format!("vectors of document {document_id} left pending: {e}"),
+            ),
         }
         Ok(Ingested {
             status: outcome,
@@ -243,7 +249,10 @@ impl Knowledge<'_> {
                 None => Err(OutboundError::Unreachable("not configured".into())),
             };
             if let Err(e) = outcome {
-                eprintln!("ingest: vectors of deleted document {document_id} left behind: {e}");
+                crate::log::warn(
+                    "ingest",
+                    &format!("vectors of deleted document {document_id} left behind: {e}"),
+                );
             }
         }
         Ok(true)
@@ -277,7 +286,7 @@ impl Knowledge<'_> {
             match self.vector_hits(&search.query, n) {
                 Ok(hits) => Some(hits),
                 Err(e) => {
-                    eprintln!("search: vector retriever unavailable: {e}");
+                    crate::log::warn("search", &format!("vector retriever unavailable: {e}"));
                     None
                 }
             }

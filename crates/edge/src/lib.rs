@@ -12,6 +12,7 @@ pub mod error;
 pub mod idempotency;
 pub mod kb;
 pub mod knowledge;
+pub mod log;
 pub mod metrics;
 pub mod outbound;
 pub mod probe;

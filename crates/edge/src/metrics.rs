@@ -54,7 +54,7 @@ pub fn record_request(route_group: &str, status: u16, elapsed: Duration) {
         )
     });
     if let Err(e) = outcome {
-        eprintln!("metrics: not recorded: {}", short(&e));
+        crate::log::warn("metrics", &format!("not recorded: {}", short(&e)));
     }
 }
 
@@ -62,7 +62,7 @@ pub fn record_request(route_group: &str, status: u16, elapsed: Duration) {
 /// limiter already has open.
 pub fn record_rate_limited(counters: &dyn Counters, limit: &str) {
     if let Err(e) = add(counters, &metrics::RATE_LIMITED, &[limit], 1.0) {
-        eprintln!("metrics: not recorded: {}", short(&e));
+        crate::log::warn("metrics", &format!("not recorded: {}", short(&e)));
     }
 }
 

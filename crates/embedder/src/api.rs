@@ -289,6 +289,21 @@ pub async fn handle(
     app: Arc<App>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    // The caller's request id (the app forwards its own), so one request can be followed
+    // from the app's log into this one.
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            id.len() <= 128
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        })
+        .unwrap_or("-")
+        .to_string();
     let (route, response) = match (req.method(), req.uri().path()) {
         (&Method::POST, "/v1/embeddings") => {
             let started = Instant::now();
@@ -330,6 +345,14 @@ pub async fn handle(
         ),
     };
     app.metrics.request(route, response.status().as_u16());
+    tracing::info!(
+        target: "access",
+        route,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id = %request_id,
+        "request"
+    );
     Ok(response)
 }
 

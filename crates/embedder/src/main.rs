@@ -49,17 +49,25 @@ struct Args {
     /// Longest text accepted, in characters (texts over the token limit are truncated).
     #[arg(long, env = "EMBEDDER_MAX_INPUT_CHARS", default_value_t = 32_768)]
     max_input_chars: usize,
+    /// Log format: `text` or `json` (one JSON object per line, e.g. per request).
+    #[arg(long, env = "EMBEDDER_LOG_FORMAT", default_value = "text",
+          value_parser = ["text", "json"])]
+    log_format: String,
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
+    let args = Args::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    let args = Args::parse();
+        .with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     if args.max_batch == 0 || args.intra_threads == 0 || args.max_inputs == 0 {
         bail!("--max-batch, --intra-threads and --max-inputs must be at least 1");
     }
