@@ -16,6 +16,19 @@ use reqwest::Method;
 use reqwest::blocking::multipart::{Form, Part};
 use serde_json::{Value, json};
 
+const METRICS_TOKEN: &str = "kb-metrics-token";
+
+/// The value of one series in the app's `/metrics` (0 when absent).
+fn metric(app: &PlatformApp, series: &str) -> f64 {
+    let text = send(request(app, Method::GET, "/metrics", Some(METRICS_TOKEN))).text;
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
 const ROOMY: &str = r#"{"rate_limits":{"per_visitor":100000,"per_client":100000}}"#;
 
 /// The app on `backend` with its own Chroma and embedder.
@@ -36,6 +49,7 @@ fn start(backend: Backend, tenants: &[TenantSeed]) -> KbApp {
             ("SPIN_VARIABLE_CHROMA_HOST", &chroma.host()),
             ("SPIN_VARIABLE_EMBEDDER_URL", &embedder.url),
             ("SPIN_VARIABLE_EMBEDDER_HOST", &embedder.host()),
+            ("SPIN_VARIABLE_METRICS_TOKEN", METRICS_TOKEN),
         ],
     );
     KbApp {
@@ -142,6 +156,15 @@ fn ingest_every_format_then_search_update_and_delete(backend: Backend) {
     let kb = start(backend, std::slice::from_ref(&tenant));
     let app = &kb.app;
     let token = admin(&tenant);
+    // Counters may be shared with other runs (Redis): compare before and after.
+    let created_before = metric(
+        app,
+        "support_kb_documents_ingested_total{outcome=\"created\"}",
+    );
+    let vector_searches_before = metric(
+        app,
+        "support_retrieval_duration_seconds_count{retriever=\"vector\"}",
+    );
 
     let created = post_markdown(app, &token, "billing/refunds.md", REFUNDS);
     assert_eq!(created.status, 201, "{}", created.text);
@@ -261,6 +284,23 @@ fn ingest_every_format_then_search_update_and_delete(backend: Backend) {
         .find(|r| r["external_id"] == "shipping/shipping.pdf")
         .expect("the PDF is found");
     assert!(pdf_hit["page"].as_u64().is_some(), "{pdf_hit}");
+
+    // Uploads and searches are counted.
+    assert!(
+        metric(
+            app,
+            "support_kb_documents_ingested_total{outcome=\"created\"}"
+        ) - created_before
+            >= 8.0
+    );
+    assert!(
+        metric(
+            app,
+            "support_retrieval_duration_seconds_count{retriever=\"vector\"}"
+        ) - vector_searches_before
+            >= 2.0
+    );
+    assert!(metric(app, "support_kb_chunks_indexed_total{vectors=\"indexed\"}") >= 8.0);
 
     // Same content again: nothing is redone.
     let again = post_markdown(app, &token, "billing/refunds.md", REFUNDS);

@@ -11,8 +11,9 @@
 
 use core_logic::auth::{AuthConfig, Principal, Role, require_role};
 use core_logic::kb::{
-    SearchRequest, decode_path_segment, encode_document_cursor, external_id_for, is_document_id,
-    parse_document_list_query, validate_external_id, validate_fields, validate_search,
+    SearchRequest, UpsertOutcome, decode_path_segment, encode_document_cursor, external_id_for,
+    is_document_id, parse_document_list_query, validate_external_id, validate_fields,
+    validate_search,
 };
 use core_logic::problem::ProblemKind;
 use core_logic::rate_limit::RateLimits;
@@ -154,12 +155,29 @@ fn store_upload(req: &Request, path_segment: Option<&str>) -> Result<Response, A
         (None, None) => external_id_for(&core_logic::kb::content_hash(&upload.bytes)),
     };
     let retrievers = Retrievers::open(services.request_id.as_deref());
-    let ingested = retrievers.knowledge(&services.db, &tenant).upsert(
+    let counters = services.counters.as_ref();
+    let ingested = match retrievers.knowledge(&services.db, &tenant).upsert(
         &upload,
         &external_id,
         &fields,
         now_ms(),
-    )?;
+    ) {
+        Ok(ingested) => ingested,
+        Err(e) => {
+            if matches!(e.0.status(), 413 | 415 | 422) {
+                edge::metrics::record_ingest(counters, "rejected", None);
+            }
+            return Err(e);
+        }
+    };
+    let stored = (ingested.status != UpsertOutcome::Unchanged).then(|| {
+        (
+            ingested.document.chunk_count,
+            ingested.vector_index.as_str(),
+        )
+    });
+    let outcome = serde_json::to_value(ingested.status).unwrap_or_default();
+    edge::metrics::record_ingest(counters, outcome.as_str().unwrap_or("other"), stored);
     Ok(edge::error::json_response(
         ingested.status.status(),
         &to_json(&ingested)?,
@@ -224,5 +242,6 @@ fn search(req: &Request) -> Result<Response, ApiError> {
     let outcome = retrievers
         .knowledge(&services.db, &tenant)
         .search(&search)?;
+    edge::metrics::record_retrieval(services.counters.as_ref(), &outcome.timings);
     Ok(edge::error::json_response(200, &to_json(&outcome)?))
 }

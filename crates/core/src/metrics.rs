@@ -61,8 +61,42 @@ pub const RATE_LIMITED: Metric = Metric {
     labels: &[("limit", &["visitor", "client", "other"])],
 };
 
+/// Search latency by retriever (the vector one includes embedding the query).
+pub const RETRIEVAL_LATENCY: Metric = Metric {
+    name: "support_retrieval_duration_seconds",
+    help: "Time one retriever took to answer a search, by retriever.",
+    kind: Kind::Histogram(LATENCY_BUCKETS),
+    labels: &[("retriever", &["vector", "keyword", "other"])],
+};
+
+/// Knowledge-base uploads by what they did.
+pub const KB_DOCUMENTS: Metric = Metric {
+    name: "support_kb_documents_ingested_total",
+    help: "Knowledge-base uploads, by outcome (rejected: unreadable or unsupported file).",
+    kind: Kind::Counter,
+    labels: &[(
+        "outcome",
+        &["created", "updated", "unchanged", "rejected", "other"],
+    )],
+};
+
+/// Chunks written to the knowledge base, by whether their vectors were written too.
+pub const KB_CHUNKS: Metric = Metric {
+    name: "support_kb_chunks_indexed_total",
+    help: "Chunks stored by knowledge-base uploads, by vector status (pending: keyword-only until re-uploaded).",
+    kind: Kind::Counter,
+    labels: &[("vectors", &["indexed", "pending", "other"])],
+};
+
 /// Every metric the app exports.
-pub const ALL: &[Metric] = &[HTTP_REQUESTS, HTTP_LATENCY, RATE_LIMITED];
+pub const ALL: &[Metric] = &[
+    HTTP_REQUESTS,
+    HTTP_LATENCY,
+    RATE_LIMITED,
+    RETRIEVAL_LATENCY,
+    KB_DOCUMENTS,
+    KB_CHUNKS,
+];
 
 /// The status class label of an HTTP status.
 pub fn status_class(status: u16) -> &'static str {

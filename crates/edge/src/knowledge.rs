@@ -69,6 +69,9 @@ pub struct SearchOutcome {
     pub degraded: bool,
     pub missing: Vec<Retriever>,
     pub confidence: f64,
+    /// How long each retriever that was asked took (for metrics; not part of the response).
+    #[serde(skip)]
+    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 fn parse_problem(e: &docparse::ParseError) -> ApiError {
@@ -276,14 +279,21 @@ impl Knowledge<'_> {
     /// result `degraded`; a store failure is an error.
     pub fn search(&self, search: &Search) -> Result<SearchOutcome, ApiError> {
         let n = search.candidates();
+        let mut timings = Vec::new();
         let keyword = if search.mode.uses_keyword() {
+            let started = std::time::Instant::now();
             let terms = keyword_terms(&search.query);
-            Some(kb::keyword_index(self.db).search(self.db, self.tenant_id, &terms, n)?)
+            let hits = kb::keyword_index(self.db).search(self.db, self.tenant_id, &terms, n)?;
+            timings.push(("keyword", started.elapsed()));
+            Some(hits)
         } else {
             None
         };
         let vector = if search.mode.uses_vector() {
-            match self.vector_hits(&search.query, n) {
+            let started = std::time::Instant::now();
+            let outcome = self.vector_hits(&search.query, n);
+            timings.push(("vector", started.elapsed()));
+            match outcome {
                 Ok(hits) => Some(hits),
                 Err(e) => {
                     crate::log::warn("search", &format!("vector retriever unavailable: {e}"));
@@ -377,6 +387,7 @@ impl Knowledge<'_> {
             degraded: !missing.is_empty(),
             missing,
             confidence: fusion.confidence,
+            timings,
         })
     }
 }

@@ -66,6 +66,32 @@ pub fn record_rate_limited(counters: &dyn Counters, limit: &str) {
     }
 }
 
+/// Records a search's per-retriever latencies.
+pub fn record_retrieval(counters: &dyn Counters, timings: &[(&str, Duration)]) {
+    for (retriever, elapsed) in timings {
+        if let Err(e) = add(
+            counters,
+            &metrics::RETRIEVAL_LATENCY,
+            &[retriever],
+            elapsed.as_secs_f64(),
+        ) {
+            crate::log::warn("metrics", &format!("not recorded: {}", short(&e)));
+        }
+    }
+}
+
+/// Records a knowledge-base upload: its outcome and, when it stored chunks, how many and
+/// whether their vectors were written.
+pub fn record_ingest(counters: &dyn Counters, outcome: &str, chunks: Option<(i64, &str)>) {
+    let mut result = add(counters, &metrics::KB_DOCUMENTS, &[outcome], 1.0);
+    if let Some((count, vectors)) = chunks {
+        result = result.and_then(|()| add(counters, &metrics::KB_CHUNKS, &[vectors], count as f64));
+    }
+    if let Err(e) = result {
+        crate::log::warn("metrics", &format!("not recorded: {}", short(&e)));
+    }
+}
+
 fn short(e: &DbError) -> &'static str {
     match e {
         DbError::Unavailable(_) => "counters unavailable",
