@@ -159,7 +159,7 @@ fn ingest_every_format_then_search_update_and_delete(backend: Backend) {
     // Counters may be shared with other runs (Redis): compare before and after.
     let created_before = metric(
         app,
-        "support_kb_documents_ingested_total{outcome=\"created\"}",
+        "support_knowledge_documents_ingested_total{outcome=\"created\"}",
     );
     let vector_searches_before = metric(
         app,
@@ -289,7 +289,7 @@ fn ingest_every_format_then_search_update_and_delete(backend: Backend) {
     assert!(
         metric(
             app,
-            "support_kb_documents_ingested_total{outcome=\"created\"}"
+            "support_knowledge_documents_ingested_total{outcome=\"created\"}"
         ) - created_before
             >= 8.0
     );
@@ -300,7 +300,12 @@ fn ingest_every_format_then_search_update_and_delete(backend: Backend) {
         ) - vector_searches_before
             >= 2.0
     );
-    assert!(metric(app, "support_kb_chunks_indexed_total{vectors=\"indexed\"}") >= 8.0);
+    assert!(
+        metric(
+            app,
+            "support_knowledge_chunks_indexed_total{vectors=\"indexed\"}"
+        ) >= 8.0
+    );
 
     // Same content again: nothing is redone.
     let again = post_markdown(app, &token, "billing/refunds.md", REFUNDS);

@@ -71,7 +71,7 @@ pub const RETRIEVAL_LATENCY: Metric = Metric {
 
 /// Knowledge-base uploads by what they did.
 pub const KB_DOCUMENTS: Metric = Metric {
-    name: "support_kb_documents_ingested_total",
+    name: "support_knowledge_documents_ingested_total",
     help: "Knowledge-base uploads, by outcome (rejected: unreadable or unsupported file).",
     kind: Kind::Counter,
     labels: &[(
@@ -82,7 +82,7 @@ pub const KB_DOCUMENTS: Metric = Metric {
 
 /// Chunks written to the knowledge base, by whether their vectors were written too.
 pub const KB_CHUNKS: Metric = Metric {
-    name: "support_kb_chunks_indexed_total",
+    name: "support_knowledge_chunks_indexed_total",
     help: "Chunks stored by knowledge-base uploads, by vector status (pending: keyword-only until re-uploaded).",
     kind: Kind::Counter,
     labels: &[("vectors", &["indexed", "pending", "other"])],
