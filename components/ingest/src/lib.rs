@@ -9,22 +9,21 @@
 //! - `GET /api/kb/documents?limit=&cursor=`, `GET|DELETE /api/kb/documents/{id}`.
 //! - `POST /api/kb/search`: the search preview, with each retriever's rank and score.
 
-use core_logic::auth::{AuthConfig, Principal, Role, require_role};
+use core_logic::auth::{Role, require_role};
 use core_logic::kb::{
     SearchRequest, UpsertOutcome, decode_path_segment, encode_document_cursor, external_id_for,
     is_document_id, parse_document_list_query, validate_external_id, validate_fields,
     validate_search,
 };
-use core_logic::problem::ProblemKind;
-use core_logic::rate_limit::RateLimits;
-use edge::counters::{self, Counters, now_ms};
+use edge::counters::now_ms;
 use edge::db::Db;
 use edge::embedder::Embedder;
 use edge::knowledge::Knowledge;
 use edge::request::{self, MAX_JSON_BODY_BYTES};
-use edge::store::{self, Tenant};
+use edge::services::Services;
+use edge::store::Tenant;
 use edge::vector_index::{Chroma, VectorIndex};
-use edge::{ApiError, config, rate_limit};
+use edge::{ApiError, config};
 use spin_sdk::http::{IntoResponse, Method, Request, Response};
 use spin_sdk::http_component;
 
@@ -58,48 +57,11 @@ fn route(req: &Request) -> Result<Response, ApiError> {
     }
 }
 
-/// What every route needs: the store, the counters, the token settings, and the caller.
-struct Services {
-    db: Db,
-    counters: Box<dyn Counters>,
-    auth: AuthConfig,
-    request_id: Option<String>,
-}
-
-impl Services {
-    fn open(req: &Request) -> Result<Services, ApiError> {
-        let misconfigured = |e: config::ConfigError| {
-            edge::log::warn("ingest", &e.to_string());
-            ApiError::internal()
-        };
-        let store = config::store_backend().map_err(misconfigured)?;
-        let counters = config::counters_backend().map_err(misconfigured)?;
-        Ok(Services {
-            auth: edge::auth::auth_config()?,
-            db: Db::open(&store)?,
-            counters: counters::open(&counters)?,
-            request_id: request::header_str(req, "x-request-id")?.map(str::to_string),
-        })
-    }
-
-    /// The verified admin and their tenant, this request counted against the tenant's limits.
-    fn admin(&self, req: &Request) -> Result<(Principal, Tenant), ApiError> {
-        let principal = edge::auth::authenticate(req, &self.auth)?;
-        require_role(&principal, &[Role::Admin])?;
-        let tenant = store::tenant(&self.db, &principal.tenant)?.ok_or_else(|| {
-            ApiError::new(ProblemKind::Unauthorized, "the token's tenant is not known")
-        })?;
-        edge::log::note_tenant(&tenant.id);
-        let limits = RateLimits::from_settings(&tenant.settings);
-        rate_limit::enforce(
-            self.counters.as_ref(),
-            &tenant.id,
-            &limits,
-            None,
-            request::client_ip(req).as_deref(),
-        )?;
-        Ok((principal, tenant))
-    }
+/// The verified admin and their tenant, this request counted against the tenant's limits.
+fn admin(services: &Services, req: &Request) -> Result<Tenant, ApiError> {
+    let (principal, tenant) = services.caller(req)?;
+    require_role(&principal, &[Role::Admin])?;
+    Ok(tenant)
 }
 
 /// The embedder and vector index of this app; `None` (searched as unreachable) when their
@@ -122,6 +84,7 @@ impl Retrievers {
         Knowledge {
             db,
             tenant_id: &tenant.id,
+            session_id: None,
             embedder: self.embedder.as_ref(),
             index: self.index.as_ref().map(|c| c as &dyn VectorIndex),
         }
@@ -139,8 +102,8 @@ fn to_json(value: &impl serde::Serialize) -> Result<serde_json::Value, ApiError>
 /// Reads, checks and stores the uploaded document under `external_id` (or the id the upload
 /// names, or one made from its content).
 fn store_upload(req: &Request, path_segment: Option<&str>) -> Result<Response, ApiError> {
-    let services = Services::open(req)?;
-    let (_, tenant) = services.admin(req)?;
+    let services = Services::open(req, "ingest")?;
+    let tenant = admin(&services, req)?;
     let path_external_id = path_segment.map(decode_path_segment).transpose()?;
     let path_external_id = path_external_id.as_deref();
     let upload = edge::upload::read(req, MAX_DOCUMENT_BYTES)?;
@@ -154,6 +117,12 @@ fn store_upload(req: &Request, path_segment: Option<&str>) -> Result<Response, A
         (Some(id), _) | (None, Some(id)) => validate_external_id(id)?.to_string(),
         (None, None) => external_id_for(&core_logic::kb::content_hash(&upload.bytes)),
     };
+    // Without a file name, the external id (often a path like `billing/refunds.md`) hints
+    // at the type of a text document.
+    let mut upload = upload;
+    if upload.file_name.is_none() {
+        upload.file_name = external_id.rsplit('/').next().map(str::to_string);
+    }
     let retrievers = Retrievers::open(services.request_id.as_deref());
     let counters = services.counters.as_ref();
     let ingested = match retrievers.knowledge(&services.db, &tenant).upsert(
@@ -193,8 +162,8 @@ fn upsert(req: &Request, segment: &str) -> Result<Response, ApiError> {
 }
 
 fn list(req: &Request) -> Result<Response, ApiError> {
-    let services = Services::open(req)?;
-    let (_, tenant) = services.admin(req)?;
+    let services = Services::open(req, "ingest")?;
+    let tenant = admin(&services, req)?;
     let query = parse_document_list_query(req.query())?;
     let (documents, next) = edge::kb::list_documents(&services.db, &tenant.id, &query)?;
     Ok(edge::error::json_response(
@@ -207,8 +176,8 @@ fn list(req: &Request) -> Result<Response, ApiError> {
 }
 
 fn read(req: &Request, id: &str) -> Result<Response, ApiError> {
-    let services = Services::open(req)?;
-    let (_, tenant) = services.admin(req)?;
+    let services = Services::open(req, "ingest")?;
+    let tenant = admin(&services, req)?;
     if !is_document_id(id) {
         return Err(no_document());
     }
@@ -221,8 +190,8 @@ fn read(req: &Request, id: &str) -> Result<Response, ApiError> {
 }
 
 fn delete(req: &Request, id: &str) -> Result<Response, ApiError> {
-    let services = Services::open(req)?;
-    let (_, tenant) = services.admin(req)?;
+    let services = Services::open(req, "ingest")?;
+    let tenant = admin(&services, req)?;
     if !is_document_id(id) {
         return Err(no_document());
     }
@@ -234,8 +203,8 @@ fn delete(req: &Request, id: &str) -> Result<Response, ApiError> {
 }
 
 fn search(req: &Request) -> Result<Response, ApiError> {
-    let services = Services::open(req)?;
-    let (_, tenant) = services.admin(req)?;
+    let services = Services::open(req, "ingest")?;
+    let tenant = admin(&services, req)?;
     let body: SearchRequest = request::json_body(req, MAX_JSON_BODY_BYTES)?;
     let search = validate_search(body)?;
     let retrievers = Retrievers::open(services.request_id.as_deref());

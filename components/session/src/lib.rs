@@ -12,15 +12,16 @@
 
 use core_logic::auth::{AuthConfig, Principal, Role, require_role};
 use core_logic::idempotency::request_hash;
-use core_logic::rate_limit::RateLimits;
 use core_logic::session::{
     CreateSessionRequest, is_session_id, parse_list_query, validate_visitor, validate_widget_key,
 };
-use edge::counters::{self, Counters, now_ms};
-use edge::db::Db;
+use edge::counters::now_ms;
+use edge::knowledge::Knowledge;
 use edge::request::{self, MAX_JSON_BODY_BYTES};
-use edge::store::{self, Session, SessionFilter, Tenant};
-use edge::{ApiError, config, idempotency, rate_limit};
+use edge::services::{Services, owns_session};
+use edge::store::{self, Session, SessionFilter};
+use edge::vector_index::{Chroma, VectorIndex};
+use edge::{ApiError, idempotency};
 use serde::Serialize;
 use spin_sdk::http::{IntoResponse, Method, Request, Response};
 use spin_sdk::http_component;
@@ -54,75 +55,23 @@ fn route(req: &Request) -> Result<Response, ApiError> {
     }
 }
 
-/// What every route needs: the store, the counters and the token settings.
-struct Services {
-    db: Db,
-    counters: Box<dyn Counters>,
-    auth: AuthConfig,
-}
-
-impl Services {
-    fn open() -> Result<Services, ApiError> {
-        let misconfigured = |e: config::ConfigError| {
-            edge::log::warn("session", &e.to_string());
+/// A fresh visitor token for `session` and when it expires (Unix ms).
+fn visitor_token(auth: &AuthConfig, session: &Session) -> Result<(String, i64), ApiError> {
+    let principal = Principal {
+        tenant: session.tenant_id.clone(),
+        subject: session.visitor.id.clone(),
+        role: Role::Visitor,
+        session: Some(session.id.clone()),
+    };
+    let expires_at = now_ms() + (VISITOR_TOKEN_SECS as i64) * 1000;
+    let token = auth
+        .issue_for_secs(&principal, VISITOR_TOKEN_SECS)
+        .map_err(|e| {
+            edge::log::warn("session", &format!("cannot issue a visitor token: {}", e.0));
             ApiError::internal()
-        };
-        let store = config::store_backend().map_err(misconfigured)?;
-        let counters = config::counters_backend().map_err(misconfigured)?;
-        Ok(Services {
-            auth: edge::auth::auth_config()?,
-            db: Db::open(&store)?,
-            counters: counters::open(&counters)?,
-        })
-    }
-
-    /// The verified caller, their tenant, and this request counted against their limits.
-    fn caller(&self, req: &Request) -> Result<(Principal, Tenant), ApiError> {
-        let principal = edge::auth::authenticate(req, &self.auth)?;
-        let tenant = store::tenant(&self.db, &principal.tenant)?.ok_or_else(|| {
-            ApiError::new(
-                core_logic::problem::ProblemKind::Unauthorized,
-                "the token's tenant is not known",
-            )
         })?;
-        edge::log::note_tenant(&tenant.id);
-        let visitor = (principal.role == Role::Visitor).then_some(principal.subject.as_str());
-        self.limit(req, &tenant, visitor)?;
-        Ok((principal, tenant))
-    }
-
-    fn limit(&self, req: &Request, tenant: &Tenant, visitor: Option<&str>) -> Result<(), ApiError> {
-        let limits = RateLimits::from_settings(&tenant.settings);
-        let ip = request::client_ip(req);
-        rate_limit::enforce(
-            self.counters.as_ref(),
-            &tenant.id,
-            &limits,
-            visitor,
-            ip.as_deref(),
-        )
-    }
-
-    /// A fresh visitor token for `session` and when it expires (Unix ms).
-    fn visitor_token(&self, session: &Session) -> Result<(String, i64), ApiError> {
-        let principal = Principal {
-            tenant: session.tenant_id.clone(),
-            subject: session.visitor.id.clone(),
-            role: Role::Visitor,
-            session: Some(session.id.clone()),
-        };
-        let expires_at = now_ms() + (VISITOR_TOKEN_SECS as i64) * 1000;
-        let token = self
-            .auth
-            .issue_for_secs(&principal, VISITOR_TOKEN_SECS)
-            .map_err(|e| {
-                edge::log::warn("session", &format!("cannot issue a visitor token: {}", e.0));
-                ApiError::internal()
-            })?;
-        Ok((token, expires_at))
-    }
+    Ok((token, expires_at))
 }
-
 /// A session with a token for its visitor: the answer of create and refresh.
 #[derive(Serialize)]
 struct SessionWithToken<'a> {
@@ -139,17 +88,12 @@ fn no_session() -> ApiError {
     ApiError::not_found("no such session")
 }
 
-/// A visitor may only touch the session their token names.
-fn owns(principal: &Principal, session_id: &str) -> bool {
-    principal.role == Role::Visitor && principal.session.as_deref() == Some(session_id)
-}
-
 fn create(req: &Request) -> Result<Response, ApiError> {
     let body: CreateSessionRequest = request::json_body(req, MAX_JSON_BODY_BYTES)?;
     let widget_key = validate_widget_key(&body.widget_key)?;
     let visitor = validate_visitor(body.visitor.as_ref())?;
     let key = idempotency::key(req)?;
-    let services = Services::open()?;
+    let services = Services::open(req, "session")?;
     let tenant = store::tenant_by_widget_key(&services.db, widget_key)?
         .ok_or_else(|| ApiError::not_found("no tenant has this widget key"))?;
     edge::log::note_tenant(&tenant.id);
@@ -163,7 +107,7 @@ fn create(req: &Request) -> Result<Response, ApiError> {
         &hash,
         |db| {
             let session = store::create_session(db, &tenant.id, &visitor, now_ms())?;
-            let (token, expires_at) = services.visitor_token(&session)?;
+            let (token, expires_at) = visitor_token(&services.auth, &session)?;
             let body = to_json(&SessionWithToken {
                 session: &session,
                 token,
@@ -175,10 +119,10 @@ fn create(req: &Request) -> Result<Response, ApiError> {
 }
 
 fn read(req: &Request, id: &str) -> Result<Response, ApiError> {
-    let services = Services::open()?;
+    let services = Services::open(req, "session")?;
     let (principal, tenant) = services.caller(req)?;
     require_role(&principal, &[Role::Visitor, Role::Agent, Role::Admin])?;
-    if !is_session_id(id) || (principal.role == Role::Visitor && !owns(&principal, id)) {
+    if !is_session_id(id) || (principal.role == Role::Visitor && !owns_session(&principal, id)) {
         return Err(no_session());
     }
     let session = store::get_session(&services.db, &tenant.id, id)?.ok_or_else(no_session)?;
@@ -192,7 +136,7 @@ fn read(req: &Request, id: &str) -> Result<Response, ApiError> {
 }
 
 fn list(req: &Request) -> Result<Response, ApiError> {
-    let services = Services::open()?;
+    let services = Services::open(req, "session")?;
     let (principal, tenant) = services.caller(req)?;
     require_role(&principal, &[Role::Agent, Role::Admin])?;
     let query = parse_list_query(req.query())?;
@@ -215,11 +159,11 @@ fn list(req: &Request) -> Result<Response, ApiError> {
 }
 
 fn refresh(req: &Request, id: &str) -> Result<Response, ApiError> {
-    let services = Services::open()?;
+    let services = Services::open(req, "session")?;
     let (principal, tenant) = services.caller(req)?;
     require_role(&principal, &[Role::Visitor])?;
     request::no_body(req)?;
-    if !is_session_id(id) || !owns(&principal, id) {
+    if !is_session_id(id) || !owns_session(&principal, id) {
         return Err(no_session());
     }
     let key = idempotency::key(req)?;
@@ -235,7 +179,7 @@ fn refresh(req: &Request, id: &str) -> Result<Response, ApiError> {
             let session = store::get_session(db, &tenant.id, id)?
                 .filter(|s| s.visitor.id == principal.subject)
                 .ok_or_else(no_session)?;
-            let (token, expires_at) = services.visitor_token(&session)?;
+            let (token, expires_at) = visitor_token(&services.auth, &session)?;
             let body = to_json(&SessionWithToken {
                 session: &session,
                 token,
@@ -247,10 +191,10 @@ fn refresh(req: &Request, id: &str) -> Result<Response, ApiError> {
 }
 
 fn erase(req: &Request, id: &str) -> Result<Response, ApiError> {
-    let services = Services::open()?;
+    let services = Services::open(req, "session")?;
     let (principal, tenant) = services.caller(req)?;
     require_role(&principal, &[Role::Visitor, Role::Admin])?;
-    if !is_session_id(id) || (principal.role == Role::Visitor && !owns(&principal, id)) {
+    if !is_session_id(id) || (principal.role == Role::Visitor && !owns_session(&principal, id)) {
         return Err(no_session());
     }
     if principal.role == Role::Visitor {
@@ -259,6 +203,18 @@ fn erase(req: &Request, id: &str) -> Result<Response, ApiError> {
             return Err(no_session());
         }
     }
+    // The attachments' vectors first: once the rows are gone nothing points at them.
+    let index = Chroma::from_config(services.request_id.as_deref())
+        .map_err(|e| edge::log::warn("session", &e.to_string()))
+        .ok();
+    let knowledge = Knowledge {
+        db: &services.db,
+        tenant_id: &tenant.id,
+        session_id: Some(id),
+        embedder: None,
+        index: index.as_ref().map(|c| c as &dyn VectorIndex),
+    };
+    knowledge.delete_attachments(id)?;
     if !store::delete_session(&services.db, &tenant.id, id)? {
         return Err(no_session());
     }

@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 use crate::problem::{Problem, ProblemKind};
 use crate::session::{parse_query_string, percent_decode};
 
+/// External ids of visitors' attachments start with this; the knowledge base's may not.
+pub const ATTACHMENT_PREFIX: &str = "attachment:";
 /// Longest external id, in bytes (ids are usually relative file paths or URLs).
 pub const MAX_EXTERNAL_ID_BYTES: usize = 512;
 /// Longest title, in characters.
@@ -114,6 +116,11 @@ pub fn validate_external_id(id: &str) -> Result<&str, Problem> {
             "`external_id` must not contain control characters",
         ));
     }
+    if id.starts_with(ATTACHMENT_PREFIX) {
+        return Err(bad_request(format!(
+            "`external_id` must not start with `{ATTACHMENT_PREFIX}` (reserved for visitors' attachments)"
+        )));
+    }
     Ok(id)
 }
 
@@ -123,12 +130,11 @@ pub fn validate_fields(
     source_url: Option<&str>,
 ) -> Result<DocumentFields, Problem> {
     let title = title.map(str::trim).filter(|t| !t.is_empty());
-    if let Some(t) = title {
-        if t.chars().count() > MAX_TITLE_CHARS || t.chars().any(char::is_control) {
-            return Err(bad_request(format!(
-                "`title` must be at most {MAX_TITLE_CHARS} characters without control characters"
-            )));
-        }
+    if title.is_some_and(|t| t.chars().count() > MAX_TITLE_CHARS || t.chars().any(char::is_control))
+    {
+        return Err(bad_request(format!(
+            "`title` must be at most {MAX_TITLE_CHARS} characters without control characters"
+        )));
     }
     let source_url = source_url.map(str::trim).filter(|u| !u.is_empty());
     if let Some(u) = source_url {
@@ -383,6 +389,7 @@ mod tests {
         assert!(validate_external_id("a\nb").is_err());
         assert!(validate_external_id(&"x".repeat(513)).is_err());
         assert!(validate_external_id(&"x".repeat(512)).is_ok());
+        assert!(validate_external_id("attachment:abc").is_err());
     }
 
     #[test]
@@ -469,9 +476,9 @@ mod tests {
         let terms = keyword_terms("refund AND NOT shipping");
         assert_eq!(
             fts5_match(&terms).unwrap(),
-            "\"refund\" OR \"and\" OR \"not\" OR \"shipping\""
+            "\"refund\" OR \"not\" OR \"shipping\""
         );
-        assert_eq!(pg_tsquery(&terms).unwrap(), "refund | and | not | shipping");
+        assert_eq!(pg_tsquery(&terms).unwrap(), "refund | not | shipping");
         assert_eq!(fts5_match(&[]), None);
         assert_eq!(pg_tsquery(&[]), None);
     }

@@ -3,13 +3,17 @@
 //! Compiles natively and to wasm32-wasip2; components call it, `crates/edge` feeds it.
 //! Most of the project's unit tests live here.
 
+pub mod answer;
 pub mod api;
 pub mod auth;
 pub mod chunking;
+pub mod conversation;
+pub mod escalation;
 pub mod eval;
 pub mod health;
 pub mod idempotency;
 pub mod kb;
+pub mod memory;
 pub mod metrics;
 pub mod problem;
 pub mod rate_limit;

@@ -62,6 +62,8 @@ pub struct CitedChunk {
 #[derive(Debug, Clone)]
 pub struct NewDocument<'a> {
     pub external_id: &'a str,
+    /// The session an attachment belongs to; `None` for the knowledge base.
+    pub session_id: Option<&'a str>,
     pub title: &'a str,
     pub source_url: Option<&'a str>,
     pub content_type: &'a str,
@@ -87,12 +89,13 @@ pub trait KeywordIndex {
     fn add_document(&self, db: &Db, tenant_id: &str, document_id: &str) -> Result<(), DbError>;
     /// Unindexes a document's chunks; called before they are deleted from `kb_chunks`.
     fn remove_document(&self, db: &Db, tenant_id: &str, document_id: &str) -> Result<(), DbError>;
-    /// The `n` knowledge-base chunks (not session attachments) matching any of `terms`,
-    /// best first.
+    /// The `n` knowledge-base chunks matching any of `terms`, best first; with a session,
+    /// that session's attachments too (never another session's).
     fn search(
         &self,
         db: &Db,
         tenant_id: &str,
+        session_id: Option<&str>,
         terms: &[String],
         n: usize,
     ) -> Result<Vec<KeywordMatch>, DbError>;
@@ -148,6 +151,7 @@ impl KeywordIndex for Fts5 {
         &self,
         db: &Db,
         tenant_id: &str,
+        session_id: Option<&str>,
         terms: &[String],
         n: usize,
     ) -> Result<Vec<KeywordMatch>, DbError> {
@@ -158,9 +162,15 @@ impl KeywordIndex for Fts5 {
             "SELECT c.id, c.document_id, -bm25(kb_chunks_fts, 2.0, 1.0) AS score, \
              c.byte_start, c.byte_end \
              FROM kb_chunks_fts JOIN kb_chunks c ON c.rowid = kb_chunks_fts.rowid \
-             WHERE kb_chunks_fts MATCH $1 AND c.tenant_id = $2 AND c.session_id IS NULL \
-             ORDER BY score DESC, c.id LIMIT $3",
-            &[expression.into(), tenant_id.into(), Value::Int(n as i64)],
+             WHERE kb_chunks_fts MATCH $1 AND c.tenant_id = $2 \
+             AND (c.session_id IS NULL OR c.session_id = $3) \
+             ORDER BY score DESC, c.id LIMIT $4",
+            &[
+                expression.into(),
+                tenant_id.into(),
+                session_id.into(),
+                Value::Int(n as i64),
+            ],
         )?;
         rows.iter().map(keyword_match).collect()
     }
@@ -179,6 +189,7 @@ impl KeywordIndex for PostgresFullText {
         &self,
         db: &Db,
         tenant_id: &str,
+        session_id: Option<&str>,
         terms: &[String],
         n: usize,
     ) -> Result<Vec<KeywordMatch>, DbError> {
@@ -189,9 +200,14 @@ impl KeywordIndex for PostgresFullText {
             "SELECT id, document_id, CAST(ts_rank(search, q) AS DOUBLE PRECISION) AS score, \
              byte_start, byte_end \
              FROM kb_chunks, to_tsquery('english', $1) AS q \
-             WHERE tenant_id = $2 AND session_id IS NULL AND search @@ q \
-             ORDER BY score DESC, id LIMIT $3",
-            &[expression.into(), tenant_id.into(), Value::Int(n as i64)],
+             WHERE tenant_id = $2 AND (session_id IS NULL OR session_id = $3) AND search @@ q \
+             ORDER BY score DESC, id LIMIT $4",
+            &[
+                expression.into(),
+                tenant_id.into(),
+                session_id.into(),
+                Value::Int(n as i64),
+            ],
         )?;
         rows.iter().map(keyword_match).collect()
     }
@@ -311,19 +327,25 @@ pub fn chunks_of(db: &Db, tenant_id: &str, document_id: &str) -> Result<Vec<Stor
 
 /// The knowledge-base chunks with these ids and their documents' citation fields. Ids that
 /// no longer exist (a vector left behind by a failed delete) are simply absent.
-pub fn cited_chunks(db: &Db, tenant_id: &str, ids: &[&str]) -> Result<Vec<CitedChunk>, DbError> {
+pub fn cited_chunks(
+    db: &Db,
+    tenant_id: &str,
+    session_id: Option<&str>,
+    ids: &[&str],
+) -> Result<Vec<CitedChunk>, DbError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
-    let mut params: Vec<Value> = vec![tenant_id.into()];
+    let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+    let mut params: Vec<Value> = vec![tenant_id.into(), session_id.into()];
     params.extend(ids.iter().map(|id| Value::from(*id)));
     let rows = db.query(
         &format!(
             "SELECT {CHUNK_COLUMNS}, d.external_id, d.title, d.source_url \
              FROM kb_chunks c JOIN kb_documents d \
              ON d.tenant_id = c.tenant_id AND d.id = c.document_id \
-             WHERE c.tenant_id = $1 AND c.session_id IS NULL AND c.id IN ({})",
+             WHERE c.tenant_id = $1 AND (c.session_id IS NULL OR c.session_id = $2) \
+             AND c.id IN ({})",
             placeholders.join(", ")
         ),
         &params,
@@ -340,18 +362,20 @@ pub fn cited_chunks(db: &Db, tenant_id: &str, ids: &[&str]) -> Result<Vec<CitedC
         .collect()
 }
 
-/// Rows per multi-row chunk INSERT (10 parameters each).
+/// Rows per multi-row chunk INSERT (10 parameters each: well under SQLite's 999 and
+/// PostgreSQL's 65535).
 const INSERT_BATCH: usize = 50;
 
 fn insert_chunks(
     db: &Db,
     tenant_id: &str,
     document_id: &str,
+    session_id: Option<&str>,
     chunks: &[Chunk],
     pages: &[Option<u32>],
 ) -> Result<(), DbError> {
     for (batch_index, batch) in chunks.chunks(INSERT_BATCH).enumerate() {
-        let mut params: Vec<Value> = Vec::with_capacity(batch.len() * 9);
+        let mut params: Vec<Value> = Vec::with_capacity(batch.len() * 10);
         let mut rows: Vec<String> = Vec::with_capacity(batch.len());
         for (i, chunk) in batch.iter().enumerate() {
             let page = pages
@@ -373,13 +397,14 @@ fn insert_chunks(
                 Value::Int(chunk.byte_range.end as i64),
                 page.into(),
             ]);
-            let marks: Vec<String> = (first..first + 9).map(|n| format!("${n}")).collect();
+            params.push(session_id.into());
+            let marks: Vec<String> = (first..first + 10).map(|n| format!("${n}")).collect();
             rows.push(format!("({})", marks.join(", ")));
         }
         db.execute(
             &format!(
                 "INSERT INTO kb_chunks (tenant_id, id, document_id, position, heading_path, \
-                 text, byte_start, byte_end, page) VALUES {}",
+                 text, byte_start, byte_end, page, session_id) VALUES {}",
                 rows.join(", ")
             ),
             &params,
@@ -430,8 +455,8 @@ pub fn replace_document(
         }
         db.execute(
             &format!(
-                "INSERT INTO kb_documents (tenant_id, {DOCUMENT_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                "INSERT INTO kb_documents (tenant_id, {DOCUMENT_COLUMNS}, session_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
             ),
             &[
                 tenant_id.into(),
@@ -446,9 +471,17 @@ pub fn replace_document(
                 Value::Int(document.created_at),
                 Value::Int(document.updated_at),
                 Value::Null,
+                new.session_id.into(),
             ],
         )?;
-        insert_chunks(db, tenant_id, &document.id, new.chunks, new.pages)?;
+        insert_chunks(
+            db,
+            tenant_id,
+            &document.id,
+            new.session_id,
+            new.chunks,
+            new.pages,
+        )?;
         keyword_index(db).add_document(db, tenant_id, &document.id)?;
         Ok::<_, DbError>(())
     })?;
@@ -501,4 +534,47 @@ pub fn totals(db: &Db, tenant_id: &str) -> Result<(i64, i64), DbError> {
         .first()
         .ok_or_else(|| DbError::Decode("no totals row".into()))?;
     Ok((row.int(0)?, row.int(1)?))
+}
+
+/// A session's attachments (documents with its session id).
+pub fn attachments(db: &Db, tenant_id: &str, session_id: &str) -> Result<Vec<Document>, DbError> {
+    db.query(
+        &format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM kb_documents \
+             WHERE tenant_id = $1 AND session_id = $2 ORDER BY created_at, id"
+        ),
+        &[tenant_id.into(), session_id.into()],
+    )?
+    .iter()
+    .map(document_from)
+    .collect()
+}
+
+/// A session's attachment by the id derived from its content, if uploaded before.
+pub fn attachment_by_external_id(
+    db: &Db,
+    tenant_id: &str,
+    session_id: &str,
+    external_id: &str,
+) -> Result<Option<Document>, DbError> {
+    let rows = db.query(
+        &format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM kb_documents \
+             WHERE tenant_id = $1 AND session_id = $2 AND external_id = $3"
+        ),
+        &[tenant_id.into(), session_id.into(), external_id.into()],
+    )?;
+    rows.first().map(document_from).transpose()
+}
+
+/// Deletes a session's attachments with their chunks and keyword entries.
+pub fn delete_attachments(db: &Db, tenant_id: &str, session_id: &str) -> Result<(), DbError> {
+    for document in attachments(db, tenant_id, session_id)? {
+        delete_chunks(db, tenant_id, &document.id)?;
+    }
+    db.execute(
+        "DELETE FROM kb_documents WHERE tenant_id = $1 AND session_id = $2",
+        &[tenant_id.into(), session_id.into()],
+    )?;
+    Ok(())
 }

@@ -10,7 +10,8 @@
 
 use core_logic::chunking::{ApproxTokenCounter, ChunkingConfig, chunk_markdown};
 use core_logic::kb::{
-    DocumentFields, Search, UpsertOutcome, VectorStatus, collection_name, keyword_terms,
+    DocumentFields, Search, UpsertOutcome, VectorStatus, attachment_collection_name,
+    collection_name, keyword_terms,
 };
 use core_logic::problem::{Problem, ProblemKind};
 use core_logic::retrieval::{FusionConfig, Hit, Retriever, fuse};
@@ -29,6 +30,8 @@ use crate::vector_index::{VectorIndex, VectorRecord};
 pub struct Knowledge<'a> {
     pub db: &'a Db,
     pub tenant_id: &'a str,
+    /// With a session, searches include that session's attachments.
+    pub session_id: Option<&'a str>,
     pub embedder: Option<&'a Embedder>,
     pub index: Option<&'a dyn VectorIndex>,
 }
@@ -105,8 +108,46 @@ impl Knowledge<'_> {
         fields: &DocumentFields,
         now_ms: i64,
     ) -> Result<Ingested, ApiError> {
-        let hash = core_logic::kb::content_hash(&upload.bytes);
         let existing = kb::document_by_external_id(self.db, self.tenant_id, external_id)?;
+        self.store(upload, external_id, None, existing, fields, now_ms)
+    }
+
+    /// Stores a visitor's upload as an attachment of `session_id`: parsed, chunked, indexed
+    /// and searchable only in that session. The same file twice is the same attachment.
+    pub fn attach(
+        &self,
+        upload: &Upload,
+        session_id: &str,
+        now_ms: i64,
+    ) -> Result<Ingested, ApiError> {
+        let hash = core_logic::kb::content_hash(&upload.bytes);
+        let external_id = format!("attachment:{session_id}:{hash}");
+        let existing =
+            kb::attachment_by_external_id(self.db, self.tenant_id, session_id, &external_id)?;
+        let fields = DocumentFields {
+            title: upload.file_name.clone(),
+            source_url: None,
+        };
+        self.store(
+            upload,
+            &external_id,
+            Some(session_id),
+            existing,
+            &fields,
+            now_ms,
+        )
+    }
+
+    fn store(
+        &self,
+        upload: &Upload,
+        external_id: &str,
+        session_id: Option<&str>,
+        existing: Option<Document>,
+        fields: &DocumentFields,
+        now_ms: i64,
+    ) -> Result<Ingested, ApiError> {
+        let hash = core_logic::kb::content_hash(&upload.bytes);
         if let Some(doc) = &existing {
             let same_fields = fields.title.as_ref().is_none_or(|t| *t == doc.title)
                 && fields.source_url == doc.source_url;
@@ -165,6 +206,7 @@ impl Knowledge<'_> {
             existing.as_ref(),
             &NewDocument {
                 external_id,
+                session_id,
                 title: &title,
                 source_url: fields.source_url.as_deref(),
                 content_type: &content_type,
@@ -180,7 +222,12 @@ impl Knowledge<'_> {
             UpsertOutcome::Created
         };
         let previous_collection = existing.and_then(|d| d.vector_collection);
-        match self.write_vectors(&document_id, &chunks, previous_collection.as_deref()) {
+        match self.write_vectors(
+            &document_id,
+            &chunks,
+            session_id,
+            previous_collection.as_deref(),
+        ) {
             Ok(collection) => {
                 kb::mark_indexed(self.db, self.tenant_id, &document_id, &collection)?;
                 document.vector_status = VectorStatus::Indexed;
@@ -203,6 +250,7 @@ impl Knowledge<'_> {
         &self,
         document_id: &str,
         chunks: &[core_logic::chunking::Chunk],
+        session_id: Option<&str>,
         previous_collection: Option<&str>,
     ) -> Result<String, OutboundError> {
         let (Some(embedder), Some(index)) = (self.embedder, self.index) else {
@@ -214,7 +262,10 @@ impl Knowledge<'_> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let vectors = embedder.embed(&refs, InputType::Document)?;
         let dimensions = vectors.first().map_or(0, Vec::len);
-        let collection = collection_name(self.tenant_id, dimensions);
+        let collection = match session_id {
+            Some(_) => attachment_collection_name(self.tenant_id, dimensions),
+            None => collection_name(self.tenant_id, dimensions),
+        };
         if let Some(previous) = previous_collection {
             index.delete_document(previous, document_id)?;
         }
@@ -230,6 +281,7 @@ impl Knowledge<'_> {
                 document_id: document_id.to_string(),
                 position: chunk.index as i64,
                 embedding,
+                session_id: session_id.map(str::to_string),
             })
             .collect();
         index.upsert(&collection, &records)?;
@@ -261,6 +313,33 @@ impl Knowledge<'_> {
         Ok(true)
     }
 
+    /// Deletes a session's attachments from the store and their vectors from the index
+    /// (a vector-index failure is logged: the chunks are gone, so stray vectors never show).
+    pub fn delete_attachments(&self, session_id: &str) -> Result<(), ApiError> {
+        let mut collections: Vec<String> = kb::attachments(self.db, self.tenant_id, session_id)?
+            .into_iter()
+            .filter_map(|d| d.vector_collection)
+            .collect();
+        collections.sort();
+        collections.dedup();
+        self.db
+            .transaction(|db| kb::delete_attachments(db, self.tenant_id, session_id))?;
+        for collection in collections {
+            let outcome = match self.index {
+                Some(index) => index.delete_session(&collection, session_id),
+                None => Err(OutboundError::Unreachable("not configured".into())),
+            };
+            if let Err(e) = outcome {
+                crate::log::warn(
+                    "ingest",
+                    &format!("attachment vectors of a deleted session left behind: {e}"),
+                );
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The vector retriever's hits, or why it could not answer.
     fn vector_hits(
         &self,
@@ -271,7 +350,23 @@ impl Knowledge<'_> {
             return Err(OutboundError::Unreachable("not configured".into()));
         };
         let vector = embedder.embed_query(query)?;
-        index.query(&collection_name(self.tenant_id, vector.len()), &vector, n)
+        let mut matches = index.query(
+            &collection_name(self.tenant_id, vector.len()),
+            &vector,
+            n,
+            None,
+        )?;
+        if let Some(session) = self.session_id {
+            matches.extend(index.query(
+                &attachment_collection_name(self.tenant_id, vector.len()),
+                &vector,
+                n,
+                Some(session),
+            )?);
+            matches.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+            matches.truncate(n);
+        }
+        Ok(matches)
     }
 
     /// Hybrid search over the tenant's knowledge base: the retrievers `search.mode` names,
@@ -283,7 +378,13 @@ impl Knowledge<'_> {
         let keyword = if search.mode.uses_keyword() {
             let started = std::time::Instant::now();
             let terms = keyword_terms(&search.query);
-            let hits = kb::keyword_index(self.db).search(self.db, self.tenant_id, &terms, n)?;
+            let hits = kb::keyword_index(self.db).search(
+                self.db,
+                self.tenant_id,
+                self.session_id,
+                &terms,
+                n,
+            )?;
             timings.push(("keyword", started.elapsed()));
             Some(hits)
         } else {
@@ -316,7 +417,7 @@ impl Knowledge<'_> {
                 ids.push(id);
             }
         }
-        let chunks = kb::cited_chunks(self.db, self.tenant_id, &ids)?;
+        let chunks = kb::cited_chunks(self.db, self.tenant_id, self.session_id, &ids)?;
         let find = |id: &str| chunks.iter().find(|c| c.chunk.id == id);
         let range = |c: &CitedChunk| c.chunk.byte_start as usize..c.chunk.byte_end as usize;
 

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod conversation;
 pub mod counters;
 pub mod db;
 pub mod embedder;
@@ -15,9 +16,11 @@ pub mod knowledge;
 pub mod log;
 pub mod metrics;
 pub mod outbound;
+pub mod pipeline;
 pub mod probe;
 pub mod rate_limit;
 pub mod request;
+pub mod services;
 pub mod store;
 pub mod upload;
 pub mod vector_index;

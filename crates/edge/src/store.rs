@@ -218,7 +218,8 @@ pub fn session_scope(session_id: &str, action: &str) -> String {
 /// The idempotency scope of `POST /api/sessions`.
 pub const CREATE_SCOPE: &str = "sessions:create";
 
-/// Erases a session and everything stored for it: its row and the idempotency records that
+/// Erases a session and everything stored for it: its row, its messages, events, memory and
+/// attachments (their vectors are the caller's to delete), and the idempotency records that
 /// hold its data (the recorded creation response carries the visitor's details). Returns
 /// whether the session existed.
 pub fn delete_session(db: &Db, tenant_id: &str, id: &str) -> Result<bool, DbError> {
@@ -234,6 +235,8 @@ pub fn delete_session(db: &Db, tenant_id: &str, id: &str) -> Result<bool, DbErro
                 format!("%\"id\":\"{id}\"%").into(),
             ],
         )?;
+        crate::conversation::delete_session_data(db, tenant_id, id)?;
+        crate::kb::delete_attachments(db, tenant_id, id)?;
         let deleted = db.execute(
             "DELETE FROM sessions WHERE tenant_id = $1 AND id = $2",
             &[tenant_id.into(), id.into()],

@@ -66,58 +66,123 @@ pub fn read(req: &Request, max_bytes: usize) -> Result<Upload, ApiError> {
     }
 }
 
-fn read_multipart(body: &[u8], media: &str, max_bytes: usize) -> Result<Upload, ApiError> {
+/// One part of a multipart form.
+struct FormPart {
+    name: String,
+    file_name: Option<String>,
+    content_type: Option<String>,
+    bytes: Vec<u8>,
+}
+
+/// The parts of a `multipart/form-data` body: `file` parts up to `max_file_bytes` each,
+/// other parts up to 8 KiB.
+fn form_parts(body: &[u8], media: &str, max_file_bytes: usize) -> Result<Vec<FormPart>, ApiError> {
     let boundary = multer::parse_boundary(media)
         .map_err(|_| ApiError::bad_request("the multipart content type has no boundary"))?;
     let data = bytes::Bytes::copy_from_slice(body);
     let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(data) });
     let constraints = multer::Constraints::new().size_limit(
         multer::SizeLimit::new()
-            .for_field("file", max_bytes as u64)
+            .for_field("file", max_file_bytes as u64)
             .per_field(MAX_TEXT_PART_BYTES),
     );
     let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
-    let mut upload = Upload::default();
-    let mut has_file = false;
     futures_executor::block_on(async {
+        let mut parts = Vec::new();
         while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
             let name = field.name().unwrap_or("").to_string();
-            match name.as_str() {
-                "file" => {
-                    if has_file {
-                        return Err(ApiError::bad_request("send one `file` part per request"));
-                    }
-                    has_file = true;
-                    upload.file_name = field.file_name().map(str::to_string);
-                    upload.content_type = field.content_type().map(|m| m.essence_str().to_string());
-                    upload.bytes = field.bytes().await.map_err(multipart_error)?.to_vec();
-                    if upload.bytes.len() > max_bytes {
-                        return Err(too_large(max_bytes));
-                    }
+            let file_name = field.file_name().map(str::to_string);
+            let content_type = field.content_type().map(|m| m.essence_str().to_string());
+            let bytes = field.bytes().await.map_err(multipart_error)?.to_vec();
+            if name == "file" && bytes.len() > max_file_bytes {
+                return Err(too_large(max_file_bytes));
+            }
+            parts.push(FormPart {
+                name,
+                file_name,
+                content_type,
+                bytes,
+            });
+        }
+        Ok(parts)
+    })
+}
+
+fn text_of(part: FormPart) -> Result<String, ApiError> {
+    String::from_utf8(part.bytes)
+        .map_err(|_| ApiError::bad_request(format!("the form field `{}` is not UTF-8", part.name)))
+}
+
+fn unknown_field(name: &str, expected: &str) -> ApiError {
+    let shown: String = name.chars().take(40).collect();
+    ApiError::bad_request(format!(
+        "unknown form field `{shown}` (expected {expected})"
+    ))
+}
+
+fn read_multipart(body: &[u8], media: &str, max_bytes: usize) -> Result<Upload, ApiError> {
+    let mut upload = Upload::default();
+    let mut has_file = false;
+    for part in form_parts(body, media, max_bytes)? {
+        match part.name.as_str() {
+            "file" => {
+                if has_file {
+                    return Err(ApiError::bad_request("send one `file` part per request"));
                 }
-                "external_id" | "title" | "source_url" => {
-                    let text = field.text().await.map_err(multipart_error)?;
-                    let slot = match name.as_str() {
-                        "external_id" => &mut upload.external_id,
-                        "title" => &mut upload.title,
-                        _ => &mut upload.source_url,
-                    };
-                    *slot = Some(text);
-                }
-                other => {
-                    let shown: String = other.chars().take(40).collect();
-                    return Err(ApiError::bad_request(format!(
-                        "unknown form field `{shown}` (expected file, external_id, title, source_url)"
-                    )));
-                }
+                has_file = true;
+                upload.file_name = part.file_name;
+                upload.content_type = part.content_type;
+                upload.bytes = part.bytes;
+            }
+            "external_id" => upload.external_id = Some(text_of(part)?),
+            "title" => upload.title = Some(text_of(part)?),
+            "source_url" => upload.source_url = Some(text_of(part)?),
+            other => {
+                return Err(unknown_field(other, "file, external_id, title, source_url"));
             }
         }
-        Ok(())
-    })?;
+    }
     if !has_file {
         return Err(ApiError::bad_request("the form has no `file` part"));
     }
     Ok(upload)
+}
+
+/// Most files one message form may carry.
+pub const MAX_FORM_FILES: usize = 5;
+
+/// A message sent as a form: its `text` part and any `file` parts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessageForm {
+    pub text: Option<String>,
+    pub files: Vec<Upload>,
+}
+
+/// Reads a `multipart/form-data` message: one `text` part and up to [`MAX_FORM_FILES`]
+/// `file` parts of at most `max_file_bytes` each.
+pub fn read_form(req: &Request, max_file_bytes: usize) -> Result<MessageForm, ApiError> {
+    let media = header_str(req, "content-type")?.unwrap_or("");
+    let mut form = MessageForm::default();
+    for part in form_parts(req.body(), media, max_file_bytes)? {
+        match part.name.as_str() {
+            "text" => form.text = Some(text_of(part)?),
+            "file" => {
+                if form.files.len() == MAX_FORM_FILES {
+                    return Err(ApiError::bad_request(format!(
+                        "send at most {MAX_FORM_FILES} files with one message"
+                    )));
+                }
+                form.files.push(Upload {
+                    bytes: part.bytes,
+                    file_name: part.file_name,
+                    content_type: part.content_type,
+                    ..Upload::default()
+                });
+            }
+            other => return Err(unknown_field(other, "text, file")),
+        }
+    }
+    Ok(form)
 }
 
 fn multipart_error(e: multer::Error) -> ApiError {

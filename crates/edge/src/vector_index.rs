@@ -30,6 +30,8 @@ pub struct VectorRecord {
     pub document_id: String,
     pub position: i64,
     pub embedding: Vec<f32>,
+    /// The session an attachment's chunk belongs to (queries of that session filter on it).
+    pub session_id: Option<String>,
 }
 
 /// One query result: the chunk and its cosine similarity to the query (1 − distance).
@@ -46,12 +48,16 @@ pub trait VectorIndex {
     fn upsert(&self, collection: &str, records: &[VectorRecord]) -> Result<(), OutboundError>;
     /// Removes every record of a document.
     fn delete_document(&self, collection: &str, document_id: &str) -> Result<(), OutboundError>;
-    /// The `n` records nearest to `embedding`, nearest first.
+    /// Removes every record of a session's attachments.
+    fn delete_session(&self, collection: &str, session_id: &str) -> Result<(), OutboundError>;
+    /// The `n` records nearest to `embedding`, nearest first; with a session, only that
+    /// session's records.
     fn query(
         &self,
         collection: &str,
         embedding: &[f32],
         n: usize,
+        session_id: Option<&str>,
     ) -> Result<Vec<VectorMatch>, OutboundError>;
     /// Whether the index answers.
     fn healthy(&self) -> Result<(), OutboundError>;
@@ -143,7 +149,14 @@ impl VectorIndex for Chroma {
                 embeddings: batch.iter().map(|r| r.embedding.as_slice()).collect(),
                 metadatas: batch
                     .iter()
-                    .map(|r| json!({ "document_id": r.document_id, "position": r.position }))
+                    .map(|r| match &r.session_id {
+                        Some(session) => json!({
+                            "document_id": r.document_id,
+                            "position": r.position,
+                            "session_id": session,
+                        }),
+                        None => json!({ "document_id": r.document_id, "position": r.position }),
+                    })
                     .collect(),
             };
             self.client.send(Method::Post, &path, Some(&body))?;
@@ -161,22 +174,33 @@ impl VectorIndex for Chroma {
         Ok(())
     }
 
+    fn delete_session(&self, collection: &str, session_id: &str) -> Result<(), OutboundError> {
+        let path = self.collection_path(collection, "delete")?;
+        self.client.send(
+            Method::Post,
+            &path,
+            Some(&json!({ "where": { "session_id": session_id } })),
+        )?;
+        Ok(())
+    }
+
     fn query(
         &self,
         collection: &str,
         embedding: &[f32],
         n: usize,
+        session_id: Option<&str>,
     ) -> Result<Vec<VectorMatch>, OutboundError> {
         let path = self.collection_path(collection, "query")?;
-        let response: QueryResponse = self.client.call(
-            Method::Post,
-            &path,
-            Some(&json!({
-                "query_embeddings": [embedding],
-                "n_results": n,
-                "include": ["distances", "metadatas"],
-            })),
-        )?;
+        let mut body = json!({
+            "query_embeddings": [embedding],
+            "n_results": n,
+            "include": ["distances", "metadatas"],
+        });
+        if let Some(session) = session_id {
+            body["where"] = json!({ "session_id": session });
+        }
+        let response: QueryResponse = self.client.call(Method::Post, &path, Some(&body))?;
         let ids = response.ids.into_iter().next().unwrap_or_default();
         let distances = response
             .distances

@@ -1,0 +1,280 @@
+//! The answer pipeline for one visitor message, in the order of `ARCHITECTURE.md`: store the
+//! message first, stay silent when a person has the conversation, retrieve (knowledge base
+//! and the session's attachments), compose a grounded answer, decide whether to escalate,
+//! then store the reply, its events and the memory in one transaction.
+//!
+//! A retry with the same idempotency key finds its message and reply already stored and gets
+//! them back; a crash between the two leaves the message stored and the next retry answers
+//! it. The decisions are `core_logic`'s (`answer`, `escalation`, `memory`); this module
+//! sequences the I/O and times each stage.
+
+use std::time::{Duration, Instant};
+
+use core_logic::answer::{self, ExtractiveConfig, Passage};
+use core_logic::conversation::{
+    Author, Phrase, RECENT_TURNS, VisitorMessage, message_id_for_key, phrase,
+};
+use core_logic::escalation::{Decision, EscalationPolicy, Reason, TurnSignals, decide};
+use core_logic::kb::{Search, SearchMode};
+use core_logic::problem::ProblemKind;
+use core_logic::session::SessionStatus;
+use serde_json::{Value as Json, json};
+
+use crate::ApiError;
+use crate::conversation::{self, MemoryRecord, Message};
+use crate::knowledge::Knowledge;
+use crate::store::{Session, Tenant, new_id};
+
+/// Share of an answer sentence's content words its sources must contain.
+pub const MIN_SUPPORT: f64 = 0.6;
+/// Passages the responder reads.
+const PASSAGES: usize = 5;
+
+/// One visitor turn: the session, its tenant and the knowledge base scoped to the session.
+pub struct Turn<'a> {
+    pub knowledge: Knowledge<'a>,
+    pub tenant: &'a Tenant,
+    pub session: &'a Session,
+}
+
+/// What a turn produced.
+#[derive(Debug, Clone)]
+pub struct TurnOutcome {
+    pub visitor: Message,
+    /// The bot's reply; `None` when a person has the conversation.
+    pub reply: Option<Message>,
+    /// The structured action of the turn (also on the reply).
+    pub action: Option<Json>,
+    /// A fixed notice for the visitor when the bot stays silent.
+    pub notice: Option<String>,
+    /// Whether retrieval ran without the vector index or embedder.
+    pub degraded: bool,
+    /// The message and reply were already stored by an earlier try with this key.
+    pub replayed: bool,
+    /// Time per stage (`store`, `vector`, `keyword`, `compose`, `reply`).
+    pub stages: Vec<(&'static str, Duration)>,
+}
+
+impl Turn<'_> {
+    fn ids(&self) -> (&str, &str) {
+        (&self.tenant.id, &self.session.id)
+    }
+
+    /// Runs the pipeline for `message`, sent with idempotency `key` if any.
+    pub fn run(
+        &self,
+        message: &VisitorMessage,
+        key: Option<&str>,
+        now_ms: i64,
+    ) -> Result<TurnOutcome, ApiError> {
+        let db = self.knowledge.db;
+        let (tenant_id, session_id) = self.ids();
+        let mut stages = Vec::new();
+        if self.session.status == SessionStatus::Closed {
+            return Err(ApiError::new(
+                ProblemKind::Conflict,
+                "the session is closed; start a new one",
+            ));
+        }
+
+        // 1. The visitor's message is stored before anything that can fail.
+        let started = Instant::now();
+        let id = match key {
+            Some(key) => message_id_for_key(session_id, key),
+            None => new_id()?,
+        };
+        let mut visitor = Message {
+            id,
+            seq: 0,
+            author: Author::Visitor,
+            text: message.text.clone(),
+            citations: Json::Array(Vec::new()),
+            action: None,
+            reply_to: None,
+            responder: None,
+            created_at: now_ms,
+        };
+        let inserted = match db
+            .transaction(|db| conversation::record_message(db, tenant_id, session_id, &mut visitor))
+        {
+            Ok(inserted) => inserted,
+            // A concurrent retry with the same key stored it first.
+            Err(crate::db::DbError::Conflict(_)) => false,
+            Err(e) => return Err(e.into()),
+        };
+        stages.push(("store", started.elapsed()));
+        let visitor = if inserted {
+            visitor
+        } else {
+            let stored = conversation::message(db, tenant_id, session_id, &visitor.id)?
+                .ok_or_else(ApiError::internal)?;
+            if stored.text != visitor.text {
+                return Err(core_logic::idempotency::mismatch_problem().into());
+            }
+            if let Some(reply) = conversation::reply_to(db, tenant_id, session_id, &stored.id)? {
+                return Ok(TurnOutcome {
+                    action: reply.action.clone(),
+                    visitor: stored,
+                    reply: Some(reply),
+                    notice: None,
+                    degraded: false,
+                    replayed: true,
+                    stages,
+                });
+            }
+            stored
+        };
+
+        // 2. A person has the conversation: the bot stays silent.
+        if self.session.status == SessionStatus::HandedOff {
+            return Ok(TurnOutcome {
+                visitor,
+                reply: None,
+                action: Some(json!({ "type": "handed_off" })),
+                notice: Some(phrase(Phrase::PersonWillAnswer, self.locale()).to_string()),
+                degraded: false,
+                replayed: !inserted,
+                stages,
+            });
+        }
+
+        // 3. Memory and retrieval.
+        let mut memory = conversation::memory(db, tenant_id, session_id)?;
+        let recent = conversation::recent(db, tenant_id, session_id, RECENT_TURNS as u32 + 1)?;
+        let earlier_visitor_turns: Vec<&str> = recent
+            .iter()
+            .filter(|m| m.author == Author::Visitor && m.id != visitor.id)
+            .map(|m| m.text.as_str())
+            .collect();
+        let query = core_logic::memory::retrieval_query(&visitor.text, &earlier_visitor_turns);
+        let found = self.knowledge.search(&Search {
+            query,
+            limit: PASSAGES,
+            mode: SearchMode::Hybrid,
+        })?;
+        stages.extend(found.timings.iter().copied());
+        let passages: Vec<Passage> = found
+            .results
+            .iter()
+            .map(|hit| Passage {
+                chunk_id: hit.chunk_id.clone(),
+                document_id: hit.document_id.clone(),
+                title: hit.title.clone(),
+                heading_path: hit.heading_path.clone(),
+                source_url: hit.source_url.clone(),
+                text: hit.text.clone(),
+                score: hit.score,
+            })
+            .collect();
+
+        // 4. A grounded answer, if the passages hold one; then the policy decides.
+        let started = Instant::now();
+        let answer =
+            answer::extractive_answer(&visitor.text, &passages, &ExtractiveConfig::default())
+                .filter(|a| {
+                    answer::grounding(&a.text, &a.citations, &passages, MIN_SUPPORT).supported
+                });
+        let policy = EscalationPolicy::from_settings(&self.tenant.settings);
+        let decision = decide(
+            &policy,
+            &TurnSignals {
+                message: &visitor.text,
+                retrieval_confidence: Some(found.confidence),
+                failed_turns_before: u32::try_from(memory.failed_turns).unwrap_or(u32::MAX),
+                answered: answer.is_some(),
+            },
+        );
+        let answered = answer.is_some();
+        let (text, citations, action, escalated) = match (decision, answer) {
+            (Decision::Escalate { reason, intent }, _) if reason != Reason::LowConfidence => (
+                phrase(Phrase::HandingOff, self.locale()).to_string(),
+                Json::Array(Vec::new()),
+                Some(json!({ "type": "escalate", "reason": reason, "intent": intent })),
+                Some(reason),
+            ),
+            (_, Some(answer)) => (answer.text, json!(answer.citations), None, None),
+            // Nothing grounded to say: no invented answer, an offer of a person instead.
+            (_, None) => (
+                phrase(Phrase::DontKnow, self.locale()).to_string(),
+                Json::Array(Vec::new()),
+                Some(json!({ "type": "offer_handoff", "reason": "not_in_knowledge_base" })),
+                None,
+            ),
+        };
+        stages.push(("compose", started.elapsed()));
+
+        // 5. The reply, its events and the memory, together.
+        let started = Instant::now();
+        let mut reply = Message {
+            id: new_id()?,
+            seq: 0,
+            author: Author::Bot,
+            text,
+            citations,
+            action: action.clone(),
+            reply_to: Some(visitor.id.clone()),
+            responder: Some("extractive".into()),
+            created_at: now_ms,
+        };
+        remember(&mut memory, &visitor.text, answered);
+        let outcome = db.transaction(|db| {
+            if !conversation::record_message(db, tenant_id, session_id, &mut reply)? {
+                return Ok(false);
+            }
+            if let Some(reason) = escalated {
+                if conversation::set_status(
+                    db,
+                    tenant_id,
+                    session_id,
+                    SessionStatus::HandedOff,
+                    now_ms,
+                )? {
+                    conversation::append_event(
+                        db,
+                        tenant_id,
+                        session_id,
+                        "status",
+                        &json!({ "status": "handed_off", "reason": reason }),
+                        now_ms,
+                    )?;
+                }
+            }
+            conversation::save_memory(db, tenant_id, session_id, &memory, now_ms)?;
+            Ok::<_, crate::db::DbError>(true)
+        });
+        let stored = match outcome {
+            Ok(true) => reply,
+            // A concurrent retry answered first: its reply is the reply.
+            Ok(false) | Err(crate::db::DbError::Conflict(_)) => {
+                conversation::reply_to(db, tenant_id, session_id, &visitor.id)?
+                    .ok_or_else(ApiError::internal)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        stages.push(("reply", started.elapsed()));
+        Ok(TurnOutcome {
+            visitor,
+            action: stored.action.clone(),
+            reply: Some(stored),
+            notice: None,
+            degraded: found.degraded,
+            replayed: false,
+            stages,
+        })
+    }
+
+    fn locale(&self) -> Option<&str> {
+        self.session.visitor.locale.as_deref()
+    }
+}
+
+/// Updates what the bot remembers after a turn: facts the visitor stated, and how many turns
+/// in a row went unanswered.
+fn remember(memory: &mut MemoryRecord, text: &str, answered: bool) {
+    let mut known: core_logic::memory::Memory =
+        serde_json::from_value(json!({ "facts": memory.facts, "summary": memory.summary }))
+            .unwrap_or_default();
+    known.remember(core_logic::memory::extract_facts(text));
+    memory.facts = json!(known.facts);
+    memory.failed_turns = if answered { 0 } else { memory.failed_turns + 1 };
+}

@@ -1,0 +1,540 @@
+//! Conversations end to end: `/api/sessions/{id}/messages|events|attachments` through
+//! devhost with a real Chroma and the real embedding sidecar, on both backends.
+//!
+//! A question gets an answer with correct citations; a question outside the knowledge base
+//! gets no invented answer but an offer of a person; asking for a person escalates (a
+//! structured action) and the bot stays silent afterwards; an attachment answers only in
+//! its own session and goes with it; retries with an idempotency key never produce a second
+//! reply; the SSE stream parses with a real SSE parser; the event feed's cursor and long-poll.
+
+use core_logic::auth::Role;
+use e2e::http::{Reply, post_json, request, send, staff_token};
+use e2e::platform::{Backend, PlatformApp, TenantSeed};
+use e2e::services::{Chroma, Embedder};
+use eventsource_stream::Eventsource;
+use reqwest::Method;
+use reqwest::blocking::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+const ROOMY: &str = r#"{"rate_limits":{"per_visitor":100000,"per_client":100000}}"#;
+
+const REFUNDS: &str = "# Refunds\n\n## Eligibility\n\nYou can return an unused item within 30 \
+days of delivery for a full refund.\n\n## How long a refund takes\n\nOnce the warehouse receives \
+your return, the refund reaches your card within 5 to 7 business days.\n";
+
+const SHIPPING: &str = "# Shipping\n\n## Delivery times\n\nStandard delivery takes 3 to 5 \
+working days. Express delivery arrives the next working day when you order before 2 pm.\n\n\
+## Shipping costs\n\nStandard delivery is free on orders over 50 euros; otherwise it costs \
+4.90 euros.\n";
+
+struct Chat {
+    app: PlatformApp,
+    tenant: TenantSeed,
+    _chroma: Chroma,
+    _embedder: Embedder,
+}
+
+impl Chat {
+    fn start(backend: Backend) -> Chat {
+        let tenant = TenantSeed::unique("chat", ROOMY);
+        let chroma = Chroma::start();
+        let embedder = Embedder::start();
+        let app = PlatformApp::start(
+            backend,
+            std::slice::from_ref(&tenant),
+            &[
+                ("SPIN_VARIABLE_CHROMA_URL", &chroma.url),
+                ("SPIN_VARIABLE_CHROMA_HOST", &chroma.host()),
+                ("SPIN_VARIABLE_EMBEDDER_URL", &embedder.url),
+                ("SPIN_VARIABLE_EMBEDDER_HOST", &embedder.host()),
+            ],
+        );
+        let admin = staff_token(&tenant.id, Role::Admin, "ops");
+        for (id, text) in [("billing/refunds.md", REFUNDS), ("shipping.md", SHIPPING)] {
+            let reply = send(post_json(
+                &app,
+                "/api/kb/documents",
+                Some(&admin),
+                &json!({ "external_id": id, "content": text,
+                         "source_url": format!("https://help.example/{id}") }),
+            ));
+            assert_eq!(reply.status, 201, "{}", reply.text);
+        }
+        Chat {
+            app,
+            tenant,
+            _chroma: chroma,
+            _embedder: embedder,
+        }
+    }
+
+    /// A new session: (id, visitor token).
+    fn session(&self) -> (String, String) {
+        let reply = send(post_json(
+            &self.app,
+            "/api/sessions",
+            None,
+            &json!({ "widget_key": self.tenant.widget_key, "visitor": { "locale": "en" } }),
+        ));
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let body = reply.json();
+        (
+            body["session"]["id"].as_str().unwrap().to_string(),
+            body["token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    fn say(&self, session: &str, token: &str, text: &str) -> Reply {
+        send(post_json(
+            &self.app,
+            &format!("/api/sessions/{session}/messages"),
+            Some(token),
+            &json!({ "text": text }),
+        ))
+    }
+
+    fn events(&self, session: &str, token: &str, query: &str) -> Value {
+        let reply = send(request(
+            &self.app,
+            Method::GET,
+            &format!("/api/sessions/{session}/events?{query}"),
+            Some(token),
+        ));
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.json()
+    }
+}
+
+fn questions_get_cited_answers_and_unknowns_get_no_invention(backend: Backend) {
+    let chat = Chat::start(backend);
+    let (session, token) = chat.session();
+
+    let reply = chat.say(
+        &session,
+        &token,
+        "How many days does standard delivery take?",
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let turn = reply.json();
+    assert_eq!(turn["message"]["author"], "visitor");
+    let bot = &turn["reply"];
+    assert_eq!(bot["author"], "bot");
+    assert_eq!(bot["responder"], "extractive");
+    assert!(bot["action"].is_null(), "{turn}");
+    let text = bot["text"].as_str().unwrap();
+    assert!(text.contains("3 to 5 working days"), "{text}");
+    assert!(text.contains("[1]"), "{text}");
+    let citation = &bot["citations"][0];
+    assert_eq!(citation["marker"], 1);
+    assert_eq!(citation["title"], "Shipping");
+    assert_eq!(citation["source_url"], "https://help.example/shipping.md");
+    assert!(
+        citation["quote"]
+            .as_str()
+            .unwrap()
+            .contains("3 to 5 working days")
+    );
+    assert!(citation["heading_path"].as_array().unwrap().len() >= 2);
+
+    // A follow-up that only makes sense with the previous turn.
+    let follow = chat.say(&session, &token, "Can I return an unused item I bought?");
+    let follow = follow.json();
+    assert!(
+        follow["reply"]["text"].as_str().unwrap().contains("30"),
+        "{follow}"
+    );
+    assert_eq!(follow["reply"]["citations"][0]["title"], "Refunds");
+
+    // Nothing in the knowledge base: no invented answer, an offer of a person.
+    let unknown = chat.say(
+        &session,
+        &token,
+        "Do you repair vintage pianos in Antarctica?",
+    );
+    assert_eq!(unknown.status, 201);
+    let unknown = unknown.json();
+    assert_eq!(unknown["reply"]["citations"], json!([]));
+    assert!(
+        unknown["reply"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("don't want to guess"),
+        "{unknown}"
+    );
+    assert_eq!(unknown["action"]["type"], "offer_handoff");
+    assert_eq!(unknown["reply"]["action"]["type"], "offer_handoff");
+
+    // The history holds all six messages in order; the feed the same as events.
+    let history = send(request(
+        &chat.app,
+        Method::GET,
+        &format!("/api/sessions/{session}/messages"),
+        Some(&token),
+    ))
+    .json();
+    let authors: Vec<&str> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["author"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        authors,
+        ["visitor", "bot", "visitor", "bot", "visitor", "bot"]
+    );
+    let feed = chat.events(&session, &token, "after=0");
+    assert_eq!(feed["events"].as_array().unwrap().len(), 6);
+    assert_eq!(feed["cursor"], 6);
+}
+
+fn asking_for_a_person_escalates_and_the_bot_stays_silent(backend: Backend) {
+    let chat = Chat::start(backend);
+    let (session, token) = chat.session();
+    let turn = chat
+        .say(&session, &token, "I want to talk to a real person please")
+        .json();
+    assert_eq!(turn["action"]["type"], "escalate", "{turn}");
+    assert_eq!(turn["action"]["reason"], "human_requested");
+    // The decision is structured, not a phrase the client has to recognise.
+    assert!(turn["reply"]["text"].as_str().unwrap().contains("person"));
+
+    let read = send(request(
+        &chat.app,
+        Method::GET,
+        &format!("/api/sessions/{session}"),
+        Some(&token),
+    ))
+    .json();
+    assert_eq!(read["session"]["status"], "handed_off");
+    let feed = chat.events(&session, &token, "after=0");
+    let status = feed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "status")
+        .expect("a status event");
+    assert_eq!(status["data"]["status"], "handed_off");
+    assert_eq!(status["data"]["reason"], "human_requested");
+
+    // Handed off: the message is stored, no bot reply, a notice instead.
+    let after = chat.say(&session, &token, "How long does express delivery take?");
+    assert_eq!(after.status, 201, "{}", after.text);
+    let after = after.json();
+    assert!(after["reply"].is_null(), "{after}");
+    assert_eq!(after["action"]["type"], "handed_off");
+    assert!(after["notice"].as_str().unwrap().contains("person"));
+    let history = send(request(
+        &chat.app,
+        Method::GET,
+        &format!("/api/sessions/{session}/messages"),
+        Some(&token),
+    ))
+    .json();
+    let last = history["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["author"], "visitor");
+    assert_eq!(last["text"], "How long does express delivery take?");
+
+    // A sensitive topic escalates too, with its intent.
+    let (other, other_token) = chat.session();
+    let legal = chat
+        .say(
+            &other,
+            &other_token,
+            "I will sue you, my lawyer is preparing legal action",
+        )
+        .json();
+    assert_eq!(legal["action"]["type"], "escalate", "{legal}");
+    assert_eq!(legal["action"]["reason"], "sensitive_topic");
+    assert_eq!(legal["action"]["intent"], "legal");
+}
+
+fn attachments_answer_only_in_their_own_session(backend: Backend) {
+    let chat = Chat::start(backend);
+    let (mine, my_token) = chat.session();
+    let (theirs, their_token) = chat.session();
+    let doc = "# My order\n\nThe warranty code for your Zorblax 9000 blender is WX-4471. \
+               Keep it for repairs.\n";
+    let form = Form::new().part(
+        "file",
+        Part::bytes(doc.as_bytes().to_vec()).file_name("order.md"),
+    );
+    let uploaded = send(
+        request(
+            &chat.app,
+            Method::POST,
+            &format!("/api/sessions/{mine}/attachments"),
+            Some(&my_token),
+        )
+        .multipart(form),
+    );
+    assert_eq!(uploaded.status, 201, "{}", uploaded.text);
+    assert_eq!(uploaded.json()["vector_index"], "indexed");
+
+    let question = "What is the warranty code for my Zorblax 9000 blender?";
+    let answer = chat.say(&mine, &my_token, question).json();
+    assert!(
+        answer["reply"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("WX-4471"),
+        "{answer}"
+    );
+    assert_eq!(answer["reply"]["citations"][0]["title"], "order.md");
+    let other = chat.say(&theirs, &their_token, question).json();
+    assert!(!other.to_string().contains("WX-4471"), "{other}");
+    assert!(other["reply"]["citations"].as_array().unwrap().is_empty());
+    // The knowledge base's search preview never shows an attachment.
+    let admin = staff_token(&chat.tenant.id, Role::Admin, "ops");
+    let preview = send(post_json(
+        &chat.app,
+        "/api/kb/search",
+        Some(&admin),
+        &json!({ "query": "Zorblax warranty code" }),
+    ));
+    assert!(!preview.text.contains("WX-4471"), "{}", preview.text);
+
+    // A message may carry its file directly.
+    let form = Form::new().text("text", "Which colour did I order?").part(
+        "file",
+        Part::bytes(b"# Order 5521\n\nYou ordered the Zorblax 9000 in teal green.\n".to_vec())
+            .file_name("order-5521.md"),
+    );
+    let with_file = send(
+        request(
+            &chat.app,
+            Method::POST,
+            &format!("/api/sessions/{mine}/messages"),
+            Some(&my_token),
+        )
+        .multipart(form),
+    );
+    assert_eq!(with_file.status, 201, "{}", with_file.text);
+    assert!(with_file.text.contains("teal green"), "{}", with_file.text);
+
+    // Erasing the session erases its attachments: the other session still cannot see them,
+    // and the visitor's session is gone.
+    let erased = send(request(
+        &chat.app,
+        Method::DELETE,
+        &format!("/api/sessions/{mine}"),
+        Some(&my_token),
+    ));
+    assert_eq!(erased.status, 204, "{}", erased.text);
+    let again = chat.say(&theirs, &their_token, question).json();
+    assert!(!again.to_string().contains("WX-4471"));
+    send(request(
+        &chat.app,
+        Method::GET,
+        &format!("/api/sessions/{mine}/messages"),
+        Some(&admin),
+    ))
+    .assert_problem(404, "erased session");
+}
+
+fn retries_never_produce_a_second_reply(backend: Backend) {
+    let chat = Chat::start(backend);
+    let (session, token) = chat.session();
+    let path = format!("/api/sessions/{session}/messages");
+    let send_keyed = |text: &str| {
+        send(
+            post_json(&chat.app, &path, Some(&token), &json!({ "text": text }))
+                .header("idempotency-key", "retry-1"),
+        )
+    };
+    let first = send_keyed("How long does standard delivery take?");
+    assert_eq!(first.status, 201, "{}", first.text);
+    let second = send_keyed("How long does standard delivery take?");
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(second.header("idempotent-replayed"), Some("true"));
+    assert_eq!(first.json()["reply"]["id"], second.json()["reply"]["id"]);
+    assert_eq!(
+        first.json()["message"]["id"],
+        second.json()["message"]["id"]
+    );
+    send_keyed("Something else entirely").assert_problem(422, "same key, other text");
+    let history = send(request(&chat.app, Method::GET, &path, Some(&token))).json();
+    assert_eq!(history["messages"].as_array().unwrap().len(), 2);
+}
+
+fn replies_stream_as_server_sent_events(backend: Backend) {
+    let chat = Chat::start(backend);
+    let (session, token) = chat.session();
+    let resp = post_json(
+        &chat.app,
+        &format!("/api/sessions/{session}/messages"),
+        Some(&token),
+        &json!({ "text": "How much does standard delivery cost?" }),
+    )
+    .header("accept", "text/event-stream")
+    .send()
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let bytes = resp.bytes().unwrap();
+    let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]).eventsource();
+    let events: Vec<_> =
+        futures_executor::block_on(futures_util::StreamExt::collect::<Vec<_>>(stream))
+            .into_iter()
+            .map(|e| e.expect("a well-formed event"))
+            .collect();
+    let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(names.first(), Some(&"message"));
+    assert_eq!(&names[names.len() - 3..], ["citations", "action", "done"]);
+    let tokens: String = events
+        .iter()
+        .filter(|e| e.event == "token")
+        .map(|e| {
+            serde_json::from_str::<Value>(&e.data).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let done: Value = serde_json::from_str(&events.last().unwrap().data).unwrap();
+    assert_eq!(tokens, done["reply"]["text"].as_str().unwrap());
+    assert!(tokens.contains("4.90"), "{tokens}");
+    let citations: Value = serde_json::from_str(&events[names.len() - 3].data).unwrap();
+    assert_eq!(citations["citations"][0]["title"], "Shipping");
+}
+
+fn the_event_feed_follows_its_cursor_and_long_polls(backend: Backend) {
+    let chat = Chat::start(backend);
+    let (session, token) = chat.session();
+    assert_eq!(
+        chat.events(&session, &token, "after=0")["events"],
+        json!([])
+    );
+    chat.say(&session, &token, "How long does express delivery take?");
+    let feed = chat.events(&session, &token, "after=0&limit=1");
+    assert_eq!(feed["events"].as_array().unwrap().len(), 1);
+    assert_eq!(feed["cursor"], 1);
+    let rest = chat.events(&session, &token, "after=1");
+    assert_eq!(rest["events"][0]["cursor"], 2);
+    assert_eq!(rest["events"][0]["data"]["author"], "bot");
+    // Nothing new: an empty list and the same cursor, after waiting.
+    let started = std::time::Instant::now();
+    let empty = chat.events(&session, &token, "after=2&wait=1");
+    assert_eq!(empty["events"], json!([]));
+    assert_eq!(empty["cursor"], 2);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    // A long-poll returns as soon as something happens.
+    std::thread::scope(|scope| {
+        let poll = scope.spawn(|| chat.events(&session, &token, "after=2&wait=20"));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        chat.say(&session, &token, "And the shipping costs?");
+        let woke = poll.join().unwrap();
+        assert_eq!(woke["events"][0]["cursor"], 3);
+        assert_eq!(woke["events"][0]["data"]["text"], "And the shipping costs?");
+    });
+    // Staff of the tenant may read the feed; another visitor may not.
+    let agent = staff_token(&chat.tenant.id, Role::Agent, "alice");
+    assert_eq!(chat.events(&session, &agent, "after=0")["cursor"], 4);
+    let (_, stranger) = chat.session();
+    send(request(
+        &chat.app,
+        Method::GET,
+        &format!("/api/sessions/{session}/events"),
+        Some(&stranger),
+    ))
+    .assert_problem(404, "another visitor's feed");
+}
+
+fn bad_input_and_strangers_get_4xx_problems(backend: Backend) {
+    let chat = Chat::start(backend);
+    let (session, token) = chat.session();
+    let (_, stranger) = chat.session();
+    let path = format!("/api/sessions/{session}/messages");
+    send(post_json(&chat.app, &path, None, &json!({ "text": "hi" })))
+        .assert_problem(401, "no token");
+    send(post_json(
+        &chat.app,
+        &path,
+        Some(&stranger),
+        &json!({ "text": "hi" }),
+    ))
+    .assert_problem(404, "another visitor");
+    let agent = staff_token(&chat.tenant.id, Role::Agent, "alice");
+    send(post_json(
+        &chat.app,
+        &path,
+        Some(&agent),
+        &json!({ "text": "hi" }),
+    ))
+    .assert_problem(403, "agents reply elsewhere");
+    for body in [
+        json!({ "text": "" }),
+        json!({ "text": "x".repeat(4001) }),
+        json!({ "text": "hi", "colour": "red" }),
+        json!({ "text": 5 }),
+        json!({ "text": "hi", "attachments": ["../x"] }),
+    ] {
+        send(post_json(&chat.app, &path, Some(&token), &body)).assert_problem(400, "bad body");
+    }
+    for query in ["after=-1", "wait=26", "limit=0", "foo=1"] {
+        send(request(
+            &chat.app,
+            Method::GET,
+            &format!("/api/sessions/{session}/events?{query}"),
+            Some(&token),
+        ))
+        .assert_problem(400, query);
+    }
+    send(request(
+        &chat.app,
+        Method::GET,
+        &format!("{path}?cursor=zz"),
+        Some(&token),
+    ))
+    .assert_problem(400, "bad cursor");
+    let png = Form::new().part(
+        "file",
+        Part::bytes(b"\x89PNG\r\n\x1a\n\0".to_vec()).file_name("a.png"),
+    );
+    send(
+        request(
+            &chat.app,
+            Method::POST,
+            &format!("/api/sessions/{session}/attachments"),
+            Some(&token),
+        )
+        .multipart(png),
+    )
+    .assert_problem(415, "png attachment");
+    let big = Form::new().part(
+        "file",
+        Part::bytes(vec![b'a'; 11 * 1024 * 1024]).file_name("a.txt"),
+    );
+    send(
+        request(
+            &chat.app,
+            Method::POST,
+            &format!("/api/sessions/{session}/attachments"),
+            Some(&token),
+        )
+        .multipart(big),
+    )
+    .assert_problem(413, "big attachment");
+    send(request(&chat.app, Method::DELETE, &path, Some(&token))).assert_problem(405, "delete");
+    send(post_json(
+        &chat.app,
+        "/api/sessions/not-a-session/messages",
+        Some(&token),
+        &json!({ "text": "hi" }),
+    ))
+    .assert_problem(404, "malformed id");
+}
+
+e2e::on_both_backends!(
+    questions_get_cited_answers_and_unknowns_get_no_invention,
+    asking_for_a_person_escalates_and_the_bot_stays_silent,
+    attachments_answer_only_in_their_own_session,
+    retries_never_produce_a_second_reply,
+    replies_stream_as_server_sent_events,
+    the_event_feed_follows_its_cursor_and_long_polls,
+    bad_input_and_strangers_get_4xx_problems,
+);
