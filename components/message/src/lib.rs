@@ -171,7 +171,11 @@ fn post_message(req: &Request, id: &str) -> Result<Response, ApiError> {
         tenant: &tenant,
         session: &session,
     };
+    let turn_started = std::time::Instant::now();
     let outcome = turn.run(&message, key.as_deref(), now_ms())?;
+    if !outcome.replayed {
+        record_turn(services.counters.as_ref(), &outcome, turn_started.elapsed());
+    }
     if wants_event_stream(req) {
         return Ok(event_stream(&outcome));
     }
@@ -183,6 +187,30 @@ fn post_message(req: &Request, id: &str) -> Result<Response, ApiError> {
         builder.header("idempotent-replayed", "true");
     }
     Ok(builder.body(turn_json(&outcome)?.to_string()).build())
+}
+
+/// Counts the turn: latency, how the bot replied, and why it handed off.
+fn record_turn(
+    counters: &dyn edge::counters::Counters,
+    outcome: &TurnOutcome,
+    elapsed: std::time::Duration,
+) {
+    let action = outcome.action.as_ref();
+    let kind = action.and_then(|a| a["type"].as_str());
+    let (responder, result) = match (&outcome.reply, kind) {
+        (None, _) => ("none", "silent"),
+        (Some(reply), Some("escalate")) => {
+            (reply.responder.as_deref().unwrap_or("other"), "escalated")
+        }
+        (Some(reply), Some("offer_handoff")) => {
+            (reply.responder.as_deref().unwrap_or("other"), "unknown")
+        }
+        (Some(reply), _) => (reply.responder.as_deref().unwrap_or("other"), "answered"),
+    };
+    let reason = (kind == Some("escalate"))
+        .then(|| action.and_then(|a| a["reason"].as_str()))
+        .flatten();
+    edge::metrics::record_turn(counters, elapsed, responder, result, reason);
 }
 
 fn turn_json(outcome: &TurnOutcome) -> Result<serde_json::Value, ApiError> {

@@ -88,6 +88,50 @@ pub const KB_CHUNKS: Metric = Metric {
     labels: &[("vectors", &["indexed", "pending", "other"])],
 };
 
+/// Time from a visitor's message arriving to the reply being stored.
+pub const MESSAGE_LATENCY: Metric = Metric {
+    name: "support_message_duration_seconds",
+    help: "Time to handle a visitor message through the answer pipeline.",
+    kind: Kind::Histogram(LATENCY_BUCKETS),
+    labels: &[],
+};
+
+/// Bot turns by who composed the reply.
+pub const ANSWERS: Metric = Metric {
+    name: "support_answers_total",
+    help: "Visitor messages by how the bot replied (answered: a grounded answer; unknown: no grounded answer, a person offered; escalated; silent: a person has the conversation).",
+    kind: Kind::Counter,
+    labels: &[
+        (
+            "responder",
+            &["extractive", "llm", "fallback", "none", "other"],
+        ),
+        (
+            "outcome",
+            &["answered", "unknown", "escalated", "silent", "other"],
+        ),
+    ],
+};
+
+/// Hand-offs to a person by why.
+pub const ESCALATIONS: Metric = Metric {
+    name: "support_escalations_total",
+    help: "Conversations handed to a person, by reason.",
+    kind: Kind::Counter,
+    labels: &[(
+        "reason",
+        &[
+            "human_requested",
+            "frustration",
+            "repeated_failure",
+            "low_confidence",
+            "sensitive_topic",
+            "agent",
+            "other",
+        ],
+    )],
+};
+
 /// Every metric the app exports.
 pub const ALL: &[Metric] = &[
     HTTP_REQUESTS,
@@ -96,6 +140,9 @@ pub const ALL: &[Metric] = &[
     RETRIEVAL_LATENCY,
     KB_DOCUMENTS,
     KB_CHUNKS,
+    MESSAGE_LATENCY,
+    ANSWERS,
+    ESCALATIONS,
 ];
 
 /// The status class label of an HTTP status.

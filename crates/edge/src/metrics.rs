@@ -80,6 +80,30 @@ pub fn record_retrieval(counters: &dyn Counters, timings: &[(&str, Duration)]) {
     }
 }
 
+/// Records a visitor turn: its latency, how the bot replied and, when it handed the
+/// conversation off, why.
+pub fn record_turn(
+    counters: &dyn Counters,
+    elapsed: Duration,
+    responder: &str,
+    outcome: &str,
+    escalation: Option<&str>,
+) {
+    let mut result = add(
+        counters,
+        &metrics::MESSAGE_LATENCY,
+        &[],
+        elapsed.as_secs_f64(),
+    )
+    .and_then(|()| add(counters, &metrics::ANSWERS, &[responder, outcome], 1.0));
+    if let Some(reason) = escalation {
+        result = result.and_then(|()| add(counters, &metrics::ESCALATIONS, &[reason], 1.0));
+    }
+    if let Err(e) = result {
+        crate::log::warn("metrics", &format!("not recorded: {}", short(&e)));
+    }
+}
+
 /// Records a knowledge-base upload: its outcome and, when it stored chunks, how many and
 /// whether their vectors were written.
 pub fn record_ingest(counters: &dyn Counters, outcome: &str, chunks: Option<(i64, &str)>) {
