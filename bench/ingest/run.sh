@@ -72,3 +72,6 @@ done
 end=$(date +%s.%N)
 python3 bench/ingest/figures.py ingest "$start" "$end"
 python3 bench/ingest/figures.py search "$KB/questions.jsonl"
+echo
+echo "retrieval quality (copy 1, kb-loader eval):"
+"$T/release/kb-loader" eval "$KB/questions.jsonl" --prefix copy1/

@@ -85,6 +85,7 @@ impl Retrievers {
             db,
             tenant_id: &tenant.id,
             session_id: None,
+            weights: core_logic::kb::FusionWeights::from_settings(&tenant.settings),
             embedder: self.embedder.as_ref(),
             index: self.index.as_ref().map(|c| c as &dyn VectorIndex),
         }

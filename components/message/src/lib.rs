@@ -110,6 +110,7 @@ fn knowledge<'a>(
         db: &services.db,
         tenant_id: &tenant.id,
         session_id: Some(&session.id),
+        weights: core_logic::kb::FusionWeights::from_settings(&tenant.settings),
         embedder,
         index: index.map(|c| c as &dyn VectorIndex),
     }

@@ -211,6 +211,7 @@ fn erase(req: &Request, id: &str) -> Result<Response, ApiError> {
         db: &services.db,
         tenant_id: &tenant.id,
         session_id: Some(id),
+        weights: core_logic::kb::FusionWeights::default(),
         embedder: None,
         index: index.as_ref().map(|c| c as &dyn VectorIndex),
     };

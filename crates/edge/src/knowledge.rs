@@ -10,7 +10,7 @@
 
 use core_logic::chunking::{ApproxTokenCounter, ChunkingConfig, chunk_markdown};
 use core_logic::kb::{
-    DocumentFields, Search, UpsertOutcome, VectorStatus, attachment_collection_name,
+    DocumentFields, FusionWeights, Search, UpsertOutcome, VectorStatus, attachment_collection_name,
     collection_name, keyword_terms,
 };
 use core_logic::problem::{Problem, ProblemKind};
@@ -32,6 +32,8 @@ pub struct Knowledge<'a> {
     pub tenant_id: &'a str,
     /// With a session, searches include that session's attachments.
     pub session_id: Option<&'a str>,
+    /// How the retrievers' rankings are weighed (the tenant's settings).
+    pub weights: FusionWeights,
     pub embedder: Option<&'a Embedder>,
     pub index: Option<&'a dyn VectorIndex>,
 }
@@ -450,6 +452,8 @@ impl Knowledge<'_> {
             keyword_hits.as_deref(),
             &FusionConfig {
                 limit: search.limit,
+                vector_weight: self.weights.vector,
+                keyword_weight: self.weights.keyword,
                 ..FusionConfig::default()
             },
         );
