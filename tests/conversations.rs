@@ -187,6 +187,62 @@ fn questions_get_cited_answers_and_unknowns_get_no_invention(backend: Backend) {
     assert_eq!(feed["cursor"], 6);
 }
 
+fn the_bot_remembers_facts_follow_ups_and_older_turns(backend: Backend) {
+    let chat = Chat::start(backend);
+    let (session, token) = chat.session();
+    let first = chat
+        .say(
+            &session,
+            &token,
+            "Hi, I'm Anna Berg. How much does standard delivery cost?",
+        )
+        .json();
+    assert!(
+        first["reply"]["text"].as_str().unwrap().contains("4.90"),
+        "{first}"
+    );
+    // A follow-up is retrieved with the previous question's context.
+    let follow = chat.say(&session, &token, "And express?").json();
+    assert!(
+        follow["reply"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("next working day"),
+        "{follow}"
+    );
+    for question in [
+        "My email is anna.berg@example.test",
+        "How long does standard delivery take?",
+        "Can I return an unused item?",
+    ] {
+        assert_eq!(chat.say(&session, &token, question).status, 201);
+    }
+    let agent = staff_token(&chat.tenant.id, Role::Agent, "alice");
+    let history = send(request(
+        &chat.app,
+        Method::GET,
+        &format!("/api/sessions/{session}/messages"),
+        Some(&agent),
+    ))
+    .json();
+    let facts = history["memory"]["facts"].to_string();
+    assert!(facts.contains("Anna Berg"), "{facts}");
+    assert!(facts.contains("anna.berg@example.test"), "{facts}");
+    // Five turns are ten messages: the oldest have left the recent window for the summary.
+    let summary = history["memory"]["summary"].as_str().unwrap();
+    assert!(summary.contains("Visitor asked about"), "{summary}");
+    assert!(summary.to_lowercase().contains("delivery"), "{summary}");
+    // The visitor's own view has no memory section.
+    let own = send(request(
+        &chat.app,
+        Method::GET,
+        &format!("/api/sessions/{session}/messages"),
+        Some(&token),
+    ))
+    .json();
+    assert!(own.get("memory").is_none());
+}
+
 fn asking_for_a_person_escalates_and_the_bot_stays_silent(backend: Backend) {
     let chat = Chat::start(backend);
     let (session, token) = chat.session();
@@ -531,6 +587,7 @@ fn bad_input_and_strangers_get_4xx_problems(backend: Backend) {
 
 e2e::on_both_backends!(
     questions_get_cited_answers_and_unknowns_get_no_invention,
+    the_bot_remembers_facts_follow_ups_and_older_turns,
     asking_for_a_person_escalates_and_the_bot_stays_silent,
     attachments_answer_only_in_their_own_session,
     retries_never_produce_a_second_reply,

@@ -183,11 +183,23 @@ fn post_message(req: &Request, id: &str) -> Result<Response, ApiError> {
     let mut builder = Response::builder();
     builder
         .status(if outcome.replayed { 200 } else { 201 })
-        .header("content-type", "application/json");
+        .header("content-type", "application/json")
+        .header("server-timing", server_timing(&outcome));
     if outcome.replayed {
         builder.header("idempotent-replayed", "true");
     }
     Ok(builder.body(turn_json(&outcome)?.to_string()).build())
+}
+
+/// The pipeline's stages as a `Server-Timing` header (milliseconds), for clients and the
+/// answer-pipeline benchmark.
+fn server_timing(outcome: &TurnOutcome) -> String {
+    outcome
+        .stages
+        .iter()
+        .map(|(stage, elapsed)| format!("{stage};dur={:.2}", elapsed.as_secs_f64() * 1000.0))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Counts the turn: latency, how the bot replied, and why it handed off.
@@ -254,6 +266,7 @@ fn event_stream(outcome: &TurnOutcome) -> Response {
         .status(200)
         .header("content-type", "text/event-stream")
         .header("cache-control", "no-cache")
+        .header("server-timing", server_timing(outcome))
         .body(body)
         .build()
 }
@@ -266,13 +279,16 @@ fn history(req: &Request, id: &str) -> Result<Response, ApiError> {
     let query = parse_history_query(req.query())?;
     let (messages, before) =
         edge::conversation::history(&services.db, &tenant.id, &session.id, &query)?;
-    Ok(edge::error::json_response(
-        200,
-        &json!({
-            "messages": to_json(&messages)?,
-            "next_cursor": before.map(encode_history_cursor),
-        }),
-    ))
+    let mut body = json!({
+        "messages": to_json(&messages)?,
+        "next_cursor": before.map(encode_history_cursor),
+    });
+    // Staff see what the bot remembers of the visitor (facts, summary of older turns).
+    if principal.role != Role::Visitor {
+        let memory = edge::conversation::memory(&services.db, &tenant.id, &session.id)?;
+        body["memory"] = json!({ "facts": memory.facts, "summary": memory.summary });
+    }
+    Ok(edge::error::json_response(200, &body))
 }
 
 fn events(req: &Request, id: &str) -> Result<Response, ApiError> {

@@ -216,7 +216,14 @@ impl Turn<'_> {
             responder: Some("extractive".into()),
             created_at: now_ms,
         };
-        remember(&mut memory, &visitor.text, answered);
+        // With the reply stored, the window of recent turns moves on: the turns that leave
+        // it go into the rolling summary.
+        let leaving = recent.len().saturating_sub(RECENT_TURNS - 1);
+        let dropped: Vec<(Author, &str)> = recent[..leaving]
+            .iter()
+            .map(|m| (m.author, m.text.as_str()))
+            .collect();
+        remember(&mut memory, &visitor.text, answered, &dropped);
         let outcome = db.transaction(|db| {
             if !conversation::record_message(db, tenant_id, session_id, &mut reply)? {
                 return Ok(false);
@@ -268,13 +275,20 @@ impl Turn<'_> {
     }
 }
 
-/// Updates what the bot remembers after a turn: facts the visitor stated, and how many turns
-/// in a row went unanswered.
-fn remember(memory: &mut MemoryRecord, text: &str, answered: bool) {
+/// Longest rolling summary kept, in characters.
+const SUMMARY_CHARS: usize = 600;
+
+/// Updates what the bot remembers after a turn: facts the visitor stated, the summary of
+/// turns that left the recent window, and how many turns in a row went unanswered.
+fn remember(memory: &mut MemoryRecord, text: &str, answered: bool, dropped: &[(Author, &str)]) {
     let mut known: core_logic::memory::Memory =
         serde_json::from_value(json!({ "facts": memory.facts, "summary": memory.summary }))
             .unwrap_or_default();
     known.remember(core_logic::memory::extract_facts(text));
     memory.facts = json!(known.facts);
+    if !dropped.is_empty() {
+        memory.summary =
+            core_logic::memory::rolling_summary(&memory.summary, dropped, SUMMARY_CHARS);
+    }
     memory.failed_turns = if answered { 0 } else { memory.failed_turns + 1 };
 }
