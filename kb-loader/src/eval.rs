@@ -85,6 +85,9 @@ pub fn search_limit(k: usize) -> usize {
     (k.max(5) * 3).min(MAX_SEARCH_LIMIT)
 }
 
+/// Picks one figure out of `Metrics`.
+type MetricOf = fn(&Metrics) -> f64;
+
 /// The figures of one search mode.
 #[derive(Debug, Default)]
 struct ModeFigures {
@@ -199,7 +202,7 @@ impl Evaluation {
         let mut section = |label: String, summaries: [Option<&Summary>; 3]| {
             rows.push(vec![label]);
             let means = summaries.map(|s| s.and_then(Summary::mean));
-            let metric_rows: [(String, fn(&Metrics) -> f64); 5] = [
+            let metric_rows: [(String, MetricOf); 5] = [
                 ("hit@1".into(), |m| m.hit_at_1),
                 ("hit@5".into(), |m| m.hit_at_5),
                 ("recall@5".into(), |m| m.recall_at_5),

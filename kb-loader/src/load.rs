@@ -123,10 +123,6 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn is_success(&self) -> bool {
-        self.failures.is_empty() && self.stopped.is_none() && self.deletions_withheld.is_none()
-    }
-
     pub fn render(&self) -> String {
         let skipped = self.up_to_date + self.not_documents.len();
         let mut out = String::new();
@@ -452,8 +448,6 @@ mod tests {
         assert!(text.contains("failed     1\n"), "{text}");
         assert!(text.contains("Skipped (not a supported document type):\n  scans/photo.png\n"));
         assert!(text.contains("  scans/secret.pdf: the PDF is encrypted (422)\n"));
-        assert!(!report.is_success());
-        assert!(Report::default().is_success());
     }
 
     /// A folder holding `files` (path, contents).
@@ -634,7 +628,6 @@ mod tests {
         let report = ran(&api, dir.path(), &options(true, false));
         assert!(report.deleted.is_empty());
         assert!(report.deletions_withheld.is_some());
-        assert!(!report.is_success());
         assert!(server.requests().iter().all(|r| r.method == "GET"));
     }
 

@@ -297,6 +297,10 @@ struct TenantAddArgs {
     /// When the id exists already, change nothing and print its widget key instead of failing.
     #[arg(long)]
     if_missing: bool,
+    /// Settings JSON object, e.g. '{"rate_limits":{"per_visitor":120},
+    /// "escalation":{"min_confidence":0.3},"retrieval":{"keyword_weight":0.5}}'.
+    #[arg(long, value_name = "JSON")]
+    settings: Option<String>,
 }
 
 #[derive(Args)]
@@ -348,6 +352,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     id: args.id,
                     name: args.name,
                     widget_key: args.widget_key,
+                    settings: args.settings,
                 },
                 args.if_missing,
             )?;
@@ -429,13 +434,17 @@ fn load_folder(args: &FolderArgs, delete_missing: bool, dry_run: bool) -> anyhow
         }
         load::Outcome::Ran(report) => report,
     };
-    println!("{} into {}:", args.dir.display(), api.base_url());
+    let verb = if delete_missing { "Synced" } else { "Loaded" };
+    println!("{verb} {} at {}:", args.dir.display(), api.base_url());
     print!("{}", report.render());
     if let Some(stopped) = report.stopped {
         return Err(stopped.into());
     }
-    if !report.is_success() {
-        bail!("not everything was loaded (see above)");
+    if !report.failures.is_empty() {
+        bail!("{} failed (listed above)", report.failures.len());
+    }
+    if let Some(why) = report.deletions_withheld {
+        bail!("nothing was deleted: {why}");
     }
     Ok(())
 }

@@ -11,6 +11,8 @@ pub struct NewTenant {
     pub id: String,
     pub name: String,
     pub widget_key: Option<String>,
+    /// Settings JSON (rate limits, escalation policy, retrieval weights); `{}` when absent.
+    pub settings: Option<String>,
 }
 
 /// What `add` did: a message for stderr and the widget key for stdout.
@@ -30,12 +32,21 @@ pub fn add(db: &mut dyn Database, new: NewTenant, if_missing: bool) -> anyhow::R
         }
         None => new_widget_key()?,
     };
+    let settings = match new.settings {
+        Some(text) => {
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow!("--settings is not valid JSON: {e}"))?;
+            ensure!(value.is_object(), "--settings must be a JSON object");
+            value.to_string()
+        }
+        None => "{}".into(),
+    };
     require_schema(db)?;
     let row = TenantRow {
         id: new.id,
         name: name.to_string(),
         widget_key,
-        settings: "{}".into(),
+        settings,
         created_at: now_ms(),
     };
     match db.insert_tenant(&row)? {

@@ -3,7 +3,7 @@
 //! test's handler returns, closing the connection after every response so the client's
 //! connection pool never keeps a request waiting. Tests only; not a general HTTP server.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

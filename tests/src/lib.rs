@@ -3,6 +3,7 @@
 //! the environment a test chooses, and talks to it over HTTP.
 
 pub mod http;
+pub mod llm_server;
 pub mod platform;
 pub mod services;
 

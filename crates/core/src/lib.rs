@@ -13,6 +13,7 @@ pub mod eval;
 pub mod health;
 pub mod idempotency;
 pub mod kb;
+pub mod llm;
 pub mod memory;
 pub mod metrics;
 pub mod problem;

@@ -13,6 +13,7 @@ pub mod error;
 pub mod idempotency;
 pub mod kb;
 pub mod knowledge;
+pub mod llm;
 pub mod log;
 pub mod metrics;
 pub mod outbound;

@@ -5,10 +5,21 @@
 //!
 //! Blocking: components are synchronous handlers, so each call runs the request on Spin's
 //! executor (`spin_sdk::http::run`). Not for inbound requests (`crate::request`).
+//!
+//! A client may carry a bearer token (sent as `Authorization`, never shown by `Debug` nor
+//! put in an error) and a time limit. `spin_sdk::http::send` takes no `wasi:http`
+//! request options, so a limited request goes to the outgoing handler itself with
+//! connect, first-byte and between-bytes timeouts; without a limit the host's defaults
+//! apply (devhost: 10 s to connect, 60 s to the first byte and between bytes).
+
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::conversions::{TryFromIncomingResponse, TryIntoOutgoingRequest};
+use spin_sdk::http::{Method, OutgoingBody, Request, Response};
+use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
+use spin_sdk::wit::wasi::http0_2_0::types::RequestOptions;
 
 /// Why an outbound call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,11 +45,23 @@ impl std::fmt::Display for OutboundError {
     }
 }
 
+/// A credential: its `Debug` shows that it is set, never what it is.
+#[derive(Clone)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
 /// A JSON HTTP client for one service's base URL.
 #[derive(Debug, Clone)]
 pub struct JsonClient {
     base: String,
     request_id: Option<String>,
+    bearer: Option<Secret>,
+    time_limit: Option<Duration>,
 }
 
 impl JsonClient {
@@ -47,7 +70,23 @@ impl JsonClient {
         Self {
             base: base.trim_end_matches('/').to_string(),
             request_id: request_id.map(str::to_string),
+            bearer: None,
+            time_limit: None,
         }
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request.
+    pub fn with_bearer(mut self, token: &str) -> Self {
+        self.bearer = Some(Secret(token.to_string()));
+        self
+    }
+
+    /// Limits the wait to connect, for the first byte of the answer, and between two of
+    /// its bytes, each to `limit` (not the whole exchange: a body that keeps trickling in
+    /// is read to its end).
+    pub fn with_time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = Some(limit);
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -80,6 +119,9 @@ impl JsonClient {
         if let Some(id) = &self.request_id {
             builder.header("x-request-id", id.as_str());
         }
+        if let Some(Secret(token)) = &self.bearer {
+            builder.header("authorization", format!("Bearer {token}"));
+        }
         let request = match body {
             Some(body) => {
                 let json =
@@ -91,8 +133,11 @@ impl JsonClient {
             }
             None => builder.build(),
         };
-        let response: Response = spin_sdk::http::run(spin_sdk::http::send(request))
-            .map_err(|e| OutboundError::Unreachable(format!("{e:?}")))?;
+        let response: Response = match self.time_limit {
+            None => spin_sdk::http::run(spin_sdk::http::send(request))
+                .map_err(|e| OutboundError::Unreachable(format!("{e:?}")))?,
+            Some(limit) => send_limited(request, limit)?,
+        };
         let status = *response.status();
         if !(200..300).contains(&status) {
             return Err(OutboundError::Status {
@@ -102,4 +147,50 @@ impl JsonClient {
         }
         Ok(response.into_body())
     }
+}
+
+/// Sends `request` with `wasi:http` request options limiting each wait to `limit`, as
+/// `spin_sdk::http::send` does without options.
+fn send_limited(request: Request, limit: Duration) -> Result<Response, OutboundError> {
+    let unreachable = |e: String| OutboundError::Unreachable(e);
+    let (outgoing, body) = request
+        .try_into_outgoing_request()
+        .map_err(|e| unreachable(format!("{e:#}")))?;
+    let nanos = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
+    let options = RequestOptions::new();
+    // A host that supports no such limit refuses it; its own default then applies.
+    let _ = options.set_connect_timeout(Some(nanos));
+    let _ = options.set_first_byte_timeout(Some(nanos));
+    let _ = options.set_between_bytes_timeout(Some(nanos));
+    let sink = outgoing
+        .body()
+        .map_err(|()| unreachable("the request body was already taken".into()))?;
+    let pending = outgoing_handler::handle(outgoing, Some(options))
+        .map_err(|e| unreachable(format!("{e:?}")))?;
+    write_body(sink, body.unwrap_or_default())?;
+    let incoming = loop {
+        match pending.get() {
+            Some(Ok(Ok(response))) => break response,
+            Some(Ok(Err(code))) => return Err(unreachable(format!("{code:?}"))),
+            Some(Err(())) => return Err(unreachable("the response was already taken".into())),
+            None => pending.subscribe().block(),
+        }
+    };
+    spin_sdk::http::run(Response::try_from_incoming_response(incoming))
+        .map_err(|e| unreachable(format!("reading the response: {}", e.to_debug_string())))
+}
+
+/// Writes a whole request body and finishes it.
+fn write_body(body: OutgoingBody, bytes: Vec<u8>) -> Result<(), OutboundError> {
+    let failed = |e| OutboundError::Unreachable(format!("writing the request: {e:?}"));
+    {
+        let stream = body
+            .write()
+            .map_err(|()| OutboundError::Unreachable("the request body is closed".into()))?;
+        // The call is limited to 4096 bytes at a time.
+        for chunk in bytes.chunks(4096) {
+            stream.blocking_write_and_flush(chunk).map_err(failed)?;
+        }
+    }
+    OutgoingBody::finish(body, None).map_err(|e| OutboundError::Unreachable(format!("{e:?}")))
 }
