@@ -93,10 +93,10 @@ pub fn record_message(
     if self::message(db, tenant_id, session_id, &message.id)?.is_some() {
         return Ok(false);
     }
-    if let Some(visitor_message) = &message.reply_to {
-        if reply_to(db, tenant_id, session_id, visitor_message)?.is_some() {
-            return Ok(false);
-        }
+    if let Some(visitor_message) = &message.reply_to
+        && reply_to(db, tenant_id, session_id, visitor_message)?.is_some()
+    {
+        return Ok(false);
     }
     message.seq = append_event(
         db,

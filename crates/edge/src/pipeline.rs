@@ -228,23 +228,23 @@ impl Turn<'_> {
             if !conversation::record_message(db, tenant_id, session_id, &mut reply)? {
                 return Ok(false);
             }
-            if let Some(reason) = escalated {
-                if conversation::set_status(
+            if let Some(reason) = escalated
+                && conversation::set_status(
                     db,
                     tenant_id,
                     session_id,
                     SessionStatus::HandedOff,
                     now_ms,
-                )? {
-                    conversation::append_event(
-                        db,
-                        tenant_id,
-                        session_id,
-                        "status",
-                        &json!({ "status": "handed_off", "reason": reason }),
-                        now_ms,
-                    )?;
-                }
+                )?
+            {
+                conversation::append_event(
+                    db,
+                    tenant_id,
+                    session_id,
+                    "status",
+                    &json!({ "status": "handed_off", "reason": reason }),
+                    now_ms,
+                )?;
             }
             conversation::save_memory(db, tenant_id, session_id, &memory, now_ms)?;
             Ok::<_, crate::db::DbError>(true)

@@ -76,11 +76,14 @@ struct CollectionInfo {
     id: String,
 }
 
+/// One record's metadata as Chroma returns it.
+type Metadata = HashMap<String, Json>;
+
 #[derive(Deserialize)]
 struct QueryResponse {
     ids: Vec<Vec<String>>,
     distances: Option<Vec<Vec<Option<f64>>>>,
-    metadatas: Option<Vec<Vec<Option<HashMap<String, Json>>>>>,
+    metadatas: Option<Vec<Vec<Option<Metadata>>>>,
 }
 
 #[derive(Serialize)]

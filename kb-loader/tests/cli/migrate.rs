@@ -27,8 +27,21 @@ on_both_backends!(
 fn migrate_applies_the_platform_schema_and_rerunning_is_a_no_op(db: &TestDb) {
     // No --migrations: the repository's folder baked in at build time.
     let out = kb_loader(&["migrate", "--db-url", &db.url()]).success();
-    assert_eq!(out, "applied 0001_platform\n");
-    for table in ["tenants", "sessions", "idempotency_keys", "counters"] {
+    assert_eq!(
+        out,
+        "applied 0001_platform\napplied 0002_knowledge_base\napplied 0003_conversations\n"
+    );
+    for table in [
+        "tenants",
+        "sessions",
+        "idempotency_keys",
+        "counters",
+        "kb_documents",
+        "kb_chunks",
+        "messages",
+        "session_events",
+        "session_memory",
+    ] {
         assert!(db.table_exists(table), "{table}");
     }
     let file = std::fs::read(format!("{MIGRATIONS}/{}/0001_platform.sql", db.backend())).unwrap();
