@@ -59,11 +59,11 @@ fn migrate_applies_the_platform_schema_and_rerunning_is_a_no_op(db: &TestDb) {
     );
 
     let again = kb_loader(&["migrate", "--db-url", &db.url()]).success();
-    assert_eq!(again, "up to date at version 1\n");
+    assert_eq!(again, "up to date at version 3\n");
     assert_eq!(
         db.scalar("SELECT CAST(count(*) AS BIGINT) FROM schema_migrations")
             .as_deref(),
-        Some("1")
+        Some("3")
     );
 }
 
