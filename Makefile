@@ -8,12 +8,12 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/support-agent/target
 LISTEN ?= 127.0.0.1:3000
 EMBEDDER_LISTEN ?= 127.0.0.1:8088
 WASM := --release --target wasm32-wasip2
-COMPONENTS := -p health-component -p session-component -p metrics-component -p ingest-component -p message-component
+COMPONENTS := -p health-component -p session-component -p metrics-component -p ingest-component -p message-component -p escalate-component
 TEST_COMPONENTS := -p conformance-component -p hello-component
 # The native part of the workspace. Building it with the same cargo invocation shape as the
 # tests (`cargo test --no-run`) keeps one set of unified features, so nothing (wasmtime
 # above all) is compiled twice.
-NATIVE := --workspace --exclude health-component --exclude session-component --exclude metrics-component --exclude ingest-component --exclude message-component \
+NATIVE := --workspace --exclude health-component --exclude session-component --exclude metrics-component --exclude ingest-component --exclude message-component --exclude escalate-component \
 	--exclude conformance-component --exclude hello-component
 
 .PHONY: run test setup tools models chroma gemma-model bench-embedder components host fmt-check lint unit bench bench-host-overhead bench-session-create clean-state infra-test

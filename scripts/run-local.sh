@@ -22,6 +22,10 @@ mkdir -p .spin
 export SPIN_VARIABLE_JWT_SECRET="$(cat .spin/jwt_secret)"
 export SPIN_VARIABLE_EMBEDDER_URL="http://$EMBEDDER_LISTEN" SPIN_VARIABLE_EMBEDDER_HOST="$EMBEDDER_LISTEN"
 export SPIN_VARIABLE_CHROMA_URL="http://$CHROMA_LISTEN" SPIN_VARIABLE_CHROMA_HOST="$CHROMA_LISTEN"
+# devhost flushes the ticketing-webhook outbox every 5 s with this token, as the CronJob
+# does in production.
+[ -s .spin/outbox_flush_token ] || (umask 077; head -c 24 /dev/urandom | base64 > .spin/outbox_flush_token)
+export SPIN_VARIABLE_OUTBOX_FLUSH_TOKEN="$(cat .spin/outbox_flush_token)"
 
 pids=()
 stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -39,7 +43,7 @@ bash scripts/chroma/run.sh --host "${CHROMA_LISTEN%:*}" --port "${CHROMA_LISTEN#
   --path .spin/chroma >.spin/chroma.log 2>&1 &
 pids+=($!)
 "$T/release/devhost" --from spin.toml --listen "$LISTEN" \
-  --runtime-config-file runtime-config/local.toml &
+  --runtime-config-file runtime-config/local.toml --outbox-flush-secs 5 &
 pids+=($!)
 wait_up "http://$EMBEDDER_LISTEN/health" "the embedding sidecar"
 wait_up "http://$CHROMA_LISTEN/api/v2/heartbeat" "Chroma"

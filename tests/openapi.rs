@@ -444,3 +444,183 @@ fn knowledge_base_responses_match_their_documented_shapes() {
     );
     assert_eq!(ready["status"], "ready", "{ready}");
 }
+
+#[test]
+fn handoff_responses_match_their_documented_shapes() {
+    use core_logic::auth::Role;
+    let spec = spec();
+    let tenant = TenantSeed::unique(
+        "openapihandoff",
+        r#"{"handoff":{"inbound":{"generic":"inbound-secret"}}}"#,
+    );
+    let app = PlatformApp::start(
+        Backend::Sqlite,
+        std::slice::from_ref(&tenant),
+        &[("SPIN_VARIABLE_OUTBOX_FLUSH_TOKEN", "openapi-flush-token")],
+    );
+    let created = App::client()
+        .post(app.url("/api/sessions"))
+        .json(&serde_json::json!({ "widget_key": tenant.widget_key }))
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap();
+    let session = created["session"]["id"].as_str().unwrap().to_string();
+    let visitor = created["token"].as_str().unwrap().to_string();
+    let agent = e2e::http::staff_token(&tenant.id, Role::Agent, "ann");
+    let admin = e2e::http::staff_token(&tenant.id, Role::Admin, "ops");
+    let path = |suffix: &str| format!("/api/agent/conversations/{session}{suffix}");
+    let escalated = check(
+        &spec,
+        &app,
+        "POST",
+        "/api/sessions/{id}/escalate",
+        &format!("/api/sessions/{session}/escalate"),
+        Some(&visitor),
+        None,
+    );
+    let ticket = escalated["ticket"]["id"].as_str().unwrap().to_string();
+    check(
+        &spec,
+        &app,
+        "POST",
+        "/api/sessions/{id}/escalate",
+        &format!("/api/sessions/{session}/escalate"),
+        Some(&agent),
+        Some(serde_json::json!({ "priority": "high" })),
+    );
+    let queue = check(
+        &spec,
+        &app,
+        "GET",
+        "/api/agent/conversations",
+        "/api/agent/conversations",
+        Some(&agent),
+        None,
+    );
+    assert_eq!(queue["conversations"][0]["session_id"], session.as_str());
+    let one = "/api/agent/conversations/{id}";
+    check(&spec, &app, "GET", one, &path(""), Some(&agent), None);
+    let claim = "/api/agent/conversations/{id}/claim";
+    check(
+        &spec,
+        &app,
+        "POST",
+        claim,
+        &path("/claim"),
+        Some(&agent),
+        None,
+    );
+    let messages = "/api/agent/conversations/{id}/messages";
+    check(
+        &spec,
+        &app,
+        "POST",
+        messages,
+        &path("/messages"),
+        Some(&agent),
+        Some(serde_json::json!({ "text": "Hello, Ann here." })),
+    );
+    check(
+        &spec,
+        &app,
+        "POST",
+        messages,
+        &path("/messages"),
+        Some(&agent),
+        Some(serde_json::json!({ "text": "" })),
+    );
+    // An inbound comment, signed as the generic scheme wants.
+    let body = serde_json::json!({ "id": "e1", "type": "ticket.comment", "ticket_id": ticket,
+                                   "comment": { "body": "From the desk" } })
+    .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let signature = core_logic::handoff::sign(
+        &core_logic::handoff::Secret::new("inbound-secret"),
+        now,
+        body.as_bytes(),
+    );
+    let webhook = format!("/api/webhooks/generic?tenant={}", tenant.id);
+    for expected in [200, 401] {
+        let mut req = App::client()
+            .post(app.url(&webhook))
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if expected == 200 {
+            req = req.header("x-support-signature", signature.clone());
+        }
+        let resp = req.send().unwrap();
+        assert_eq!(resp.status().as_u16(), expected);
+        let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+        let json: Value = resp.json().unwrap();
+        assert_matches_documented(
+            &spec,
+            "POST",
+            "/api/webhooks/{provider}",
+            expected,
+            &ct,
+            &json,
+        );
+    }
+    let resolve = "/api/agent/conversations/{id}/resolve";
+    check(
+        &spec,
+        &app,
+        "POST",
+        resolve,
+        &path("/resolve"),
+        Some(&agent),
+        None,
+    );
+    check(
+        &spec,
+        &app,
+        "POST",
+        resolve,
+        &path("/resolve"),
+        Some(&agent),
+        None,
+    );
+    let handback = "/api/agent/conversations/{id}/handback";
+    check(
+        &spec,
+        &app,
+        "POST",
+        handback,
+        &path("/handback"),
+        Some(&visitor),
+        None,
+    );
+    let flush = "/api/admin/outbox/flush";
+    check(
+        &spec,
+        &app,
+        "POST",
+        flush,
+        flush,
+        Some("openapi-flush-token"),
+        None,
+    );
+    check(&spec, &app, "POST", flush, flush, Some(&admin), None);
+    check(
+        &spec,
+        &app,
+        "GET",
+        "/api/admin/outbox",
+        "/api/admin/outbox?state=delivered",
+        Some(&admin),
+        None,
+    );
+    check(
+        &spec,
+        &app,
+        "POST",
+        "/api/admin/outbox/{id}/replay",
+        "/api/admin/outbox/42/replay",
+        Some(&admin),
+        None,
+    );
+}

@@ -37,6 +37,8 @@ pub fn add(db: &mut dyn Database, new: NewTenant, if_missing: bool) -> anyhow::R
             let value: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| anyhow!("--settings is not valid JSON: {e}"))?;
             ensure!(value.is_object(), "--settings must be a JSON object");
+            core_logic::handoff::HandoffSettings::from_settings(&text)
+                .map_err(|e| anyhow!("--settings: {e}"))?;
             value.to_string()
         }
         None => "{}".into(),
@@ -79,7 +81,8 @@ pub fn list(db: &mut dyn Database, json: bool) -> anyhow::Result<String> {
                     "name": t.name,
                     "widget_key": t.widget_key,
                     "settings": serde_json::from_str::<serde_json::Value>(&t.settings)
-                        .unwrap_or_else(|_| serde_json::Value::String(t.settings.clone())),
+                        .map(redact_secrets)
+                        .unwrap_or_else(|_| serde_json::Value::String("(invalid JSON)".into())),
                     "created_at": t.created_at,
                 })
             })
@@ -158,5 +161,52 @@ mod tests {
         assert!(validate_widget_key("wk_demo").is_ok());
         assert!(validate_widget_key("wk demo").is_err());
         assert!(validate_widget_key("").is_err());
+    }
+}
+
+/// The settings with every credential (webhook secrets, API tokens and keys, inbound
+/// secrets) replaced by `"***"`, for printing.
+fn redact_secrets(mut settings: serde_json::Value) -> serde_json::Value {
+    let hidden = serde_json::Value::String("***".into());
+    if let Some(handoff) = settings.get_mut("handoff") {
+        if let Some(hooks) = handoff.get_mut("webhooks").and_then(|h| h.as_array_mut()) {
+            for hook in hooks.iter_mut().filter_map(|h| h.as_object_mut()) {
+                for key in ["secret", "api_token", "api_key"] {
+                    if let Some(v) = hook.get_mut(key) {
+                        *v = hidden.clone();
+                    }
+                }
+            }
+        }
+        if let Some(inbound) = handoff.get_mut("inbound").and_then(|i| i.as_object_mut()) {
+            for (key, v) in inbound.iter_mut() {
+                if key != "zendesk_api_user_id" {
+                    *v = hidden.clone();
+                }
+            }
+        }
+    }
+    settings
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::redact_secrets;
+
+    #[test]
+    fn credentials_never_print() {
+        let settings = serde_json::json!({
+            "rate_limits": {"per_visitor": 5},
+            "handoff": {
+                "webhooks": [{"name": "zd", "format": "zendesk", "url": "https://a.zendesk.com",
+                              "secret": "s1", "email": "a@b.c", "api_token": "t1"}],
+                "inbound": {"zendesk": "s2", "zendesk_api_user_id": 7}
+            }
+        });
+        let shown = redact_secrets(settings).to_string();
+        for secret in ["\"s1\"", "\"t1\"", "\"s2\""] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("a@b.c") && shown.contains("per_visitor") && shown.contains(":7"));
     }
 }

@@ -103,9 +103,7 @@ impl TestServer {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    if let Some(request) = serve(stream, &*handler) {
-                        requests.lock().unwrap().push(request);
-                    }
+                    serve(stream, &*handler, &requests);
                 }
             })
         };
@@ -134,10 +132,12 @@ impl Drop for TestServer {
     }
 }
 
-/// Reads one request, answers it and closes the connection.
-fn serve(stream: TcpStream, handler: &Handler) -> Option<Recorded> {
+/// Reads one request, records it, answers it and closes the connection. Recorded before
+/// the answer goes out, so a client that got its answer finds its request recorded.
+fn serve(stream: TcpStream, handler: &Handler, requests: &Mutex<Vec<Recorded>>) -> Option<()> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let request = read_request(&mut reader)?;
+    requests.lock().unwrap().push(request.clone());
     let reply = handler(&request);
     let mut out = stream;
     let mut head = format!(
@@ -151,8 +151,7 @@ fn serve(stream: TcpStream, handler: &Handler) -> Option<Recorded> {
     head.push_str("\r\n");
     out.write_all(head.as_bytes()).ok()?;
     out.write_all(reply.body.as_bytes()).ok()?;
-    out.flush().ok()?;
-    Some(request)
+    out.flush().ok()
 }
 
 fn read_request(reader: &mut impl BufRead) -> Option<Recorded> {

@@ -6,6 +6,7 @@ pub mod http;
 pub mod llm_server;
 pub mod platform;
 pub mod services;
+pub mod ticketing;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -44,6 +45,9 @@ pub struct App {
     pub base: String,
     _state: tempfile::TempDir,
     log: PathBuf,
+    /// What it was started with, for [`App::restart`].
+    env: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 impl App {
@@ -58,7 +62,61 @@ impl App {
 
     /// Starts the app with `state` as its state folder (for tests that prepare it first).
     pub fn start_in(state: tempfile::TempDir, env: &[(&str, &str)], args: &[&str]) -> App {
-        let log = state.path().join("devhost.log");
+        let (child, base, log) = Self::spawn(state.path(), env, args);
+        App {
+            child,
+            base,
+            _state: state,
+            log,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    /// Kills the app (SIGKILL: no graceful shutdown, like a crash).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the app again on the same state folder and environment, without the
+    /// `--sqlite` seed statements of the first start, plus `extra_args`.
+    pub fn restart(&mut self, extra_args: &[&str]) {
+        self.kill();
+        let mut args: Vec<&str> = Vec::new();
+        let mut skip = false;
+        for arg in &self.args {
+            if skip {
+                skip = false;
+            } else if arg == "--sqlite" {
+                skip = true;
+            } else {
+                args.push(arg);
+            }
+        }
+        args.extend_from_slice(extra_args);
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let (child, base, log) = Self::spawn(self._state.path(), &env, &args);
+        self.child = child;
+        self.base = base;
+        self.log = log;
+    }
+
+    fn spawn(state: &Path, env: &[(&str, &str)], args: &[&str]) -> (Child, String, PathBuf) {
+        // A restart keeps the first run's log beside the new one.
+        let mut log = state.join("devhost.log");
+        let mut n = 1;
+        while log.exists() {
+            n += 1;
+            log = state.join(format!("devhost.{n}.log"));
+        }
         let mut cmd = Command::new(devhost_bin());
         cmd.current_dir(repo_root())
             .args([
@@ -68,7 +126,7 @@ impl App {
                 "127.0.0.1:0",
                 "--state-dir",
             ])
-            .arg(state.path())
+            .arg(state)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap());
@@ -99,12 +157,7 @@ impl App {
             }
         });
         match rx.recv_timeout(Duration::from_secs(180)) {
-            Ok(base) => App {
-                child,
-                base,
-                _state: state,
-                log,
-            },
+            Ok(base) => (child, base, log),
             Err(_) => {
                 let _ = child.kill();
                 panic!(
@@ -135,8 +188,26 @@ impl App {
         self._state.path()
     }
 
+    /// The log of every run so far (a restart starts a new file).
     pub fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let mut runs: Vec<PathBuf> = std::fs::read_dir(self._state.path())
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("devhost") && n.ends_with(".log"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        runs.sort();
+        let _ = &self.log;
+        runs.iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 

@@ -220,11 +220,36 @@ impl Drop for ScriptedLlm {
 
 /// Reads one request (a `content-length` or chunked body), answers it, closes.
 fn serve(stream: TcpStream, shared: &Shared) {
+    let Some(received) = read_request(&stream) else {
+        return;
+    };
+    let (method, path) = (received.method.clone(), received.path.clone());
+    shared.received.lock().unwrap().push(received);
+    let mut out = stream;
+    let reply = match (method.as_str(), path.as_str()) {
+        ("GET", "/v1/models") => Reply::Json(json!({
+            "object": "list",
+            "data": [{"id": "scripted", "object": "model", "owned_by": "tests"}]
+        })),
+        ("POST", "/v1/chat/completions") => {
+            let next = shared.script.lock().unwrap().pop_front();
+            next.unwrap_or_else(|| {
+                Reply::Status(500, r#"{"error":"the test script ran out"}"#.into())
+            })
+        }
+        _ => Reply::Status(404, r#"{"error":"not found"}"#.into()),
+    };
+    // The peer may have given up (time-limit tests): write errors are expected then.
+    let _ = answer(&mut out, reply);
+}
+
+/// Reads one HTTP/1.1 request (a `content-length` or chunked body) from `stream`.
+pub(crate) fn read_request(stream: &TcpStream) -> Option<Received> {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
+        return None;
     }
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or("").to_string();
@@ -262,32 +287,14 @@ fn serve(stream: TcpStream, shared: &Shared) {
         }
     } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
         body.resize(len, 0);
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+        reader.read_exact(&mut body).ok()?;
     }
-    shared.received.lock().unwrap().push(Received {
-        method: method.clone(),
-        path: path.clone(),
+    Some(Received {
+        method,
+        path,
         headers,
         body,
-    });
-    let mut out = stream;
-    let reply = match (method.as_str(), path.as_str()) {
-        ("GET", "/v1/models") => Reply::Json(json!({
-            "object": "list",
-            "data": [{"id": "scripted", "object": "model", "owned_by": "tests"}]
-        })),
-        ("POST", "/v1/chat/completions") => {
-            let next = shared.script.lock().unwrap().pop_front();
-            next.unwrap_or_else(|| {
-                Reply::Status(500, r#"{"error":"the test script ran out"}"#.into())
-            })
-        }
-        _ => Reply::Status(404, r#"{"error":"not found"}"#.into()),
-    };
-    // The peer may have given up (time-limit tests): write errors are expected then.
-    let _ = answer(&mut out, reply);
+    })
 }
 
 fn answer(out: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
@@ -328,7 +335,7 @@ fn answer(out: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
     }
 }
 
-fn respond(
+pub(crate) fn respond(
     out: &mut TcpStream,
     status: u16,
     content_type: &str,

@@ -177,6 +177,12 @@ fn post_message(req: &Request, id: &str) -> Result<Response, ApiError> {
     if !outcome.replayed {
         record_turn(services.counters.as_ref(), &outcome, turn_started.elapsed());
     }
+    if let Some((ticket, true)) = &outcome.ticket {
+        edge::metrics::record_event(&core_logic::metrics::TICKETS, &[ticket.reason.as_str()]);
+    }
+    if outcome.outbox > 0 {
+        edge::handoff::deliver_after_request(&services.db, &tenant.id);
+    }
     if wants_event_stream(req) {
         return Ok(event_stream(&outcome));
     }
@@ -233,6 +239,7 @@ fn turn_json(outcome: &TurnOutcome) -> Result<serde_json::Value, ApiError> {
         "action": outcome.action,
         "notice": outcome.notice,
         "degraded": outcome.degraded,
+        "ticket": outcome.ticket.as_ref().map(|(t, _)| json!({ "id": t.id, "status": t.status })),
     }))
 }
 

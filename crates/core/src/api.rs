@@ -39,6 +39,17 @@ pub const ROUTES: &[Route] = &[
     route("ingest", "PUT", "/api/kb/documents/{id}"),
     route("ingest", "DELETE", "/api/kb/documents/{id}"),
     route("ingest", "POST", "/api/kb/search"),
+    route("escalate", "POST", "/api/sessions/{id}/escalate"),
+    route("escalate", "GET", "/api/agent/conversations"),
+    route("escalate", "GET", "/api/agent/conversations/{id}"),
+    route("escalate", "POST", "/api/agent/conversations/{id}/claim"),
+    route("escalate", "POST", "/api/agent/conversations/{id}/messages"),
+    route("escalate", "POST", "/api/agent/conversations/{id}/resolve"),
+    route("escalate", "POST", "/api/agent/conversations/{id}/handback"),
+    route("escalate", "POST", "/api/webhooks/{provider}"),
+    route("escalate", "POST", "/api/admin/outbox/flush"),
+    route("escalate", "GET", "/api/admin/outbox"),
+    route("escalate", "POST", "/api/admin/outbox/{id}/replay"),
 ];
 
 #[cfg(test)]

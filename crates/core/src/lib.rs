@@ -10,6 +10,7 @@ pub mod chunking;
 pub mod conversation;
 pub mod escalation;
 pub mod eval;
+pub mod handoff;
 pub mod health;
 pub mod idempotency;
 pub mod kb;

@@ -132,6 +132,50 @@ pub const ESCALATIONS: Metric = Metric {
     )],
 };
 
+/// Tickets opened in the tenant's queue, by why.
+pub const TICKETS: Metric = Metric {
+    name: "support_tickets_opened_total",
+    help: "Tickets opened for a person, by reason (agent_initiated: an agent took over).",
+    kind: Kind::Counter,
+    labels: &[(
+        "reason",
+        &[
+            "human_requested",
+            "frustration",
+            "repeated_failure",
+            "low_confidence",
+            "sensitive_topic",
+            "agent_initiated",
+            "other",
+        ],
+    )],
+};
+
+/// Outbound webhook deliveries by format and outcome.
+pub const WEBHOOK_DELIVERIES: Metric = Metric {
+    name: "support_webhook_deliveries_total",
+    help: "Outbound ticketing webhook delivery attempts, by format and outcome (retry: failed, will be tried again; dead: failed for the last time, dead-lettered).",
+    kind: Kind::Counter,
+    labels: &[
+        ("format", &["generic", "zendesk", "freshdesk", "other"]),
+        ("outcome", &["delivered", "retry", "dead", "other"]),
+    ],
+};
+
+/// Inbound ticketing webhooks by provider and outcome.
+pub const INBOUND_WEBHOOKS: Metric = Metric {
+    name: "support_inbound_webhooks_total",
+    help: "Inbound ticketing webhooks, by provider and outcome (applied, duplicate, ignored, rejected: bad signature or body).",
+    kind: Kind::Counter,
+    labels: &[
+        ("provider", &["generic", "zendesk", "freshdesk", "other"]),
+        (
+            "outcome",
+            &["applied", "duplicate", "ignored", "rejected", "other"],
+        ),
+    ],
+};
+
 /// Every metric the app exports.
 pub const ALL: &[Metric] = &[
     HTTP_REQUESTS,
@@ -143,6 +187,9 @@ pub const ALL: &[Metric] = &[
     MESSAGE_LATENCY,
     ANSWERS,
     ESCALATIONS,
+    TICKETS,
+    WEBHOOK_DELIVERIES,
+    INBOUND_WEBHOOKS,
 ];
 
 /// The status class label of an HTTP status.

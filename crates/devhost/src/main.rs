@@ -50,6 +50,10 @@ struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Every this many seconds, POST /api/admin/outbox/flush to the app with the bearer
+    /// token in SPIN_VARIABLE_OUTBOX_FLUSH_TOKEN (as SpinKube's CronJob does); 0: never.
+    #[arg(long, default_value_t = 0, env = "DEVHOST_OUTBOX_FLUSH_SECS")]
+    outbox_flush_secs: u64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -108,6 +112,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cli.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving");
+    if cli.outbox_flush_secs > 0 {
+        match std::env::var("SPIN_VARIABLE_OUTBOX_FLUSH_TOKEN") {
+            Ok(token) if !token.trim().is_empty() => {
+                devhost::server::spawn_ticker(
+                    app.clone(),
+                    Duration::from_secs(cli.outbox_flush_secs),
+                    "/api/admin/outbox/flush",
+                    token,
+                );
+            }
+            _ => tracing::warn!(
+                "--outbox-flush-secs is set but SPIN_VARIABLE_OUTBOX_FLUSH_TOKEN is not: not flushing"
+            ),
+        }
+    }
     println!("Serving http://{addr}");
     devhost::server::serve(app, listener).await
 }

@@ -60,6 +60,47 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every `period`, POSTs `path` to the app with `Authorization: Bearer <token>`, as a cron
+/// job beside a Spin deployment would (the outbox flush). A failure is logged; the next tick
+/// tries again. Ticks do not overlap: the next waits for the previous to finish.
+pub fn spawn_ticker(app: Arc<App>, period: Duration, path: &'static str, token: String) {
+    tokio::spawn(async move {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            let request = hyper::Request::builder()
+                .method(hyper::Method::POST)
+                .uri(path)
+                .header("host", "localhost")
+                .header("authorization", format!("Bearer {token}"))
+                .header("x-request-id", new_request_id())
+                .body(http_body_util::Full::new(bytes::Bytes::new()));
+            let Ok(request) = request else {
+                tracing::warn!(path, "ticker: cannot build the request");
+                return;
+            };
+            let started = Instant::now();
+            let (response, _) = app.handle(request, loopback).await;
+            let status = response.status().as_u16();
+            // Read the body to its end so the component's work completes.
+            let _ = http_body_util::BodyExt::collect(response.into_body()).await;
+            if status == 200 {
+                tracing::debug!(
+                    path,
+                    status,
+                    latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "tick"
+                );
+            } else {
+                tracing::warn!(path, status, "tick failed");
+            }
+        }
+    });
+}
+
 /// Whether a client's `x-request-id` is kept: short, and only characters that cannot forge
 /// log structure. Anything else is replaced by a fresh id.
 fn acceptable_request_id(id: &str) -> bool {

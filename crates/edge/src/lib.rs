@@ -10,6 +10,7 @@ pub mod counters;
 pub mod db;
 pub mod embedder;
 pub mod error;
+pub mod handoff;
 pub mod idempotency;
 pub mod kb;
 pub mod knowledge;

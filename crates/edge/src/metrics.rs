@@ -116,6 +116,19 @@ pub fn record_ingest(counters: &dyn Counters, outcome: &str, chunks: Option<(i64
     }
 }
 
+/// Records one increment of `metric` with `labels`, opening the counters itself (for code
+/// that has none open: ticket and webhook events).
+pub fn record_event(metric: &Metric, labels: &[&str]) {
+    if let Err(e) = open().and_then(|c| add(c.as_ref(), metric, labels, 1.0)) {
+        crate::log::warn("metrics", &format!("not recorded: {}", short(&e)));
+    }
+}
+
+/// Records one webhook delivery attempt.
+pub fn record_webhook(format: &str, outcome: &str) {
+    record_event(&metrics::WEBHOOK_DELIVERIES, &[format, outcome]);
+}
+
 fn short(e: &DbError) -> &'static str {
     match e {
         DbError::Unavailable(_) => "counters unavailable",

@@ -194,3 +194,22 @@ fn write_body(body: OutgoingBody, bytes: Vec<u8>) -> Result<(), OutboundError> {
     }
     OutgoingBody::finish(body, None).map_err(|e| OutboundError::Unreachable(format!("{e:?}")))
 }
+
+/// Sends `body` to `url` with exactly `headers` (plus nothing of a [`JsonClient`]'s), each
+/// wait limited to `limit`; the status and body of whatever answer comes back. For webhook
+/// deliveries, where the caller signs the body and judges the status itself.
+pub fn send_raw(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+    limit: Duration,
+) -> Result<(u16, Vec<u8>), OutboundError> {
+    let mut builder = Request::builder();
+    builder.method(method).uri(url);
+    for (name, value) in headers {
+        builder.header(*name, *value);
+    }
+    let response = send_limited(builder.body(body).build(), limit)?;
+    Ok((*response.status(), response.into_body()))
+}

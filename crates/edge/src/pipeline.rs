@@ -22,8 +22,10 @@ use serde_json::{Value as Json, json};
 
 use crate::ApiError;
 use crate::conversation::{self, MemoryRecord, Message};
+use crate::handoff::{self, Opening};
 use crate::knowledge::Knowledge;
 use crate::store::{Session, Tenant, new_id};
+use core_logic::handoff::{EventKind, TranscriptLine};
 
 /// Share of an answer sentence's content words its sources must contain.
 pub const MIN_SUPPORT: f64 = 0.6;
@@ -53,6 +55,10 @@ pub struct TurnOutcome {
     pub replayed: bool,
     /// Time per stage (`store`, `vector`, `keyword`, `compose`, `reply`).
     pub stages: Vec<(&'static str, Duration)>,
+    /// The ticket this turn opened (`true`) or wrote to (`false`), if any.
+    pub ticket: Option<(crate::handoff::Ticket, bool)>,
+    /// Outbox rows written: the caller delivers them after the turn.
+    pub outbox: usize,
 }
 
 impl Turn<'_> {
@@ -94,12 +100,40 @@ impl Turn<'_> {
             responder: None,
             created_at: now_ms,
         };
-        let inserted = match db
-            .transaction(|db| conversation::record_message(db, tenant_id, session_id, &mut visitor))
-        {
-            Ok(inserted) => inserted,
+        let handed_off = self.session.status == SessionStatus::HandedOff;
+        let mut outbox = 0;
+        let stored_first = db.transaction(|db| {
+            if !conversation::record_message(db, tenant_id, session_id, &mut visitor)? {
+                return Ok((false, None));
+            }
+            // A person has the conversation: the ticketing system hears of the message, in
+            // the same transaction that stores it.
+            let mut ticket = None;
+            if handed_off && let Some(open) = handoff::unsolved_ticket(db, tenant_id, session_id)? {
+                outbox = handoff::enqueue(
+                    db,
+                    self.tenant,
+                    self.session,
+                    &open,
+                    EventKind::VisitorMessage,
+                    Some((
+                        &visitor.id,
+                        TranscriptLine {
+                            author: Author::Visitor,
+                            text: visitor.text.clone(),
+                            created_at: now_ms,
+                        },
+                    )),
+                    now_ms,
+                )?;
+                ticket = Some((open, false));
+            }
+            Ok::<_, crate::db::DbError>((true, ticket))
+        });
+        let (inserted, ticket) = match stored_first {
+            Ok(stored) => stored,
             // A concurrent retry with the same key stored it first.
-            Err(crate::db::DbError::Conflict(_)) => false,
+            Err(crate::db::DbError::Conflict(_)) => (false, None),
             Err(e) => return Err(e.into()),
         };
         stages.push(("store", started.elapsed()));
@@ -120,6 +154,8 @@ impl Turn<'_> {
                     degraded: false,
                     replayed: true,
                     stages,
+                    ticket: None,
+                    outbox: 0,
                 });
             }
             stored
@@ -135,6 +171,8 @@ impl Turn<'_> {
                 degraded: false,
                 replayed: !inserted,
                 stages,
+                ticket,
+                outbox,
             });
         }
 
@@ -190,7 +228,7 @@ impl Turn<'_> {
                 phrase(Phrase::HandingOff, self.locale()).to_string(),
                 Json::Array(Vec::new()),
                 Some(json!({ "type": "escalate", "reason": reason, "intent": intent })),
-                Some(reason),
+                Some((reason, intent)),
             ),
             (_, Some(answer)) => (answer.text, json!(answer.citations), None, None),
             // Nothing grounded to say: no invented answer, an offer of a person instead.
@@ -224,27 +262,32 @@ impl Turn<'_> {
             .map(|m| (m.author, m.text.as_str()))
             .collect();
         remember(&mut memory, &visitor.text, answered, &dropped);
+        let mut ticket = None;
         let outcome = db.transaction(|db| {
             if !conversation::record_message(db, tenant_id, session_id, &mut reply)? {
                 return Ok(false);
             }
-            if let Some(reason) = escalated
-                && conversation::set_status(
+            // Escalated: the ticket, the session's new status and the outbox rows go with
+            // the reply, or none of them does.
+            if let Some((reason, intent)) = escalated {
+                let opening = Opening {
+                    reason: reason.into(),
+                    intent,
+                    priority: None,
+                    opened_by: if reason == Reason::HumanRequested {
+                        "visitor".into()
+                    } else {
+                        "policy".into()
+                    },
+                    note: None,
+                };
+                ticket = Some(handoff::open_ticket(
                     db,
-                    tenant_id,
-                    session_id,
-                    SessionStatus::HandedOff,
+                    self.tenant,
+                    self.session,
+                    &opening,
                     now_ms,
-                )?
-            {
-                conversation::append_event(
-                    db,
-                    tenant_id,
-                    session_id,
-                    "status",
-                    &json!({ "status": "handed_off", "reason": reason }),
-                    now_ms,
-                )?;
+                )?);
             }
             conversation::save_memory(db, tenant_id, session_id, &memory, now_ms)?;
             Ok::<_, crate::db::DbError>(true)
@@ -253,6 +296,7 @@ impl Turn<'_> {
             Ok(true) => reply,
             // A concurrent retry answered first: its reply is the reply.
             Ok(false) | Err(crate::db::DbError::Conflict(_)) => {
+                ticket = None;
                 conversation::reply_to(db, tenant_id, session_id, &visitor.id)?
                     .ok_or_else(ApiError::internal)?
             }
@@ -267,6 +311,8 @@ impl Turn<'_> {
             degraded: found.degraded,
             replayed: false,
             stages,
+            outbox: usize::from(ticket.as_ref().is_some_and(|(_, new)| *new)),
+            ticket,
         })
     }
 

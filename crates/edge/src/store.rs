@@ -236,6 +236,7 @@ pub fn delete_session(db: &Db, tenant_id: &str, id: &str) -> Result<bool, DbErro
             ],
         )?;
         crate::conversation::delete_session_data(db, tenant_id, id)?;
+        crate::handoff::delete_session_tickets(db, tenant_id, id)?;
         crate::kb::delete_attachments(db, tenant_id, id)?;
         let deleted = db.execute(
             "DELETE FROM sessions WHERE tenant_id = $1 AND id = $2",

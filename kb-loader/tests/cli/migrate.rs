@@ -29,7 +29,7 @@ fn migrate_applies_the_platform_schema_and_rerunning_is_a_no_op(db: &TestDb) {
     let out = kb_loader(&["migrate", "--db-url", &db.url()]).success();
     assert_eq!(
         out,
-        "applied 0001_platform\napplied 0002_knowledge_base\napplied 0003_conversations\n"
+        "applied 0001_platform\napplied 0002_knowledge_base\napplied 0003_conversations\napplied 0004_handoff\n"
     );
     for table in [
         "tenants",
@@ -41,6 +41,10 @@ fn migrate_applies_the_platform_schema_and_rerunning_is_a_no_op(db: &TestDb) {
         "messages",
         "session_events",
         "session_memory",
+        "tickets",
+        "ticket_links",
+        "outbox",
+        "inbound_events",
     ] {
         assert!(db.table_exists(table), "{table}");
     }
@@ -59,11 +63,11 @@ fn migrate_applies_the_platform_schema_and_rerunning_is_a_no_op(db: &TestDb) {
     );
 
     let again = kb_loader(&["migrate", "--db-url", &db.url()]).success();
-    assert_eq!(again, "up to date at version 3\n");
+    assert_eq!(again, "up to date at version 4\n");
     assert_eq!(
         db.scalar("SELECT CAST(count(*) AS BIGINT) FROM schema_migrations")
             .as_deref(),
-        Some("3")
+        Some("4")
     );
 }
 
