@@ -287,6 +287,42 @@ impl Api {
         self.json(|| self.http.post(&url).json(&body))
     }
 
+    /// A new chat session of the tenant whose widget key this is: its id and visitor token.
+    pub fn start_session(&self, widget_key: &str) -> Result<(String, String), ApiError> {
+        let url = self.url("/api/sessions");
+        let body = serde_json::json!({ "widget_key": widget_key });
+        let response = self.send_as(None, || self.http.post(&url).json(&body))?;
+        let created: serde_json::Value =
+            response.json().map_err(|e| ApiError::InvalidResponse {
+                detail: e.to_string(),
+            })?;
+        match (created["session"]["id"].as_str(), created["token"].as_str()) {
+            (Some(id), Some(token)) => Ok((id.to_string(), token.to_string())),
+            _ => Err(ApiError::InvalidResponse {
+                detail: "the new session has no id or token".into(),
+            }),
+        }
+    }
+
+    /// The visitor of `session` says `text`: the turn (message, reply, action) as the API
+    /// returns it.
+    pub fn say(
+        &self,
+        session: &str,
+        visitor_token: &str,
+        text: &str,
+    ) -> Result<serde_json::Value, ApiError> {
+        let url = self.url(&format!(
+            "/api/sessions/{}/messages",
+            encode_component(session)
+        ));
+        let body = serde_json::json!({ "text": text });
+        let response = self.send_as(Some(visitor_token), || self.http.post(&url).json(&body))?;
+        response.json().map_err(|e| ApiError::InvalidResponse {
+            detail: e.to_string(),
+        })
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
@@ -305,12 +341,22 @@ impl Api {
     /// Sends the request made by `request` (again, when retrying) and returns a successful
     /// response.
     fn send(&self, request: impl Fn() -> RequestBuilder) -> Result<Response, ApiError> {
+        self.send_as(Some(&self.token), request)
+    }
+
+    /// [`send`](Self::send) with another token, or none.
+    fn send_as(
+        &self,
+        token: Option<&str>,
+        request: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, ApiError> {
         let (mut unavailable, mut rate_limited) = (0, 0);
         loop {
-            let response = request()
-                .bearer_auth(&self.token)
-                .send()
-                .map_err(|e| self.transport_error(&e))?;
+            let mut builder = request();
+            if let Some(token) = token {
+                builder = builder.bearer_auth(token);
+            }
+            let response = builder.send().map_err(|e| self.transport_error(&e))?;
             let wait = match response.status() {
                 status if status.is_success() => return Ok(response),
                 StatusCode::SERVICE_UNAVAILABLE => {

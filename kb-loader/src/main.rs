@@ -4,6 +4,7 @@
 //! measures retrieval quality. Native only: the components never link it, and it never
 //! runs on a request path.
 
+mod answers;
 mod api;
 mod database;
 mod db_url;
@@ -101,6 +102,14 @@ enum Command {
     /// and MRR@k per mode, overall and per kind. Unanswerable questions are searched in
     /// hybrid mode, to compare their top score and confidence with the answerable ones.
     Eval(EvalArgs),
+    /// Measure answer quality: every question (and every line of an escalation file) goes
+    /// through the whole answer pipeline as a visitor's message in a new chat session.
+    ///
+    /// Prints citation precision (cited documents that answer the question), the answer rate
+    /// in scope and out of scope, and escalation precision and recall. The escalation file is
+    /// JSON lines {"id", "message", "escalate": true|false}; every question of the question
+    /// file should not escalate. Sessions are started with the tenant's widget key.
+    EvalAnswers(EvalAnswersArgs),
 }
 
 /// Where the app is and who speaks to it.
@@ -207,6 +216,27 @@ struct EvalArgs {
     /// Cut-off of recall@k and MRR@k, in distinct documents.
     #[arg(long, default_value_t = 10)]
     k: usize,
+    /// The --prefix the documents were loaded with; put before every answer.
+    #[arg(long, value_name = "P", default_value = "")]
+    prefix: String,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct EvalAnswersArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// The question file (JSON lines, as for `eval`).
+    questions: PathBuf,
+    /// The escalation file (JSON lines); default: escalations.jsonl beside the questions,
+    /// if there is one.
+    #[arg(long, value_name = "FILE")]
+    escalations: Option<PathBuf>,
+    /// The tenant's widget key (sessions are started as a visitor would).
+    #[arg(long, value_name = "KEY", env = "SUPPORT_AGENT_WIDGET_KEY")]
+    widget_key: String,
     /// The --prefix the documents were loaded with; put before every answer.
     #[arg(long, value_name = "P", default_value = "")]
     prefix: String,
@@ -395,6 +425,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::EvalAnswers(args) => eval_answers(&args),
         Command::Eval(args) => {
             let text = std::fs::read_to_string(&args.questions)
                 .with_context(|| format!("cannot read {}", args.questions.display()))?;
@@ -413,6 +444,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `eval-answers`: the questions and escalation cases through the whole pipeline.
+fn eval_answers(args: &EvalAnswersArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.questions)
+        .with_context(|| format!("cannot read {}", args.questions.display()))?;
+    let questions =
+        eval::parse_questions(&text).with_context(|| args.questions.display().to_string())?;
+    let escalation_file = args.escalations.clone().or_else(|| {
+        let beside = args.questions.with_file_name("escalations.jsonl");
+        beside.exists().then_some(beside)
+    });
+    let escalations = match &escalation_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            answers::parse_escalations(&text).with_context(|| path.display().to_string())?
+        }
+        None => Vec::new(),
+    };
+    let api = args.app.connect()?;
+    let bar = output::progress_bar(0);
+    let evaluation = answers::run(
+        &api,
+        &args.widget_key,
+        &questions,
+        &escalations,
+        &args.prefix,
+        &bar,
+    );
+    bar.finish_and_clear();
+    let evaluation = evaluation?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&evaluation.to_json())?);
+    } else {
+        print!("{}", evaluation.render());
+    }
+    Ok(())
 }
 
 /// `load` and `sync`: the summary goes to stdout; the exit status says whether all went well.

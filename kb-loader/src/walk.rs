@@ -18,7 +18,7 @@ pub const DOCUMENT_EXTENSIONS: &[&str] = &[
 ];
 
 /// Top-level files that belong to the folder, not to the knowledge base.
-const FOLDER_FILES: &[&str] = &["README.md", "questions.jsonl"];
+const FOLDER_FILES: &[&str] = &["README.md", "questions.jsonl", "escalations.jsonl"];
 
 /// A document file found in the folder.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -99,6 +99,18 @@ fn retrievers(request_id: Option<&str>) -> (Option<Embedder>, Option<Chroma>) {
     )
 }
 
+/// The configured LLM; `None` (the extractive responder answers) when `llm_base_url` is
+/// unset, or when the `llm_*` variables are unusable (logged).
+fn llm() -> Option<edge::llm::Llm> {
+    match edge::llm::LlmConfig::from_config() {
+        Ok(config) => config.map(|c| edge::llm::Llm::new(&c)),
+        Err(e) => {
+            edge::log::warn("message", &e.to_string());
+            None
+        }
+    }
+}
+
 fn knowledge<'a>(
     services: &'a Services,
     tenant: &'a Tenant,
@@ -167,10 +179,12 @@ fn post_message(req: &Request, id: &str) -> Result<Response, ApiError> {
     for file in &files {
         knowledge.attach(file, &session.id, now_ms())?;
     }
+    let llm = llm();
     let turn = Turn {
         knowledge,
         tenant: &tenant,
         session: &session,
+        llm: llm.as_ref(),
     };
     let turn_started = std::time::Instant::now();
     let outcome = turn.run(&message, key.as_deref(), now_ms())?;

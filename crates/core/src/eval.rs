@@ -158,6 +158,124 @@ impl Mean {
     }
 }
 
+/// What the bot did with one visitor message, as the answer evaluation sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnOutcome {
+    /// A reply with citations and no action.
+    Answered,
+    /// No grounded answer: "I don't know" and the offer of a person.
+    NotAnswered,
+    /// Handed to a person.
+    Escalated,
+}
+
+/// What the evaluation expected of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expectation {
+    /// An answer citing one of these documents.
+    Answer(Vec<String>),
+    /// Outside the knowledge base: no answer.
+    NoAnswer,
+    /// A person.
+    Escalate,
+}
+
+/// Answer-quality figures over a set of messages sent through the whole pipeline:
+/// - citation precision: of the citations of answered in-scope questions, the share naming a
+///   document that answers the question;
+/// - answer rate in scope and out of scope (out-of-scope answers are invented or off-topic);
+/// - escalation precision and recall, with every message that expects no escalation as a
+///   negative.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AnswerTally {
+    pub in_scope: usize,
+    pub in_scope_answered: usize,
+    /// In-scope answers whose citations include a right document.
+    pub in_scope_answered_right: usize,
+    pub citations: usize,
+    pub right_citations: usize,
+    pub out_of_scope: usize,
+    pub out_of_scope_answered: usize,
+    pub escalation_expected: usize,
+    pub escalated_expected: usize,
+    pub escalated_unexpected: usize,
+}
+
+fn ratio(part: usize, whole: usize) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+impl AnswerTally {
+    /// Adds one message: what was expected, what happened, and the documents its reply
+    /// cited (one entry per citation).
+    pub fn add<S: AsRef<str>>(
+        &mut self,
+        expected: &Expectation,
+        outcome: TurnOutcome,
+        cited: &[S],
+    ) {
+        let escalated = outcome == TurnOutcome::Escalated;
+        match expected {
+            Expectation::Escalate => {
+                self.escalation_expected += 1;
+                self.escalated_expected += usize::from(escalated);
+                return;
+            }
+            _ if escalated => self.escalated_unexpected += 1,
+            _ => {}
+        }
+        let answered = outcome == TurnOutcome::Answered;
+        match expected {
+            Expectation::Answer(right) => {
+                self.in_scope += 1;
+                if answered {
+                    self.in_scope_answered += 1;
+                    let good = cited
+                        .iter()
+                        .filter(|c| right.iter().any(|r| r == c.as_ref()))
+                        .count();
+                    self.citations += cited.len();
+                    self.right_citations += good;
+                    self.in_scope_answered_right += usize::from(good > 0);
+                }
+            }
+            Expectation::NoAnswer => {
+                self.out_of_scope += 1;
+                self.out_of_scope_answered += usize::from(answered);
+            }
+            Expectation::Escalate => {}
+        }
+    }
+
+    pub fn citation_precision(&self) -> Option<f64> {
+        ratio(self.right_citations, self.citations)
+    }
+
+    pub fn in_scope_answer_rate(&self) -> Option<f64> {
+        ratio(self.in_scope_answered, self.in_scope)
+    }
+
+    /// Answers that cite a right document, over all in-scope questions.
+    pub fn in_scope_correct_rate(&self) -> Option<f64> {
+        ratio(self.in_scope_answered_right, self.in_scope)
+    }
+
+    pub fn out_of_scope_answer_rate(&self) -> Option<f64> {
+        ratio(self.out_of_scope_answered, self.out_of_scope)
+    }
+
+    pub fn escalation_precision(&self) -> Option<f64> {
+        ratio(
+            self.escalated_expected,
+            self.escalated_expected + self.escalated_unexpected,
+        )
+    }
+
+    pub fn escalation_recall(&self) -> Option<f64> {
+        ratio(self.escalated_expected, self.escalation_expected)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,5 +390,42 @@ mod tests {
         mean.add(0.0);
         assert_eq!(mean.value(), Some(0.5));
         assert_eq!(mean.count(), 2);
+    }
+
+    #[test]
+    fn answer_tally_counts_precision_scope_and_escalations() {
+        let mut t = AnswerTally::default();
+        let refunds = Expectation::Answer(vec!["refunds.md".into()]);
+        t.add(
+            &refunds,
+            TurnOutcome::Answered,
+            &["refunds.md", "shipping.md"],
+        );
+        t.add(&refunds, TurnOutcome::Answered, &["shipping.md"]);
+        t.add(&refunds, TurnOutcome::NotAnswered, &[] as &[&str]);
+        t.add(&refunds, TurnOutcome::Escalated, &[] as &[&str]);
+        t.add(
+            &Expectation::NoAnswer,
+            TurnOutcome::NotAnswered,
+            &[] as &[&str],
+        );
+        t.add(&Expectation::NoAnswer, TurnOutcome::Answered, &["x.md"]);
+        t.add(
+            &Expectation::Escalate,
+            TurnOutcome::Escalated,
+            &[] as &[&str],
+        );
+        t.add(
+            &Expectation::Escalate,
+            TurnOutcome::NotAnswered,
+            &[] as &[&str],
+        );
+        assert_eq!(t.citation_precision(), Some(1.0 / 3.0));
+        assert_eq!(t.in_scope_answer_rate(), Some(0.5));
+        assert_eq!(t.in_scope_correct_rate(), Some(0.25));
+        assert_eq!(t.out_of_scope_answer_rate(), Some(0.5));
+        assert_eq!(t.escalation_precision(), Some(0.5));
+        assert_eq!(t.escalation_recall(), Some(0.5));
+        assert_eq!(AnswerTally::default().citation_precision(), None);
     }
 }

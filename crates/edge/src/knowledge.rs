@@ -67,6 +67,21 @@ pub struct SearchHit {
     pub keyword: Option<core_logic::retrieval::RetrieverRank>,
 }
 
+impl SearchHit {
+    /// The hit as a passage the responders read.
+    pub fn passage(&self) -> core_logic::answer::Passage {
+        core_logic::answer::Passage {
+            chunk_id: self.chunk_id.clone(),
+            document_id: self.document_id.clone(),
+            title: self.title.clone(),
+            heading_path: self.heading_path.clone(),
+            source_url: self.source_url.clone(),
+            text: self.text.clone(),
+            score: self.score,
+        }
+    }
+}
+
 /// A search's results and how much to trust them.
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchOutcome {

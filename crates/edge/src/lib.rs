@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod probe;
 pub mod rate_limit;
 pub mod request;
+pub mod responder;
 pub mod services;
 pub mod store;
 pub mod upload;

@@ -24,6 +24,7 @@ use crate::ApiError;
 use crate::conversation::{self, MemoryRecord, Message};
 use crate::handoff::{self, Opening};
 use crate::knowledge::Knowledge;
+use crate::responder::{self, LlmOutcome, Prompt};
 use crate::store::{Session, Tenant, new_id};
 use core_logic::handoff::{EventKind, TranscriptLine};
 
@@ -32,11 +33,13 @@ pub const MIN_SUPPORT: f64 = 0.6;
 /// Passages the responder reads.
 const PASSAGES: usize = 5;
 
-/// One visitor turn: the session, its tenant and the knowledge base scoped to the session.
+/// One visitor turn: the session, its tenant, the knowledge base scoped to the session and
+/// the LLM, when one is configured.
 pub struct Turn<'a> {
     pub knowledge: Knowledge<'a>,
     pub tenant: &'a Tenant,
     pub session: &'a Session,
+    pub llm: Option<&'a crate::llm::Llm>,
 }
 
 /// What a turn produced.
@@ -191,37 +194,75 @@ impl Turn<'_> {
             mode: SearchMode::Hybrid,
         })?;
         stages.extend(found.timings.iter().copied());
-        let passages: Vec<Passage> = found
+        let mut passages: Vec<Passage> = found
             .results
             .iter()
-            .map(|hit| Passage {
-                chunk_id: hit.chunk_id.clone(),
-                document_id: hit.document_id.clone(),
-                title: hit.title.clone(),
-                heading_path: hit.heading_path.clone(),
-                source_url: hit.source_url.clone(),
-                text: hit.text.clone(),
-                score: hit.score,
-            })
+            .map(crate::knowledge::SearchHit::passage)
             .collect();
 
-        // 4. A grounded answer, if the passages hold one; then the policy decides.
+        // 4. What the policy decides whatever the answer (a request for a person, a
+        // sensitive topic, frustration) is settled first, so no answer is composed for
+        // nothing; otherwise a grounded answer, from the LLM when one is configured (the
+        // extractive responder when it fails or strays from the sources), then the policy.
         let started = Instant::now();
-        let answer =
-            answer::extractive_answer(&visitor.text, &passages, &ExtractiveConfig::default())
-                .filter(|a| {
-                    answer::grounding(&a.text, &a.citations, &passages, MIN_SUPPORT).supported
-                });
         let policy = EscalationPolicy::from_settings(&self.tenant.settings);
-        let decision = decide(
-            &policy,
-            &TurnSignals {
-                message: &visitor.text,
-                retrieval_confidence: Some(found.confidence),
-                failed_turns_before: u32::try_from(memory.failed_turns).unwrap_or(u32::MAX),
-                answered: answer.is_some(),
-            },
-        );
+        let signals = |answered: bool| TurnSignals {
+            message: &visitor.text,
+            retrieval_confidence: Some(found.confidence),
+            failed_turns_before: u32::try_from(memory.failed_turns).unwrap_or(u32::MAX),
+            answered,
+        };
+        let early = decide(&policy, &signals(true));
+        let settled =
+            matches!(early, Decision::Escalate { reason, .. } if reason != Reason::LowConfidence);
+        let extractive = |passages: &[Passage]| {
+            answer::extractive_answer(&visitor.text, passages, &ExtractiveConfig::default()).filter(
+                |a| answer::grounding(&a.text, &a.citations, passages, MIN_SUPPORT).supported,
+            )
+        };
+        let mut responder = "extractive";
+        let answer = match (settled, self.llm) {
+            (true, _) => None,
+            (false, None) => extractive(&passages),
+            (false, Some(llm)) => {
+                let known = memory_of(&memory);
+                let turns: Vec<(Author, String)> = recent
+                    .iter()
+                    .filter(|m| m.id != visitor.id)
+                    .map(|m| (m.author, m.text.clone()))
+                    .collect();
+                let prompt = Prompt {
+                    question: &visitor.text,
+                    memory: &known,
+                    recent_turns: &turns,
+                    locale: self.locale(),
+                };
+                let (outcome, waited) =
+                    responder::answer(llm, &self.knowledge, &prompt, &mut passages, MIN_SUPPORT);
+                stages.push(("llm", waited));
+                match outcome {
+                    LlmOutcome::Answer(answer) => {
+                        responder = "llm";
+                        Some(answer)
+                    }
+                    // The model would rather have a person answer: offered, not forced.
+                    LlmOutcome::Escalate(_) => {
+                        responder = "llm";
+                        None
+                    }
+                    LlmOutcome::Fallback(why) => {
+                        crate::log::warn("responder", &format!("extractive fallback: {why}"));
+                        responder = "fallback";
+                        extractive(&passages)
+                    }
+                }
+            }
+        };
+        let decision = if settled {
+            early
+        } else {
+            decide(&policy, &signals(answer.is_some()))
+        };
         let answered = answer.is_some();
         let (text, citations, action, escalated) = match (decision, answer) {
             (Decision::Escalate { reason, intent }, _) if reason != Reason::LowConfidence => (
@@ -251,7 +292,7 @@ impl Turn<'_> {
             citations,
             action: action.clone(),
             reply_to: Some(visitor.id.clone()),
-            responder: Some("extractive".into()),
+            responder: Some(responder.into()),
             created_at: now_ms,
         };
         // With the reply stored, the window of recent turns moves on: the turns that leave
@@ -321,15 +362,19 @@ impl Turn<'_> {
     }
 }
 
+/// The bot's memory as the responders read it.
+fn memory_of(memory: &MemoryRecord) -> core_logic::memory::Memory {
+    serde_json::from_value(json!({ "facts": memory.facts, "summary": memory.summary }))
+        .unwrap_or_default()
+}
+
 /// Longest rolling summary kept, in characters.
 const SUMMARY_CHARS: usize = 600;
 
 /// Updates what the bot remembers after a turn: facts the visitor stated, the summary of
 /// turns that left the recent window, and how many turns in a row went unanswered.
 fn remember(memory: &mut MemoryRecord, text: &str, answered: bool, dropped: &[(Author, &str)]) {
-    let mut known: core_logic::memory::Memory =
-        serde_json::from_value(json!({ "facts": memory.facts, "summary": memory.summary }))
-            .unwrap_or_default();
+    let mut known = memory_of(memory);
     known.remember(core_logic::memory::extract_facts(text));
     memory.facts = json!(known.facts);
     if !dropped.is_empty() {

@@ -1,0 +1,140 @@
+//! The LLM responder: runs `core_logic::llm`'s bounded tool loop against the configured
+//! OpenAI-compatible endpoint, with our three tools (`search_kb` over the tenant's knowledge
+//! and the session's attachments, `recall_memory`, `escalate`).
+//!
+//! Its answer is not trusted: the pipeline keeps it only when [`core_logic::answer::grounding`]
+//! finds every sentence supported by the passages it cites; anything else (the endpoint
+//! down or slow, an empty or ungrounded answer, a model that keeps calling tools) is a
+//! [`LlmOutcome::Fallback`] and the extractive responder answers instead.
+
+use std::time::{Duration, Instant};
+
+use core_logic::answer::{self, Answer, Passage};
+use core_logic::conversation::Author;
+use core_logic::kb::{Search, SearchMode};
+use core_logic::llm::{
+    ChatRequest, DEFAULT_MAX_ROUNDS, Step, ToolLoop, ToolRequest, build_messages, citations_from,
+    recall_memory, search_result,
+};
+use core_logic::memory::Memory;
+
+use crate::knowledge::Knowledge;
+use crate::llm::Llm;
+
+/// Passages one `search_kb` call adds.
+const SEARCH_PASSAGES: usize = 4;
+
+/// What the LLM made of a turn.
+#[derive(Debug, Clone)]
+pub enum LlmOutcome {
+    /// A grounded answer with its citations.
+    Answer(Answer),
+    /// The model asked for a person (the caller offers one; the policy decides hand-offs).
+    Escalate(String),
+    /// No usable answer; why, for the log (never shown to the visitor).
+    Fallback(String),
+}
+
+/// The question and what the model may know about the conversation.
+pub struct Prompt<'a> {
+    pub question: &'a str,
+    pub memory: &'a Memory,
+    pub recent_turns: &'a [(Author, String)],
+    pub locale: Option<&'a str>,
+}
+
+/// Runs the tool loop. `passages` are the sources in the prompt; `search_kb` results are
+/// appended to them (so `[n]` markers keep naming `passages[n - 1]`). Returns the outcome
+/// and the time spent waiting for the model.
+pub fn answer(
+    llm: &Llm,
+    knowledge: &Knowledge<'_>,
+    prompt: &Prompt<'_>,
+    passages: &mut Vec<Passage>,
+    min_support: f64,
+) -> (LlmOutcome, Duration) {
+    let messages = build_messages(
+        prompt.question,
+        passages,
+        prompt.memory,
+        &prompt.memory.summary,
+        prompt.recent_turns,
+        prompt.locale,
+    );
+    let first = ChatRequest::with_tools(llm.model(), messages);
+    let mut tool_loop = ToolLoop::new(DEFAULT_MAX_ROUNDS);
+    let mut waited = Duration::ZERO;
+    // Each round is one request; retries of invalid arguments count too, so this bounds
+    // the calls even if the loop's own limits were changed.
+    for _ in 0..(DEFAULT_MAX_ROUNDS * 2 + 2) {
+        let started = Instant::now();
+        // Streamed (`stream: true`), read to its end: the answer is checked against its
+        // sources before a word of it reaches the visitor.
+        let response = llm
+            .complete_streaming(&tool_loop.request(&first))
+            .map(core_logic::llm::StreamedCompletion::into_response);
+        waited += started.elapsed();
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => return (LlmOutcome::Fallback(format!("the LLM failed: {e}")), waited),
+        };
+        match tool_loop.next(&response) {
+            Step::CallTools(calls) => {
+                for call in calls {
+                    let content = match call.request() {
+                        Ok(ToolRequest::SearchKb { query }) => search(knowledge, &query, passages),
+                        Ok(ToolRequest::RecallMemory) => recall_memory(prompt.memory),
+                        // Escalation ends the loop before tools run; arguments were checked.
+                        Ok(ToolRequest::Escalate { .. }) | Err(_) => String::new(),
+                    };
+                    tool_loop.tool_result(&call.id, &content);
+                }
+            }
+            Step::Retry => {}
+            Step::Final(text) => {
+                let (text, citations) = citations_from(&text, passages);
+                let verdict = answer::grounding(&text, &citations, passages, min_support);
+                let outcome = if citations.is_empty() {
+                    LlmOutcome::Fallback("the answer cites no source".into())
+                } else if verdict.supported {
+                    LlmOutcome::Answer(Answer { text, citations })
+                } else {
+                    LlmOutcome::Fallback(format!(
+                        "{} sentence(s) not supported by the sources",
+                        verdict.unsupported_sentences.len().max(1)
+                    ))
+                };
+                return (outcome, waited);
+            }
+            Step::Escalate(reason) => return (LlmOutcome::Escalate(reason), waited),
+            Step::GiveUp(why) => return (LlmOutcome::Fallback(why), waited),
+        }
+    }
+    (
+        LlmOutcome::Fallback("the tool loop did not finish".into()),
+        waited,
+    )
+}
+
+/// `search_kb`: the knowledge base (and the session's attachments), new passages appended
+/// and numbered after the ones the model has.
+fn search(knowledge: &Knowledge<'_>, query: &str, passages: &mut Vec<Passage>) -> String {
+    let found = match knowledge.search(&Search {
+        query: query.to_string(),
+        limit: SEARCH_PASSAGES,
+        mode: SearchMode::Hybrid,
+    }) {
+        Ok(found) => found,
+        Err(_) => return "The search failed; answer from the sources you have.".into(),
+    };
+    let first = passages.len() + 1;
+    let fresh: Vec<Passage> = found
+        .results
+        .iter()
+        .filter(|hit| !passages.iter().any(|p| p.chunk_id == hit.chunk_id))
+        .map(crate::knowledge::SearchHit::passage)
+        .collect();
+    let text = search_result(&fresh, first);
+    passages.extend(fresh);
+    text
+}
