@@ -3,7 +3,8 @@
 # app, Chroma, the embedding sidecar; the sample knowledge base loaded. Prints p50/p95/p99
 # at 20 messages/s open loop over 100 chats, the throughput ceiling (closed loop), and the
 # median time of each stage (store, keyword, vector = embed + Chroma, compose, reply) from
-# the Server-Timing header. Figures, not assertions. BACKEND=postgres for PostgreSQL+Redis.
+# the Server-Timing header; then answer quality (`kb-loader eval-answers`). Figures, not
+# assertions. BACKEND=postgres for PostgreSQL+Redis.
 # Needs `make components host models chroma`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -66,3 +67,12 @@ export APP_URL=http://127.0.0.1:$APP_PORT WIDGET_KEY="wk-$TENANT" QUESTIONS="$KB
 python3 bench/answer_pipeline/loadgen.py open 5 5 10 >/dev/null   # warm-up
 python3 bench/answer_pipeline/loadgen.py open "$RATE" "$SECONDS_OPEN" 100
 for c in 4 16; do python3 bench/answer_pipeline/loadgen.py ceiling "$c" 15 100; done
+
+# Answer quality on the same app: every sample question and escalation case through the
+# whole pipeline (QUALITY=0 skips it).
+if [ "${QUALITY:-1}" = 1 ]; then
+  echo
+  echo "answer quality (kb-loader eval-answers):"
+  "$T/release/kb-loader" eval-answers "$KB/questions.jsonl" --url "http://127.0.0.1:$APP_PORT" \
+    --tenant "$TENANT" --widget-key "wk-$TENANT"
+fi

@@ -67,6 +67,22 @@ impl Default for ExtractiveConfig {
     }
 }
 
+/// Retrieval confidence below which the extractive responder does not answer (it says it
+/// does not know and offers a person), unless the tenant sets `answer.min_confidence`.
+/// Chosen on the sample knowledge base with MiniLM embeddings: hybrid search reaches it for
+/// 99 of 112 answerable questions and 13 of 28 unanswerable ones (at 0.65: 108 and 21; at
+/// 0.72: 84 and 4). Applies only when retrieval was not degraded.
+pub const DEFAULT_MIN_ANSWER_CONFIDENCE: f64 = 0.68;
+
+/// The tenant's `answer.min_confidence` (0..=1), or the default.
+pub fn min_answer_confidence(settings_json: &str) -> f64 {
+    serde_json::from_str::<serde_json::Value>(settings_json)
+        .ok()
+        .and_then(|s| s["answer"]["min_confidence"].as_f64())
+        .filter(|c| (0.0..=1.0).contains(c))
+        .unwrap_or(DEFAULT_MIN_ANSWER_CONFIDENCE)
+}
+
 /// A source an answer used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Citation {
@@ -1261,5 +1277,25 @@ mod tests {
             split_sentences("One [1]. Two? [2] Three.[3] four"),
             ["One [1].", "Two? [2]", "Three.[3] four"]
         );
+    }
+
+    #[test]
+    fn the_answer_confidence_threshold_comes_from_settings_or_the_default() {
+        assert_eq!(min_answer_confidence("{}"), DEFAULT_MIN_ANSWER_CONFIDENCE);
+        assert_eq!(
+            min_answer_confidence(r#"{"answer":{"min_confidence":0.2}}"#),
+            0.2
+        );
+        for bad in [
+            r#"{"answer":{"min_confidence":2}}"#,
+            r#"{"answer":{"min_confidence":"x"}}"#,
+            "nope",
+        ] {
+            assert_eq!(
+                min_answer_confidence(bad),
+                DEFAULT_MIN_ANSWER_CONFIDENCE,
+                "{bad}"
+            );
+        }
     }
 }

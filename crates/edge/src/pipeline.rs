@@ -215,7 +215,14 @@ impl Turn<'_> {
         let early = decide(&policy, &signals(true));
         let settled =
             matches!(early, Decision::Escalate { reason, .. } if reason != Reason::LowConfidence);
+        // Retrieval that is not sure of its sources gets no extractive answer: sentences
+        // that merely share words with an off-topic passage are not an answer.
+        let confident = found.degraded
+            || found.confidence >= answer::min_answer_confidence(&self.tenant.settings);
         let extractive = |passages: &[Passage]| {
+            if !confident {
+                return None;
+            }
             answer::extractive_answer(&visitor.text, passages, &ExtractiveConfig::default()).filter(
                 |a| answer::grounding(&a.text, &a.citations, passages, MIN_SUPPORT).supported,
             )
