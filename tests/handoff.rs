@@ -30,6 +30,7 @@ const GENERIC_IN: &str = "whsec-inbound-generic";
 const ZENDESK_IN: &str = "zendesk-signing-secret";
 const FRESHDESK_IN: &str = "freshdesk-shared-secret";
 const FLUSH_TOKEN: &str = "flush-token-for-tests-0123456789";
+const METRICS_TOKEN: &str = "metrics-token-for-handoff-tests";
 
 const SHIPPING: &str = "# Shipping\n\n## Delivery times\n\nStandard delivery takes 3 to 5 \
 working days. Express delivery arrives the next working day when you order before 2 pm.\n";
@@ -65,6 +66,7 @@ fn env(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
         ("SPIN_VARIABLE_WEBHOOK_TIMEOUT_MS", "2000".to_string()),
         ("SPIN_VARIABLE_OUTBOX_RETRY_BASE_MS", "100".to_string()),
         ("SPIN_VARIABLE_OUTBOX_FLUSH_TOKEN", FLUSH_TOKEN.to_string()),
+        ("SPIN_VARIABLE_METRICS_TOKEN", METRICS_TOKEN.to_string()),
     ];
     env.extend(extra.iter().cloned());
     env

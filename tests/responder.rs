@@ -41,6 +41,7 @@ fn app_with_llm(backend: Backend, base: &str, timeout_ms: &str) -> (PlatformApp,
             ("SPIN_VARIABLE_LLM_API_KEY", API_KEY),
             ("SPIN_VARIABLE_LLM_ORIGIN", &origin),
             ("SPIN_VARIABLE_LLM_TIMEOUT_MS", timeout_ms),
+            ("SPIN_VARIABLE_METRICS_TOKEN", "responder-metrics-token"),
         ],
     );
     (app, tenant)
@@ -146,6 +147,27 @@ fn a_grounded_llm_answer_after_a_search_is_the_reply(backend: Backend) {
         .find(|m| m["role"] == "tool")
         .expect("the search result went back to the model");
     assert_eq!(tool_message["tool_call_id"], "call_1");
+
+    // Two requests and the tokens the scripted server reported reach the metrics.
+    let metrics = send(e2e::http::request(
+        &bot.app,
+        reqwest::Method::GET,
+        "/metrics",
+        Some("responder-metrics-token"),
+    ));
+    for series in [
+        "support_llm_request_duration_seconds_count{outcome=\"ok\"}",
+        "support_llm_tokens_total{kind=\"prompt\"}",
+        "support_answers_total{responder=\"llm\",outcome=\"answered\"}",
+    ] {
+        let value = metrics
+            .text
+            .lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        assert!(value >= 1.0, "{series} = {value}");
+    }
 }
 
 fn ungrounded_failed_or_looping_models_fall_back_to_the_extractive_answer(backend: Backend) {

@@ -66,7 +66,9 @@ echo "backend: $BACKEND   cores: $(nproc)   extractive responder, sample knowled
 export APP_URL=http://127.0.0.1:$APP_PORT WIDGET_KEY="wk-$TENANT" QUESTIONS="$KB/questions.jsonl"
 python3 bench/answer_pipeline/loadgen.py open 5 5 10 >/dev/null   # warm-up
 python3 bench/answer_pipeline/loadgen.py open "$RATE" "$SECONDS_OPEN" 100
-for c in 4 16; do python3 bench/answer_pipeline/loadgen.py ceiling "$c" 15 100; done
+if [ "${CEILING:-1}" = 1 ]; then
+  for c in 4 16; do python3 bench/answer_pipeline/loadgen.py ceiling "$c" 15 100; done
+fi
 
 # Answer quality on the same app: every sample question and escalation case through the
 # whole pipeline (QUALITY=0 skips it).

@@ -188,6 +188,7 @@ fn escalate(req: &Request, id: &str) -> Result<Response, ApiError> {
         .transaction(|db| edge::handoff::open_ticket(db, &tenant, &session, &opening, now))?;
     if opened {
         edge::metrics::record_event(&core_logic::metrics::TICKETS, &[ticket.reason.as_str()]);
+        edge::metrics::record_ticket_status("open");
         edge::metrics::record_event(
             &core_logic::metrics::ESCALATIONS,
             &[if visitor { "human_requested" } else { "agent" }],
@@ -285,10 +286,15 @@ fn agent_action(req: &Request, id: &str, action: &str) -> Result<Response, ApiEr
         "claim" => {
             request::no_body(req)?;
             match edge::handoff::claim(db, &tenant.id, &ticket.id, me, now)? {
-                Claim::Claimed(ticket) => Ok(edge::error::json_response(
-                    200,
-                    &json!({ "ticket": ticket_json(&ticket, false, now)? }),
-                )),
+                Claim::Claimed(ticket) => {
+                    if ticket.status == TicketStatus::Pending && ticket.updated_at == now {
+                        edge::metrics::record_ticket_status("pending");
+                    }
+                    Ok(edge::error::json_response(
+                        200,
+                        &json!({ "ticket": ticket_json(&ticket, false, now)? }),
+                    ))
+                }
                 Claim::Taken(_) => Err(ApiError::new(
                     ProblemKind::Conflict,
                     "another agent has claimed this conversation",
@@ -322,6 +328,7 @@ fn agent_action(req: &Request, id: &str, action: &str) -> Result<Response, ApiEr
                 edge::handoff::solve(db, &tenant, &session, &ticket, resolution, true, now)
             })?;
             if solved {
+                edge::metrics::record_ticket_status("solved");
                 edge::handoff::deliver_after_request(db, &tenant.id);
             }
             let ticket = current_ticket(db, &tenant.id, id)?;
@@ -454,6 +461,7 @@ fn inbound_for(req: &Request, provider: Provider) -> Result<(&'static str, Respo
     .ok_or_else(|| ApiError::not_found("no such ticket"))?;
     let session = store::get_session(db, &tenant.id, &ticket.session_id)?
         .ok_or_else(|| ApiError::not_found("no such ticket"))?;
+    let mut solved_now = false;
     let applied = db.transaction(|db| {
         if !edge::handoff::first_sight(db, &tenant.id, provider, &event.event_id, now)? {
             return Ok(false);
@@ -479,12 +487,17 @@ fn inbound_for(req: &Request, provider: Provider) -> Result<(&'static str, Respo
             }
             // The ticketing system solved it: nothing to tell it back.
             InboundAction::Solved => {
-                edge::handoff::solve(db, &tenant, &session, &ticket, "resolved", false, now)?;
+                solved_now =
+                    edge::handoff::solve(db, &tenant, &session, &ticket, "resolved", false, now)?;
             }
             InboundAction::Ignore => {}
         }
         Ok::<_, edge::db::DbError>(true)
     })?;
+    // Counted after the transaction: the counters may share the database's write lock.
+    if solved_now {
+        edge::metrics::record_ticket_status("solved");
+    }
     Ok(if applied {
         ("applied", status_response("applied"))
     } else {

@@ -190,9 +190,15 @@ fn post_message(req: &Request, id: &str) -> Result<Response, ApiError> {
     let outcome = turn.run(&message, key.as_deref(), now_ms())?;
     if !outcome.replayed {
         record_turn(services.counters.as_ref(), &outcome, turn_started.elapsed());
+        // The turn's searches (its `vector` and `keyword` stages).
+        edge::metrics::record_retrieval(services.counters.as_ref(), &outcome.stages);
     }
     if let Some((ticket, true)) = &outcome.ticket {
         edge::metrics::record_event(&core_logic::metrics::TICKETS, &[ticket.reason.as_str()]);
+        edge::metrics::record_ticket_status("open");
+    }
+    if let Some(stats) = &outcome.llm {
+        edge::metrics::record_llm(services.counters.as_ref(), stats);
     }
     if outcome.outbox > 0 {
         edge::handoff::deliver_after_request(&services.db, &tenant.id);

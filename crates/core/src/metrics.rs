@@ -176,6 +176,30 @@ pub const INBOUND_WEBHOOKS: Metric = Metric {
     ],
 };
 
+/// Tickets entering each status (open: opened; pending: claimed; solved).
+pub const TICKET_STATUS: Metric = Metric {
+    name: "support_ticket_transitions_total",
+    help: "Tickets entering a status: open (opened), pending (claimed by an agent), solved.",
+    kind: Kind::Counter,
+    labels: &[("status", &["open", "pending", "solved", "other"])],
+};
+
+/// LLM requests by outcome, with their latency.
+pub const LLM_LATENCY: Metric = Metric {
+    name: "support_llm_request_duration_seconds",
+    help: "Time of one LLM chat-completions request (read to its end), by outcome (error: failed or timed out).",
+    kind: Kind::Histogram(LATENCY_BUCKETS),
+    labels: &[("outcome", &["ok", "error", "other"])],
+};
+
+/// Tokens the LLM reported.
+pub const LLM_TOKENS: Metric = Metric {
+    name: "support_llm_tokens_total",
+    help: "Tokens the LLM reported using, by kind (prompt, completion).",
+    kind: Kind::Counter,
+    labels: &[("kind", &["prompt", "completion", "other"])],
+};
+
 /// Every metric the app exports.
 pub const ALL: &[Metric] = &[
     HTTP_REQUESTS,
@@ -190,6 +214,9 @@ pub const ALL: &[Metric] = &[
     TICKETS,
     WEBHOOK_DELIVERIES,
     INBOUND_WEBHOOKS,
+    TICKET_STATUS,
+    LLM_LATENCY,
+    LLM_TOKENS,
 ];
 
 /// The status class label of an HTTP status.

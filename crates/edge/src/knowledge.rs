@@ -362,11 +362,16 @@ impl Knowledge<'_> {
         &self,
         query: &str,
         n: usize,
+        timings: &mut Vec<(&'static str, std::time::Duration)>,
     ) -> Result<Vec<crate::vector_index::VectorMatch>, OutboundError> {
         let (Some(embedder), Some(index)) = (self.embedder, self.index) else {
             return Err(OutboundError::Unreachable("not configured".into()));
         };
-        let vector = embedder.embed_query(query)?;
+        let started = std::time::Instant::now();
+        let vector = embedder.embed_query(query);
+        // Embedding the query is part of the vector retriever's time, and reported apart.
+        timings.push(("embed", started.elapsed()));
+        let vector = vector?;
         let mut matches = index.query(
             &collection_name(self.tenant_id, vector.len()),
             &vector,
@@ -409,7 +414,7 @@ impl Knowledge<'_> {
         };
         let vector = if search.mode.uses_vector() {
             let started = std::time::Instant::now();
-            let outcome = self.vector_hits(&search.query, n);
+            let outcome = self.vector_hits(&search.query, n, &mut timings);
             timings.push(("vector", started.elapsed()));
             match outcome {
                 Ok(hits) => Some(hits),

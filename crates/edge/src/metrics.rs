@@ -23,12 +23,22 @@ fn open() -> Result<Box<dyn Counters>, DbError> {
     counters::open(&backend)
 }
 
+/// Whether this app records metrics: the `metrics_recording` variable, `on` unless `off`
+/// (to measure what recording costs). Read once per instance.
+fn recording() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| config::optional("metrics_recording").is_none_or(|v| v.trim() != "off"))
+}
+
 fn add(
     counters: &dyn Counters,
     metric: &Metric,
     labels: &[&str],
     value: f64,
 ) -> Result<(), DbError> {
+    if !recording() {
+        return Ok(());
+    }
     for (series, by) in metrics::observe(metric, labels, value) {
         if by != 0 {
             counters.incr(METRICS_SCOPE, &series.key(), by, SERIES_TTL_SECS)?;
@@ -39,6 +49,9 @@ fn add(
 
 /// Records one handled request: its route group, status and how long it took.
 pub fn record_request(route_group: &str, status: u16, elapsed: Duration) {
+    if !recording() {
+        return;
+    }
     let outcome = open().and_then(|c| {
         add(
             c.as_ref(),
@@ -68,7 +81,11 @@ pub fn record_rate_limited(counters: &dyn Counters, limit: &str) {
 
 /// Records a search's per-retriever latencies.
 pub fn record_retrieval(counters: &dyn Counters, timings: &[(&str, Duration)]) {
-    for (retriever, elapsed) in timings {
+    // Sub-stages (`embed`, inside `vector`) are not retrievers.
+    for (retriever, elapsed) in timings
+        .iter()
+        .filter(|(name, _)| matches!(*name, "vector" | "keyword"))
+    {
         if let Err(e) = add(
             counters,
             &metrics::RETRIEVAL_LATENCY,
@@ -119,9 +136,44 @@ pub fn record_ingest(counters: &dyn Counters, outcome: &str, chunks: Option<(i64
 /// Records one increment of `metric` with `labels`, opening the counters itself (for code
 /// that has none open: ticket and webhook events).
 pub fn record_event(metric: &Metric, labels: &[&str]) {
+    if !recording() {
+        return;
+    }
     if let Err(e) = open().and_then(|c| add(c.as_ref(), metric, labels, 1.0)) {
         crate::log::warn("metrics", &format!("not recorded: {}", short(&e)));
     }
+}
+
+/// Records what the LLM cost a turn: each request's latency and outcome, and the tokens.
+pub fn record_llm(counters: &dyn Counters, stats: &crate::responder::LlmStats) {
+    let mut result = Ok(());
+    for (elapsed, ok) in &stats.requests {
+        result = result.and_then(|()| {
+            add(
+                counters,
+                &metrics::LLM_LATENCY,
+                &[if *ok { "ok" } else { "error" }],
+                elapsed.as_secs_f64(),
+            )
+        });
+    }
+    for (kind, tokens) in [
+        ("prompt", stats.prompt_tokens),
+        ("completion", stats.completion_tokens),
+    ] {
+        if tokens > 0 {
+            result =
+                result.and_then(|()| add(counters, &metrics::LLM_TOKENS, &[kind], tokens as f64));
+        }
+    }
+    if let Err(e) = result {
+        crate::log::warn("metrics", &format!("not recorded: {}", short(&e)));
+    }
+}
+
+/// Records a ticket entering `status` (`open`, `pending`, `solved`).
+pub fn record_ticket_status(status: &str) {
+    record_event(&metrics::TICKET_STATUS, &[status]);
 }
 
 /// Records one webhook delivery attempt.

@@ -62,6 +62,8 @@ pub struct TurnOutcome {
     pub ticket: Option<(crate::handoff::Ticket, bool)>,
     /// Outbox rows written: the caller delivers them after the turn.
     pub outbox: usize,
+    /// What the LLM cost, when it was asked.
+    pub llm: Option<crate::responder::LlmStats>,
 }
 
 impl Turn<'_> {
@@ -159,6 +161,7 @@ impl Turn<'_> {
                     stages,
                     ticket: None,
                     outbox: 0,
+                    llm: None,
                 });
             }
             stored
@@ -176,6 +179,7 @@ impl Turn<'_> {
                 stages,
                 ticket,
                 outbox,
+                llm: None,
             });
         }
 
@@ -228,6 +232,7 @@ impl Turn<'_> {
             )
         };
         let mut responder = "extractive";
+        let mut llm_stats = None;
         let answer = match (settled, self.llm) {
             (true, _) => None,
             (false, None) => extractive(&passages),
@@ -244,9 +249,10 @@ impl Turn<'_> {
                     recent_turns: &turns,
                     locale: self.locale(),
                 };
-                let (outcome, waited) =
+                let (outcome, stats) =
                     responder::answer(llm, &self.knowledge, &prompt, &mut passages, MIN_SUPPORT);
-                stages.push(("llm", waited));
+                stages.push(("llm", stats.waited()));
+                llm_stats = Some(stats);
                 match outcome {
                     LlmOutcome::Answer(answer) => {
                         responder = "llm";
@@ -361,6 +367,7 @@ impl Turn<'_> {
             stages,
             outbox: usize::from(ticket.as_ref().is_some_and(|(_, new)| *new)),
             ticket,
+            llm: llm_stats,
         })
     }
 

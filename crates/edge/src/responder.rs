@@ -35,6 +35,21 @@ pub enum LlmOutcome {
     Fallback(String),
 }
 
+/// What the model cost this turn: each request's latency and the tokens reported.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LlmStats {
+    pub requests: Vec<(Duration, bool)>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+impl LlmStats {
+    /// Time spent waiting for the model.
+    pub fn waited(&self) -> Duration {
+        self.requests.iter().map(|(d, _)| *d).sum()
+    }
+}
+
 /// The question and what the model may know about the conversation.
 pub struct Prompt<'a> {
     pub question: &'a str,
@@ -45,14 +60,14 @@ pub struct Prompt<'a> {
 
 /// Runs the tool loop. `passages` are the sources in the prompt; `search_kb` results are
 /// appended to them (so `[n]` markers keep naming `passages[n - 1]`). Returns the outcome
-/// and the time spent waiting for the model.
+/// and what the model cost.
 pub fn answer(
     llm: &Llm,
     knowledge: &Knowledge<'_>,
     prompt: &Prompt<'_>,
     passages: &mut Vec<Passage>,
     min_support: f64,
-) -> (LlmOutcome, Duration) {
+) -> (LlmOutcome, LlmStats) {
     let messages = build_messages(
         prompt.question,
         passages,
@@ -63,7 +78,7 @@ pub fn answer(
     );
     let first = ChatRequest::with_tools(llm.model(), messages);
     let mut tool_loop = ToolLoop::new(DEFAULT_MAX_ROUNDS);
-    let mut waited = Duration::ZERO;
+    let mut stats = LlmStats::default();
     // Each round is one request; retries of invalid arguments count too, so this bounds
     // the calls even if the loop's own limits were changed.
     for _ in 0..(DEFAULT_MAX_ROUNDS * 2 + 2) {
@@ -73,11 +88,15 @@ pub fn answer(
         let response = llm
             .complete_streaming(&tool_loop.request(&first))
             .map(core_logic::llm::StreamedCompletion::into_response);
-        waited += started.elapsed();
+        stats.requests.push((started.elapsed(), response.is_ok()));
         let response = match response {
             Ok(r) => r,
-            Err(e) => return (LlmOutcome::Fallback(format!("the LLM failed: {e}")), waited),
+            Err(e) => return (LlmOutcome::Fallback(format!("the LLM failed: {e}")), stats),
         };
+        if let Some(usage) = &response.usage {
+            stats.prompt_tokens += u64::from(usage.prompt_tokens);
+            stats.completion_tokens += u64::from(usage.completion_tokens);
+        }
         match tool_loop.next(&response) {
             Step::CallTools(calls) => {
                 for call in calls {
@@ -104,15 +123,15 @@ pub fn answer(
                         verdict.unsupported_sentences.len().max(1)
                     ))
                 };
-                return (outcome, waited);
+                return (outcome, stats);
             }
-            Step::Escalate(reason) => return (LlmOutcome::Escalate(reason), waited),
-            Step::GiveUp(why) => return (LlmOutcome::Fallback(why), waited),
+            Step::Escalate(reason) => return (LlmOutcome::Escalate(reason), stats),
+            Step::GiveUp(why) => return (LlmOutcome::Fallback(why), stats),
         }
     }
     (
         LlmOutcome::Fallback("the tool loop did not finish".into()),
-        waited,
+        stats,
     )
 }
 
