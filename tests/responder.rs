@@ -160,12 +160,7 @@ fn a_grounded_llm_answer_after_a_search_is_the_reply(backend: Backend) {
         "support_llm_tokens_total{kind=\"prompt\"}",
         "support_answers_total{responder=\"llm\",outcome=\"answered\"}",
     ] {
-        let value = metrics
-            .text
-            .lines()
-            .find_map(|l| l.strip_prefix(series))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0);
+        let value = e2e::http::metric_value(&metrics.text, series);
         assert!(value >= 1.0, "{series} = {value}");
     }
 }

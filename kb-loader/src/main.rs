@@ -427,10 +427,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::EvalAnswers(args) => eval_answers(&args),
         Command::Eval(args) => {
-            let text = std::fs::read_to_string(&args.questions)
-                .with_context(|| format!("cannot read {}", args.questions.display()))?;
-            let questions = eval::parse_questions(&text)
-                .with_context(|| args.questions.display().to_string())?;
+            let questions = read_questions(&args.questions)?;
             let api = args.app.connect()?;
             let bar = output::progress_bar(0);
             let evaluation = eval::run(&api, &questions, args.k, &args.prefix, &bar);
@@ -446,12 +443,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// A question file, parsed; errors name the file.
+fn read_questions(path: &std::path::Path) -> anyhow::Result<Vec<eval::Question>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    eval::parse_questions(&text).with_context(|| path.display().to_string())
+}
+
 /// `eval-answers`: the questions and escalation cases through the whole pipeline.
 fn eval_answers(args: &EvalAnswersArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.questions)
-        .with_context(|| format!("cannot read {}", args.questions.display()))?;
-    let questions =
-        eval::parse_questions(&text).with_context(|| args.questions.display().to_string())?;
+    let questions = read_questions(&args.questions)?;
     let escalation_file = args.escalations.clone().or_else(|| {
         let beside = args.questions.with_file_name("escalations.jsonl");
         beside.exists().then_some(beside)

@@ -89,3 +89,13 @@ pub fn staff_token(tenant: &str, role: Role, subject: &str) -> String {
     };
     auth().issue(&principal, Duration::from_mins(10)).unwrap()
 }
+
+/// The value of one series (`name{labels}` exactly as exposed) in a Prometheus text
+/// exposition; 0 when it is not there.
+pub fn metric_value(exposition: &str, series: &str) -> f64 {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+}

@@ -27,8 +27,8 @@ use edge::counters::now_ms;
 use edge::db::Db;
 use edge::handoff::{Claim, DeliveryConfig, Opening, Ticket};
 use edge::request::{self, MAX_JSON_BODY_BYTES};
-use edge::services::{Services, owns_session};
-use edge::store::{self, Session, Tenant, new_id};
+use edge::services::{Services, visible_session};
+use edge::store::{self, Tenant, new_id};
 use edge::{ApiError, config, idempotency};
 use serde_json::{Value as Json, json};
 use spin_sdk::http::{IntoResponse, Method, Request, Response};
@@ -78,10 +78,6 @@ fn route(req: &Request) -> Result<Response, ApiError> {
     }
 }
 
-fn no_session() -> ApiError {
-    ApiError::not_found("no such session")
-}
-
 fn no_conversation() -> ApiError {
     ApiError::not_found("no such conversation with a person")
 }
@@ -109,23 +105,6 @@ fn settings(tenant: &Tenant) -> HandoffSettings {
     })
 }
 
-/// The session `id` of the caller's tenant, if the caller may act on it.
-fn session_for(
-    db: &Db,
-    principal: &Principal,
-    tenant: &Tenant,
-    id: &str,
-) -> Result<Session, ApiError> {
-    if !is_session_id(id) || (principal.role == Role::Visitor && !owns_session(principal, id)) {
-        return Err(no_session());
-    }
-    let session = store::get_session(db, &tenant.id, id)?.ok_or_else(no_session)?;
-    if principal.role == Role::Visitor && session.visitor.id != principal.subject {
-        return Err(no_session());
-    }
-    Ok(session)
-}
-
 fn optional_json<T: serde::de::DeserializeOwned + Default>(req: &Request) -> Result<T, ApiError> {
     if req.body().iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
@@ -137,7 +116,7 @@ fn escalate(req: &Request, id: &str) -> Result<Response, ApiError> {
     let services = Services::open(req, "escalate")?;
     let (principal, tenant) = services.caller(req)?;
     require_role(&principal, &[Role::Visitor, Role::Agent, Role::Admin])?;
-    let session = session_for(&services.db, &principal, &tenant, id)?;
+    let session = visible_session(&services.db, &principal, &tenant, id)?;
     let body: EscalateRequest = optional_json(req)?;
     if session.status == SessionStatus::Closed {
         return Err(ApiError::new(

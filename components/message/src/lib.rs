@@ -14,21 +14,19 @@
 //! The visitor reaches only their own session; the tenant's agents and admins may read any
 //! of the tenant's sessions. Anything else is a 404.
 
-use core_logic::auth::{Principal, Role, require_role};
+use core_logic::auth::{Role, require_role};
 use core_logic::conversation::{
     PostMessage, encode_history_cursor, parse_events_query, parse_history_query, sse_event,
     stream_pieces, validate_message,
 };
 use core_logic::problem::ProblemKind;
-use core_logic::session::is_session_id;
 use edge::counters::now_ms;
-use edge::db::Db;
 use edge::embedder::Embedder;
 use edge::knowledge::Knowledge;
 use edge::pipeline::{Turn, TurnOutcome};
 use edge::request::{self, MAX_JSON_BODY_BYTES};
-use edge::services::{Services, owns_session};
-use edge::store::{self, Session, Tenant};
+use edge::services::{Services, visible_session};
+use edge::store::{Session, Tenant};
 use edge::upload::Upload;
 use edge::vector_index::{Chroma, VectorIndex};
 use edge::{ApiError, config, idempotency};
@@ -67,27 +65,6 @@ fn route(req: &Request) -> Result<Response, ApiError> {
         (_, "attachments") => Err(ApiError::method_not_allowed("POST")),
         _ => Err(ApiError::not_found("no such conversation route")),
     }
-}
-
-fn no_session() -> ApiError {
-    ApiError::not_found("no such session")
-}
-
-/// The session `id` if `principal` may see it: its own visitor, or the tenant's staff.
-fn visible_session(
-    db: &Db,
-    principal: &Principal,
-    tenant: &Tenant,
-    id: &str,
-) -> Result<Session, ApiError> {
-    if !is_session_id(id) || (principal.role == Role::Visitor && !owns_session(principal, id)) {
-        return Err(no_session());
-    }
-    let session = store::get_session(db, &tenant.id, id)?.ok_or_else(no_session)?;
-    if principal.role == Role::Visitor && session.visitor.id != principal.subject {
-        return Err(no_session());
-    }
-    Ok(session)
 }
 
 /// The embedder and vector index; `None` (retrieval degrades to keywords) when unset.

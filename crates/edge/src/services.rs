@@ -78,3 +78,25 @@ impl Services {
 pub fn owns_session(principal: &Principal, session_id: &str) -> bool {
     principal.role == Role::Visitor && principal.session.as_deref() == Some(session_id)
 }
+
+/// The tenant's session `id` if `principal` may see it: its own visitor, or the tenant's
+/// staff. Anything else (a malformed id, another visitor's or tenant's session) is the same
+/// 404, so ids cannot be probed.
+pub fn visible_session(
+    db: &Db,
+    principal: &Principal,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<store::Session, ApiError> {
+    let no_session = || ApiError::not_found("no such session");
+    if !core_logic::session::is_session_id(id)
+        || (principal.role == Role::Visitor && !owns_session(principal, id))
+    {
+        return Err(no_session());
+    }
+    let session = store::get_session(db, &tenant.id, id)?.ok_or_else(no_session)?;
+    if principal.role == Role::Visitor && session.visitor.id != principal.subject {
+        return Err(no_session());
+    }
+    Ok(session)
+}
