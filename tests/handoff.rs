@@ -281,6 +281,8 @@ fn the_whole_handoff_loop(backend: Backend) {
             r.path
         );
         assert!(r.header("x-support-event-id").unwrap().starts_with("evt_"));
+        // Sent right after the visitor's request: its request id goes along.
+        assert!(r.header("x-request-id").is_some_and(|id| !id.is_empty()));
     }
     let generic = by_path(&opened, "POST", "/hooks/support")[0].json();
     assert_shape("generic-event", &generic);

@@ -172,7 +172,11 @@ fn escalate(req: &Request, id: &str) -> Result<Response, ApiError> {
             &core_logic::metrics::ESCALATIONS,
             &[if visitor { "human_requested" } else { "agent" }],
         );
-        edge::handoff::deliver_after_request(&services.db, &tenant.id);
+        edge::handoff::deliver_after_request(
+            &services.db,
+            &tenant.id,
+            services.request_id.as_deref(),
+        );
     }
     let notice = phrase(Phrase::PersonWillAnswer, session.visitor.locale.as_deref());
     let ticket = if visitor {
@@ -308,7 +312,11 @@ fn agent_action(req: &Request, id: &str, action: &str) -> Result<Response, ApiEr
             })?;
             if solved {
                 edge::metrics::record_ticket_status("solved");
-                edge::handoff::deliver_after_request(db, &tenant.id);
+                edge::handoff::deliver_after_request(
+                    db,
+                    &tenant.id,
+                    services.request_id.as_deref(),
+                );
             }
             let ticket = current_ticket(db, &tenant.id, id)?;
             Ok(edge::error::json_response(
@@ -512,7 +520,7 @@ fn flush(req: &Request) -> Result<Response, ApiError> {
     let report = edge::handoff::deliver_due(
         &services.db,
         tenant.as_deref(),
-        &DeliveryConfig::from_variables(),
+        &DeliveryConfig::from_variables(services.request_id.as_deref()),
         FLUSH_LIMIT,
     )?;
     Ok(edge::error::json_response(200, &to_json(&report)?))
@@ -547,7 +555,7 @@ fn replay(req: &Request, id: &str) -> Result<Response, ApiError> {
     let report = edge::handoff::deliver_due(
         &services.db,
         Some(&tenant.id),
-        &DeliveryConfig::from_variables(),
+        &DeliveryConfig::from_variables(services.request_id.as_deref()),
         FLUSH_LIMIT,
     )?;
     Ok(edge::error::json_response(

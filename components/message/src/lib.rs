@@ -178,7 +178,11 @@ fn post_message(req: &Request, id: &str) -> Result<Response, ApiError> {
         edge::metrics::record_llm(services.counters.as_ref(), stats);
     }
     if outcome.outbox > 0 {
-        edge::handoff::deliver_after_request(&services.db, &tenant.id);
+        edge::handoff::deliver_after_request(
+            &services.db,
+            &tenant.id,
+            services.request_id.as_deref(),
+        );
     }
     if wants_event_stream(req) {
         return Ok(event_stream(&outcome));

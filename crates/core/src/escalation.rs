@@ -137,7 +137,11 @@ impl Intent {
                 "unauthori?ed",
                 "unauthori?ed charge*",
                 "someone logged in",
+                "someone logged into",
                 "someone else logged in",
+                "someone else logged into",
+                "someone accessed my account",
+                "someone changed my password",
                 "fraud*",
                 "phishing",
                 "scam*",
@@ -1335,5 +1339,16 @@ mod tests {
         assert!(word_matches("unauthori?ed", "unauthorised"));
         assert!(word_matches("refund*", "refunds"));
         assert!(!word_matches("sue", "suede"));
+    }
+
+    #[test]
+    fn strangers_in_the_account_are_a_security_matter() {
+        for message in [
+            "Someone logged into my account from another country and changed my password",
+            "I think someone accessed my account last night",
+        ] {
+            assert_eq!(detect_intents(message), [Intent::Security], "{message}");
+        }
+        assert!(detect_intents("I logged into my account and changed my password").is_empty());
     }
 }

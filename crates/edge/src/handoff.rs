@@ -580,18 +580,20 @@ pub fn replay(db: &Db, tenant_id: &str, id: i64, now_ms: i64) -> Result<bool, Db
     )? > 0)
 }
 
-/// Delivery timing, from Spin variables.
-#[derive(Debug, Clone, Copy)]
+/// Delivery timing, from Spin variables, and the request id deliveries carry.
+#[derive(Debug, Clone)]
 pub struct DeliveryConfig {
     /// Limit on each wait of one delivery (connect, first byte, between bytes).
     pub timeout: Duration,
     /// The first retry's delay; doubled per failure.
     pub retry_base_ms: i64,
+    /// The `x-request-id` of the request that delivers (forwarded as `x-request-id`).
+    pub request_id: Option<String>,
 }
 
 impl DeliveryConfig {
     /// `webhook_timeout_ms` (default 10 s) and `outbox_retry_base_ms` (default 30 s).
-    pub fn from_variables() -> DeliveryConfig {
+    pub fn from_variables(request_id: Option<&str>) -> DeliveryConfig {
         let number = |name: &str, default: i64| {
             crate::config::optional(name)
                 .and_then(|v| v.trim().parse::<i64>().ok())
@@ -601,6 +603,7 @@ impl DeliveryConfig {
         DeliveryConfig {
             timeout: Duration::from_millis(number("webhook_timeout_ms", 10_000).max(1) as u64),
             retry_base_ms: number("outbox_retry_base_ms", 30_000),
+            request_id: request_id.map(str::to_string),
         }
     }
 
@@ -613,8 +616,9 @@ impl DeliveryConfig {
 
 /// Delivers the tenant's due events right after a request wrote some; a failure is logged
 /// and left to the flush route, never the request's problem.
-pub fn deliver_after_request(db: &Db, tenant_id: &str) {
-    if let Err(e) = deliver_due(db, Some(tenant_id), &DeliveryConfig::from_variables(), 20) {
+pub fn deliver_after_request(db: &Db, tenant_id: &str, request_id: Option<&str>) {
+    let config = DeliveryConfig::from_variables(request_id);
+    if let Err(e) = deliver_due(db, Some(tenant_id), &config, 20) {
         crate::log::warn("outbox", &format!("delivery after the request failed: {e}"));
     }
 }
@@ -851,6 +855,9 @@ fn send(
         // Zendesk deduplicates ticket creation by it; others ignore it.
         ("idempotency-key", event_id.to_string()),
     ];
+    if let Some(id) = &config.request_id {
+        headers.push(("x-request-id", id.clone()));
+    }
     if let Some((user, password)) = &delivery.basic_auth {
         let token = base64::engine::general_purpose::STANDARD
             .encode(format!("{user}:{}", password.expose()));
