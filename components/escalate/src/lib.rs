@@ -14,7 +14,7 @@
 //! Agent routes take agent or admin tokens of the tenant; another tenant's conversation is
 //! a 404. Conversations are named by their session id.
 
-use core_logic::auth::{Principal, Role, require_role};
+use core_logic::auth::{Principal, Role, constant_time_eq, require_role};
 use core_logic::conversation::{Phrase, message_id_for_key, phrase};
 use core_logic::escalation::EscalationPolicy;
 use core_logic::handoff::{
@@ -166,14 +166,21 @@ fn escalate(req: &Request, id: &str) -> Result<Response, ApiError> {
         .db
         .transaction(|db| edge::handoff::open_ticket(db, &tenant, &session, &opening, now))?;
     if opened {
-        edge::metrics::record_event(&core_logic::metrics::TICKETS, &[ticket.reason.as_str()]);
-        edge::metrics::record_ticket_status("open");
+        let counters = services.counters.as_ref();
         edge::metrics::record_event(
+            counters,
+            &core_logic::metrics::TICKETS,
+            &[ticket.reason.as_str()],
+        );
+        edge::metrics::record_ticket_status(counters, "open");
+        edge::metrics::record_event(
+            counters,
             &core_logic::metrics::ESCALATIONS,
             &[if visitor { "human_requested" } else { "agent" }],
         );
         edge::handoff::deliver_after_request(
             &services.db,
+            services.counters.as_ref(),
             &tenant.id,
             services.request_id.as_deref(),
         );
@@ -271,7 +278,7 @@ fn agent_action(req: &Request, id: &str, action: &str) -> Result<Response, ApiEr
             match edge::handoff::claim(db, &tenant.id, &ticket.id, me, now)? {
                 Claim::Claimed(ticket) => {
                     if ticket.status == TicketStatus::Pending && ticket.updated_at == now {
-                        edge::metrics::record_ticket_status("pending");
+                        edge::metrics::record_ticket_status(services.counters.as_ref(), "pending");
                     }
                     Ok(edge::error::json_response(
                         200,
@@ -311,9 +318,10 @@ fn agent_action(req: &Request, id: &str, action: &str) -> Result<Response, ApiEr
                 edge::handoff::solve(db, &tenant, &session, &ticket, resolution, true, now)
             })?;
             if solved {
-                edge::metrics::record_ticket_status("solved");
+                edge::metrics::record_ticket_status(services.counters.as_ref(), "solved");
                 edge::handoff::deliver_after_request(
                     db,
+                    services.counters.as_ref(),
                     &tenant.id,
                     services.request_id.as_deref(),
                 );
@@ -385,19 +393,25 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
 fn inbound(req: &Request, provider: &str) -> Result<Response, ApiError> {
     let provider =
         Provider::parse(provider).ok_or_else(|| ApiError::not_found("no such webhook provider"))?;
-    let outcome = inbound_for(req, provider);
+    let services = Services::open(req, "escalate")?;
+    let outcome = inbound_for(req, &services, provider);
     let label = match &outcome {
         Ok((label, _)) => *label,
         Err(_) => "rejected",
     };
     edge::metrics::record_event(
+        services.counters.as_ref(),
         &core_logic::metrics::INBOUND_WEBHOOKS,
         &[provider.as_str(), label],
     );
     outcome.map(|(_, response)| response)
 }
 
-fn inbound_for(req: &Request, provider: Provider) -> Result<(&'static str, Response), ApiError> {
+fn inbound_for(
+    req: &Request,
+    services: &Services,
+    provider: Provider,
+) -> Result<(&'static str, Response), ApiError> {
     let tenant_id = query_param(req.query(), "tenant")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::bad_request("the tenant query parameter is required"))?;
@@ -408,7 +422,6 @@ fn inbound_for(req: &Request, provider: Provider) -> Result<(&'static str, Respo
             format!("the body is larger than {MAX_WEBHOOK_BYTES} bytes"),
         ));
     }
-    let services = Services::open(req, "escalate")?;
     let db = &services.db;
     let unknown = || ApiError::not_found("no webhook receiver for this tenant and provider");
     let tenant = store::tenant(db, tenant_id)?.ok_or_else(unknown)?;
@@ -483,7 +496,7 @@ fn inbound_for(req: &Request, provider: Provider) -> Result<(&'static str, Respo
     })?;
     // Counted after the transaction: the counters may share the database's write lock.
     if solved_now {
-        edge::metrics::record_ticket_status("solved");
+        edge::metrics::record_ticket_status(services.counters.as_ref(), "solved");
     }
     Ok(if applied {
         ("applied", status_response("applied"))
@@ -494,11 +507,6 @@ fn inbound_for(req: &Request, provider: Provider) -> Result<(&'static str, Respo
 
 fn status_response(status: &str) -> Response {
     edge::error::json_response(200, &json!({ "status": status }))
-}
-
-/// Compares without stopping at the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `POST /api/admin/outbox/flush`: with the `outbox_flush_token` (the CronJob, devhost)
@@ -519,6 +527,7 @@ fn flush(req: &Request) -> Result<Response, ApiError> {
         };
     let report = edge::handoff::deliver_due(
         &services.db,
+        services.counters.as_ref(),
         tenant.as_deref(),
         &DeliveryConfig::from_variables(services.request_id.as_deref()),
         FLUSH_LIMIT,
@@ -554,6 +563,7 @@ fn replay(req: &Request, id: &str) -> Result<Response, ApiError> {
     }
     let report = edge::handoff::deliver_due(
         &services.db,
+        services.counters.as_ref(),
         Some(&tenant.id),
         &DeliveryConfig::from_variables(services.request_id.as_deref()),
         FLUSH_LIMIT,

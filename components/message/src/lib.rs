@@ -171,8 +171,13 @@ fn post_message(req: &Request, id: &str) -> Result<Response, ApiError> {
         edge::metrics::record_retrieval(services.counters.as_ref(), &outcome.stages);
     }
     if let Some((ticket, true)) = &outcome.ticket {
-        edge::metrics::record_event(&core_logic::metrics::TICKETS, &[ticket.reason.as_str()]);
-        edge::metrics::record_ticket_status("open");
+        let counters = services.counters.as_ref();
+        edge::metrics::record_event(
+            counters,
+            &core_logic::metrics::TICKETS,
+            &[ticket.reason.as_str()],
+        );
+        edge::metrics::record_ticket_status(counters, "open");
     }
     if let Some(stats) = &outcome.llm {
         edge::metrics::record_llm(services.counters.as_ref(), stats);
@@ -180,6 +185,7 @@ fn post_message(req: &Request, id: &str) -> Result<Response, ApiError> {
     if outcome.outbox > 0 {
         edge::handoff::deliver_after_request(
             &services.db,
+            services.counters.as_ref(),
             &tenant.id,
             services.request_id.as_deref(),
         );

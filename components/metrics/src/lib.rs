@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use core_logic::auth::constant_time_eq;
 use core_logic::problem::ProblemKind;
 use edge::{ApiError, config, metrics};
 use spin_sdk::http::{IntoResponse, Method, Request, Response};
@@ -46,12 +47,4 @@ fn serve(req: &Request) -> Result<Response, ApiError> {
         .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
         .body(text)
         .build())
-}
-
-/// Compares without stopping at the first difference, so timing says nothing about the token.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

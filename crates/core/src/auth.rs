@@ -321,6 +321,12 @@ pub fn require_tenant(principal: &Principal, tenant: &str) -> Result<(), Problem
     }
 }
 
+/// Compares two secrets without stopping at the first difference, so the time taken says
+/// nothing about where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

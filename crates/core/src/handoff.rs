@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 
+use crate::auth::constant_time_eq;
 use crate::conversation::Author;
 use crate::escalation::{Intent, Reason};
 use crate::problem::{Problem, ProblemKind};
@@ -785,10 +786,6 @@ impl SignatureError {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn within_window(timestamp: i64, now_secs: i64) -> Result<(), SignatureError> {
     if (now_secs - timestamp).abs() > REPLAY_WINDOW_SECS {
         Err(SignatureError::Stale)
@@ -1127,23 +1124,38 @@ pub fn validate_reply(reply: AgentReply) -> Result<String, Problem> {
     Ok(text.to_string())
 }
 
-/// The `status` filter of the agent queue (`open` when absent).
-pub fn parse_queue_query(query: &str) -> Result<TicketStatus, Problem> {
-    let mut status = TicketStatus::Open;
-    for (key, value) in query
+/// The query's only parameter `name`, read by `parse` (`default` when absent); any other
+/// parameter or an unreadable value is a 400 saying `expected`.
+fn one_param<T>(
+    query: &str,
+    name: &str,
+    parse: fn(&str) -> Option<T>,
+    default: T,
+    expected: &str,
+) -> Result<T, Problem> {
+    let mut value = default;
+    for (key, raw) in query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| p.split_once('=').unwrap_or((p, "")))
     {
-        match key {
-            "status" => {
-                status = TicketStatus::parse(value)
-                    .ok_or_else(|| bad("status must be one of open, pending, solved"))?
-            }
-            _ => return Err(bad(format!("unknown query parameter {key:?}"))),
+        if key != name {
+            return Err(bad(format!("unknown query parameter {key:?}")));
         }
+        value = parse(raw).ok_or_else(|| bad(expected))?;
     }
-    Ok(status)
+    Ok(value)
+}
+
+/// The `status` filter of the agent queue (`open` when absent).
+pub fn parse_queue_query(query: &str) -> Result<TicketStatus, Problem> {
+    one_param(
+        query,
+        "status",
+        TicketStatus::parse,
+        TicketStatus::Open,
+        "status must be one of open, pending, solved",
+    )
 }
 
 /// Outbox states an admin may list.
@@ -1176,21 +1188,13 @@ impl OutboxState {
 
 /// The `state` filter of the outbox listing (`dead` when absent).
 pub fn parse_outbox_query(query: &str) -> Result<OutboxState, Problem> {
-    let mut state = OutboxState::Dead;
-    for (key, value) in query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-    {
-        match key {
-            "state" => {
-                state = OutboxState::parse(value)
-                    .ok_or_else(|| bad("state must be one of pending, delivered, dead"))?
-            }
-            _ => return Err(bad(format!("unknown query parameter {key:?}"))),
-        }
-    }
-    Ok(state)
+    one_param(
+        query,
+        "state",
+        OutboxState::parse,
+        OutboxState::Dead,
+        "state must be one of pending, delivered, dead",
+    )
 }
 
 #[cfg(test)]

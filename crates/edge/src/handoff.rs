@@ -22,6 +22,7 @@ use serde_json::json;
 use spin_sdk::http::Method;
 
 use crate::conversation;
+use crate::counters::Counters;
 use crate::db::{Db, DbError, Row, Value};
 use crate::store::{self, Session, Tenant, new_id};
 
@@ -616,9 +617,14 @@ impl DeliveryConfig {
 
 /// Delivers the tenant's due events right after a request wrote some; a failure is logged
 /// and left to the flush route, never the request's problem.
-pub fn deliver_after_request(db: &Db, tenant_id: &str, request_id: Option<&str>) {
+pub fn deliver_after_request(
+    db: &Db,
+    counters: &dyn Counters,
+    tenant_id: &str,
+    request_id: Option<&str>,
+) {
     let config = DeliveryConfig::from_variables(request_id);
-    if let Err(e) = deliver_due(db, Some(tenant_id), &config, 20) {
+    if let Err(e) = deliver_due(db, counters, Some(tenant_id), &config, 20) {
         crate::log::warn("outbox", &format!("delivery after the request failed: {e}"));
     }
 }
@@ -636,9 +642,10 @@ pub struct FlushReport {
 }
 
 /// Delivers the due outbox events (of one tenant, or of all), oldest first, at most
-/// `limit` of them.
+/// `limit` of them; each attempt is counted on `counters`.
 pub fn deliver_due(
     db: &Db,
+    counters: &dyn Counters,
     tenant_id: Option<&str>,
     config: &DeliveryConfig,
     limit: u32,
@@ -696,7 +703,11 @@ pub fn deliver_due(
                      delivered_at = $1, last_error = NULL WHERE id = $2",
                     &[Value::Int(now), Value::Int(entry.id)],
                 )?;
-                crate::metrics::record_webhook(entry.target_format(settings), "delivered");
+                crate::metrics::record_webhook(
+                    counters,
+                    entry.target_format(settings),
+                    "delivered",
+                );
             }
             Attempt::Await => {
                 report.waiting += 1;
@@ -741,6 +752,7 @@ pub fn deliver_due(
                     ],
                 )?;
                 crate::metrics::record_webhook(
+                    counters,
                     entry.target_format(settings),
                     if dead { "dead" } else { "retry" },
                 );

@@ -133,13 +133,9 @@ pub fn record_ingest(counters: &dyn Counters, outcome: &str, chunks: Option<(i64
     }
 }
 
-/// Records one increment of `metric` with `labels`, opening the counters itself (for code
-/// that has none open: ticket and webhook events).
-pub fn record_event(metric: &Metric, labels: &[&str]) {
-    if !recording() {
-        return;
-    }
-    if let Err(e) = open().and_then(|c| add(c.as_ref(), metric, labels, 1.0)) {
+/// Records one increment of `metric` with `labels` (ticket and webhook events).
+pub fn record_event(counters: &dyn Counters, metric: &Metric, labels: &[&str]) {
+    if let Err(e) = add(counters, metric, labels, 1.0) {
         crate::log::warn("metrics", &format!("not recorded: {}", short(&e)));
     }
 }
@@ -172,13 +168,13 @@ pub fn record_llm(counters: &dyn Counters, stats: &crate::responder::LlmStats) {
 }
 
 /// Records a ticket entering `status` (`open`, `pending`, `solved`).
-pub fn record_ticket_status(status: &str) {
-    record_event(&metrics::TICKET_STATUS, &[status]);
+pub fn record_ticket_status(counters: &dyn Counters, status: &str) {
+    record_event(counters, &metrics::TICKET_STATUS, &[status]);
 }
 
 /// Records one webhook delivery attempt.
-pub fn record_webhook(format: &str, outcome: &str) {
-    record_event(&metrics::WEBHOOK_DELIVERIES, &[format, outcome]);
+pub fn record_webhook(counters: &dyn Counters, format: &str, outcome: &str) {
+    record_event(counters, &metrics::WEBHOOK_DELIVERIES, &[format, outcome]);
 }
 
 fn short(e: &DbError) -> &'static str {
