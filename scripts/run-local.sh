@@ -5,7 +5,9 @@
 # sample knowledge base loaded. Ctrl-C stops everything.
 #
 # Addresses: LISTEN (127.0.0.1:3000), EMBEDDER_LISTEN (127.0.0.1:8088), CHROMA_LISTEN
-# (127.0.0.1:8000). Expects `make setup models chroma components host` to have run.
+# (127.0.0.1:8000); STATE_DIR (.spin) holds the data. Expects `make setup models chroma ui
+# components host` to have run. The browser tests (tests/ui.rs) start the app with this
+# script, on free ports and a temporary STATE_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-$HOME/.cache/support-agent/target}
@@ -13,19 +15,27 @@ LISTEN=${LISTEN:-127.0.0.1:3000}
 EMBEDDER_LISTEN=${EMBEDDER_LISTEN:-127.0.0.1:8088}
 CHROMA_LISTEN=${CHROMA_LISTEN:-127.0.0.1:8000}
 KB=${KB:-kb-loader/sample-kb}
+STATE_DIR=${STATE_DIR:-.spin}
 
-mkdir -p .spin
-"$T/release/kb-loader" migrate --db-url sqlite://.spin/sqlite_db.db
-"$T/release/kb-loader" tenant add --db-url sqlite://.spin/sqlite_db.db \
+mkdir -p "$STATE_DIR"
+RUNTIME_CONFIG=runtime-config/local.toml
+if [ "$(realpath "$STATE_DIR")" != "$(realpath .spin)" ]; then
+  # local.toml names .spin; another state folder gets its own copy of it.
+  RUNTIME_CONFIG="$STATE_DIR/runtime-config.toml"
+  sed "s|\.\./\.spin/|$(realpath "$STATE_DIR")/|" runtime-config/local.toml >"$RUNTIME_CONFIG"
+fi
+"$T/release/kb-loader" migrate --db-url "sqlite://$STATE_DIR/sqlite_db.db"
+"$T/release/kb-loader" tenant add --db-url "sqlite://$STATE_DIR/sqlite_db.db" \
   --id demo --name "Demo Company" --widget-key wk_demo --if-missing
-[ -s .spin/jwt_secret ] || (umask 077; head -c 32 /dev/urandom | base64 > .spin/jwt_secret)
-export SPIN_VARIABLE_JWT_SECRET="$(cat .spin/jwt_secret)"
+[ -s "$STATE_DIR/jwt_secret" ] || (umask 077; head -c 32 /dev/urandom | base64 >"$STATE_DIR/jwt_secret")
+export SPIN_VARIABLE_JWT_SECRET="$(cat "$STATE_DIR/jwt_secret")"
 export SPIN_VARIABLE_EMBEDDER_URL="http://$EMBEDDER_LISTEN" SPIN_VARIABLE_EMBEDDER_HOST="$EMBEDDER_LISTEN"
 export SPIN_VARIABLE_CHROMA_URL="http://$CHROMA_LISTEN" SPIN_VARIABLE_CHROMA_HOST="$CHROMA_LISTEN"
 # devhost flushes the ticketing-webhook outbox every 5 s with this token, as the CronJob
 # does in production.
-[ -s .spin/outbox_flush_token ] || (umask 077; head -c 24 /dev/urandom | base64 > .spin/outbox_flush_token)
-export SPIN_VARIABLE_OUTBOX_FLUSH_TOKEN="$(cat .spin/outbox_flush_token)"
+[ -s "$STATE_DIR/outbox_flush_token" ] ||
+  (umask 077; head -c 24 /dev/urandom | base64 >"$STATE_DIR/outbox_flush_token")
+export SPIN_VARIABLE_OUTBOX_FLUSH_TOKEN="$(cat "$STATE_DIR/outbox_flush_token")"
 
 pids=()
 stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -40,19 +50,27 @@ wait_up() { # url name
 "$T/release/embedder" --model-dir .models/minilm --listen "$EMBEDDER_LISTEN" &
 pids+=($!)
 bash scripts/chroma/run.sh --host "${CHROMA_LISTEN%:*}" --port "${CHROMA_LISTEN##*:}" \
-  --path .spin/chroma >.spin/chroma.log 2>&1 &
+  --path "$STATE_DIR/chroma" >"$STATE_DIR/chroma.log" 2>&1 &
 pids+=($!)
-"$T/release/devhost" --from spin.toml --listen "$LISTEN" \
-  --runtime-config-file runtime-config/local.toml --outbox-flush-secs 5 &
+"$T/release/devhost" --from spin.toml --listen "$LISTEN" --state-dir "$STATE_DIR" \
+  --runtime-config-file "$RUNTIME_CONFIG" --outbox-flush-secs 5 &
 pids+=($!)
 wait_up "http://$EMBEDDER_LISTEN/health" "the embedding sidecar"
 wait_up "http://$CHROMA_LISTEN/api/v2/heartbeat" "Chroma"
 wait_up "http://$LISTEN/health" "the app"
 
 # The sample knowledge base: unchanged files are skipped, so a restart loads nothing twice.
-token=$("$T/release/kb-loader" token --tenant demo --role admin --sub make-run --ttl 1h)
+token=$("$T/release/kb-loader" token --tenant demo --role admin --sub make-run --ttl 12h)
+agent_token=$("$T/release/kb-loader" token --tenant demo --role agent --sub make-run-agent --ttl 12h)
 SUPPORT_AGENT_TOKEN="$token" "$T/release/kb-loader" load "$KB" --url "http://$LISTEN" ||
   echo "warning: some sample documents did not load (see above)" >&2
+
+# Sign-in links carry tokens: they go to a private file, never to the console.
+(umask 077; cat >"$STATE_DIR/sign-in-links.txt" <<LINKS
+agent inbox  http://$LISTEN/agent/#token=$agent_token
+admin page   http://$LISTEN/admin/#token=$token
+LINKS
+)
 
 cat <<MSG
 
@@ -61,7 +79,11 @@ support-agent is running:
   sidecar        http://$EMBEDDER_LISTEN
   Chroma         http://$CHROMA_LISTEN
   demo tenant    widget key wk_demo
-  admin token    kb-loader token --tenant demo --role admin --sub you  (with SPIN_VARIABLE_JWT_SECRET=\$(cat .spin/jwt_secret))
+  web chat       http://$LISTEN/chat/?key=wk_demo   (demo page with the widget: http://$LISTEN/)
+  agent inbox    http://$LISTEN/agent/   admin page  http://$LISTEN/admin/
+                 sign-in links (12 h tokens) in $STATE_DIR/sign-in-links.txt; more tokens:
+                 kb-loader token --tenant demo --role agent|admin --sub you
+                 (with SPIN_VARIABLE_JWT_SECRET=\$(cat $STATE_DIR/jwt_secret))
 Ctrl-C stops everything.
 MSG
 wait "${pids[2]}"

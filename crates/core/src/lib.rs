@@ -21,3 +21,4 @@ pub mod problem;
 pub mod rate_limit;
 pub mod retrieval;
 pub mod session;
+pub mod static_site;

@@ -33,7 +33,7 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 const ROUTES: &[&str] = &[
-    "health", "sessions", "messages", "kb", "escalate", "metrics", "other",
+    "health", "sessions", "messages", "kb", "escalate", "metrics", "static", "other",
 ];
 const STATUS_CLASSES: &[&str] = &["2xx", "3xx", "4xx", "5xx", "other"];
 
