@@ -1,0 +1,350 @@
+// The agent inbox page: the handoff queue in three tabs (refreshed every 5 s), and the
+// selected conversation's ticket, live transcript and actions (claim, reply, resolve, hand
+// back). Enabling rules live in lib/ticket-rules.ts, API calls in inbox-api.ts, the live
+// transcript in transcript.ts; this file wires them to the screen.
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { MessageView } from "../components/MessageView";
+import { EXPIRED_SIGN_IN, StaffGate, type StaffAuth } from "../components/StaffGate";
+import { ApiError, friendlyMessage, isAbort } from "../lib/api";
+import type { FeedState } from "../lib/event-feed";
+import { randomId } from "../lib/ids";
+import {
+  QUEUE_TABS,
+  claimFailureMessage,
+  formatWait,
+  intentLabel,
+  reasonLabel,
+  ticketActions,
+} from "../lib/ticket-rules";
+import type { Conversation, Message, QueueItem, TicketStatus } from "../lib/types";
+import {
+  claimConversation,
+  getConversation,
+  getTranscript,
+  handBackConversation,
+  listQueue,
+  pollEvents,
+  replyToConversation,
+  resolveConversation,
+} from "./inbox-api";
+import { TranscriptFollower } from "./transcript";
+
+export const QUEUE_REFRESH_MS = 5000;
+
+/** Signs out on 401 and turns other failures into a sentence. */
+function useFailure(auth: StaffAuth) {
+  return useCallback(
+    (error: unknown): string | null => {
+      if (isAbort(error)) return null;
+      if (error instanceof ApiError && error.status === 401) {
+        auth.signOut(EXPIRED_SIGN_IN);
+        return null;
+      }
+      if (error instanceof ApiError && error.status === 403) return "This account is not allowed to use the agent inbox.";
+      return friendlyMessage(error);
+    },
+    [auth],
+  );
+}
+
+function QueueList({
+  auth,
+  status,
+  selected,
+  onSelect,
+  refreshKey,
+}: {
+  auth: StaffAuth;
+  status: TicketStatus;
+  selected: string | null;
+  onSelect(id: string): void;
+  refreshKey: number;
+}) {
+  const [items, setItems] = useState<QueueItem[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const failure = useFailure(auth);
+
+  useEffect(() => {
+    setItems(null);
+    const abort = new AbortController();
+    const load = () =>
+      listQueue(auth.token, status, abort.signal).then(
+        (queue) => {
+          setItems(queue.conversations);
+          setError(null);
+        },
+        (e: unknown) => setError(failure(e)),
+      );
+    void load();
+    const timer = setInterval(load, QUEUE_REFRESH_MS);
+    return () => {
+      clearInterval(timer);
+      abort.abort();
+    };
+  }, [auth.token, status, refreshKey, failure]);
+
+  if (error) return <p class="alert" role="alert">{error}</p>;
+  if (!items) return <p class="muted queue__empty">Loading…</p>;
+  if (items.length === 0) return <p class="muted queue__empty">Nothing here.</p>;
+  return (
+    <ul class="queue">
+      {items.map(({ session_id, ticket }) => {
+        const intent = intentLabel(ticket.intent);
+        return (
+          <li key={session_id}>
+            <button
+              type="button"
+              class={`queue__item${session_id === selected ? " queue__item--selected" : ""}`}
+              data-testid="queue-item"
+              data-session-id={session_id}
+              aria-current={session_id === selected ? "true" : undefined}
+              onClick={() => onSelect(session_id)}
+            >
+              <span class="queue__top">
+                <span class="queue__reason">{reasonLabel(ticket.reason)}</span>
+                <span class="queue__wait muted" title="Waiting for">
+                  {formatWait(ticket.wait_seconds)}
+                </span>
+              </span>
+              <span class="queue__badges">
+                <span class={`badge badge--${ticket.priority}`}>{ticket.priority}</span>
+                {intent && <span class="badge">{intent}</span>}
+                {ticket.assignee && <span class="badge badge--muted">{ticket.assignee}</span>}
+              </span>
+              <span class="queue__summary">{ticket.summary}</span>
+            </button>
+          </li>
+        );
+      })}
+    </ul>
+  );
+}
+
+function ConversationPanel({ auth, sessionId, onChanged }: { auth: StaffAuth; sessionId: string; onChanged(): void }) {
+  const [conversation, setConversation] = useState<Conversation | null>(null);
+  const [messages, setMessages] = useState<Message[]>([]);
+  const [feedState, setFeedState] = useState<FeedState>("live");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [draft, setDraft] = useState("");
+  // One key per reply text: a retry after a failure cannot post the reply twice.
+  const replyKey = useRef<string | null>(null);
+  const follower = useRef<TranscriptFollower | null>(null);
+  const transcriptRef = useRef<HTMLDivElement>(null);
+  const failure = useFailure(auth);
+
+  // Keep the newest message in view as the transcript grows.
+  useLayoutEffect(() => {
+    const el = transcriptRef.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [messages.length]);
+
+  const reload = useCallback(
+    () =>
+      getConversation(auth.token, sessionId).then(setConversation, (e: unknown) => setError(failure(e))),
+    [auth.token, sessionId, failure],
+  );
+
+  useEffect(() => {
+    setConversation(null);
+    setMessages([]);
+    setError(null);
+    setDraft("");
+    replyKey.current = null;
+    void reload();
+    const f = new TranscriptFollower(
+      {
+        transcript: () => getTranscript(auth.token, sessionId),
+        poll: (after, signal) => pollEvents(auth.token, sessionId, after, signal),
+      },
+      {
+        onMessages: setMessages,
+        onStatus: () => {
+          void reload();
+          onChanged();
+        },
+        onState: setFeedState,
+        onError: (e) => setError(failure(e)),
+      },
+    );
+    follower.current = f;
+    void f.start();
+    return () => f.stop();
+  }, [auth.token, sessionId, reload, failure, onChanged]);
+
+  const act = async (action: () => Promise<unknown>, onError?: (e: unknown) => string | null) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+      await reload();
+      onChanged();
+    } catch (e) {
+      setError(onError?.(e) ?? failure(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const sendReply = () => {
+    const text = draft.trim();
+    if (!text) return;
+    replyKey.current ??= randomId();
+    const key = replyKey.current;
+    void act(async () => {
+      const { message } = await replyToConversation(auth.token, sessionId, text, key);
+      follower.current?.add([message]);
+      setDraft("");
+      replyKey.current = null;
+    });
+  };
+
+  const ticket = conversation?.ticket ?? null;
+  const allowed = ticket
+    ? ticketActions(ticket, { subject: auth.claims.sub, role: auth.claims.role })
+    : { claim: false, reply: false, resolve: false, handback: false };
+  const visitor = conversation?.visitor;
+  const visitorName = visitor?.name || visitor?.email || "Visitor";
+
+  return (
+    <section class="conversation" aria-label="Conversation">
+      <header class="conversation__header">
+        <div class="conversation__who">
+          <h2>{visitorName}</h2>
+          <p class="muted">
+            {visitor?.email && visitor.name ? `${visitor.email} · ` : ""}
+            {ticket ? `${reasonLabel(ticket.reason)} · waiting ${formatWait(ticket.wait_seconds)}` : "Loading…"}
+          </p>
+        </div>
+        <div class="conversation__status">
+          <span class={`status status--${ticket?.status ?? "loading"}`} data-testid="ticket-status">
+            {ticket?.status ?? ""}
+          </span>
+          {ticket?.assignee && <span class="muted">held by {ticket.assignee}</span>}
+        </div>
+      </header>
+      {ticket?.summary && <p class="conversation__summary">{ticket.summary}</p>}
+      <div class="conversation__actions">
+        <button
+          type="button"
+          class="btn btn--primary"
+          data-testid="claim-button"
+          disabled={busy || !allowed.claim}
+          onClick={() => void act(() => claimConversation(auth.token, sessionId), claimFailureMessage)}
+        >
+          Claim
+        </button>
+        <button
+          type="button"
+          class="btn"
+          data-testid="resolve-button"
+          disabled={busy || !allowed.resolve}
+          onClick={() => void act(() => resolveConversation(auth.token, sessionId))}
+        >
+          Resolve
+        </button>
+        <button
+          type="button"
+          class="btn"
+          data-testid="handback-button"
+          disabled={busy || !allowed.handback}
+          onClick={() => void act(() => handBackConversation(auth.token, sessionId))}
+        >
+          Hand back to the bot
+        </button>
+        {feedState !== "live" && <span class="muted conversation__feed">{feedState === "offline" ? "Offline" : "Reconnecting…"}</span>}
+      </div>
+      {error && (
+        <p class="alert" role="alert">
+          {error}
+        </p>
+      )}
+      <div class="transcript" ref={transcriptRef} data-testid="transcript" role="log" aria-live="polite" aria-label="Transcript">
+        {messages.length === 0 && <p class="muted">No messages yet.</p>}
+        {messages.map((m) => (
+          <MessageView key={m.id} message={m} labelAll />
+        ))}
+      </div>
+      <form
+        class="reply"
+        onSubmit={(e) => {
+          e.preventDefault();
+          sendReply();
+        }}
+      >
+        <textarea
+          data-testid="reply-input"
+          aria-label="Reply to the visitor"
+          placeholder={allowed.reply ? "Write a reply… (Enter sends, Shift+Enter for a new line)" : "Claim the conversation to reply"}
+          rows={3}
+          maxLength={8192}
+          value={draft}
+          disabled={!allowed.reply}
+          onInput={(e) => {
+            setDraft(e.currentTarget.value);
+            replyKey.current = null;
+          }}
+          onKeyDown={(e) => {
+            if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+              e.preventDefault();
+              sendReply();
+            }
+          }}
+        />
+        <button type="submit" class="btn btn--primary" data-testid="reply-send" disabled={busy || !allowed.reply || !draft.trim()}>
+          Send reply
+        </button>
+      </form>
+    </section>
+  );
+}
+
+function Inbox({ auth }: { auth: StaffAuth }) {
+  const [status, setStatus] = useState<TicketStatus>("open");
+  const [selected, setSelected] = useState<string | null>(null);
+  const [refreshKey, setRefreshKey] = useState(0);
+  const refreshQueue = useCallback(() => setRefreshKey((k) => k + 1), []);
+
+  return (
+    <main class={`inbox${selected ? " inbox--selected" : ""}`}>
+      <aside class="inbox__queue" aria-label="Queue">
+        <div class="tabs" role="tablist" aria-label="Queue">
+          {QUEUE_TABS.map((tab) => (
+            <button
+              key={tab.status}
+              type="button"
+              role="tab"
+              class="tab"
+              aria-selected={status === tab.status}
+              data-testid={`queue-tab-${tab.status}`}
+              onClick={() => setStatus(tab.status)}
+            >
+              {tab.label}
+            </button>
+          ))}
+        </div>
+        <QueueList auth={auth} status={status} selected={selected} onSelect={setSelected} refreshKey={refreshKey} />
+      </aside>
+      <div class="inbox__detail">
+        {selected ? (
+          <>
+            <button type="button" class="btn btn--ghost btn--small inbox__back" onClick={() => setSelected(null)}>
+              ← Queue
+            </button>
+            <ConversationPanel key={selected} auth={auth} sessionId={selected} onChanged={refreshQueue} />
+          </>
+        ) : (
+          <p class="muted inbox__placeholder">Select a conversation from the queue.</p>
+        )}
+      </div>
+    </main>
+  );
+}
+
+export function InboxApp() {
+  return (
+    <StaffGate title="Agent inbox" role="agent">
+      {(auth) => <Inbox auth={auth} />}
+    </StaffGate>
+  );
+}

@@ -1,0 +1,255 @@
+// The chat page (full page, or inside the widget's iframe with `embed=1`): header with the
+// connection state and "Talk to a person", the message log, errors, attachment chips and
+// the composer. Renders ChatController's view and forwards events to it; no logic here.
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
+import { MessageView } from "../components/MessageView";
+import { ACCEPT_ATTRIBUTE } from "../lib/file-check";
+import { isTyping, streamingReply, type ChatItem } from "./conversation";
+import { requestClose } from "./embed";
+import { ChatController, browserEnvironment, type AttachmentChip, type ChatView, type Connection } from "./controller";
+
+const CONNECTION_LABELS: Record<Connection, string> = {
+  connecting: "Connecting…",
+  live: "Online",
+  reconnecting: "Reconnecting…",
+  offline: "You're offline",
+};
+
+function useView(controller: ChatController): ChatView {
+  const [view, setView] = useState(controller.view);
+  useEffect(() => controller.subscribe(setView), [controller]);
+  return view;
+}
+
+function ItemView({ item, onHandoff, escalating }: { item: ChatItem; onHandoff(): void; escalating: boolean }) {
+  if (item.kind === "message") return <MessageView message={item.message} delivery={item.delivery} />;
+  return (
+    <div class="notice" data-testid="notice" role="status">
+      <span>{item.text}</span>
+      {item.offerHandoff && (
+        <button type="button" class="btn btn--small" data-testid="offer-handoff-button" disabled={escalating} onClick={onHandoff}>
+          Talk to a person
+        </button>
+      )}
+    </div>
+  );
+}
+
+function Chip({ chip, onRemove }: { chip: AttachmentChip; onRemove(): void }) {
+  const status =
+    chip.state === "uploading" ? `${Math.round(chip.progress * 100)}%` : chip.state === "ready" ? "ready" : "failed";
+  return (
+    <li class={`chip chip--${chip.state}`} data-testid="attachment-chip" data-state={chip.state} title={chip.error ?? chip.name}>
+      <span class="chip__name">{chip.name}</span>
+      <span class="chip__status">{status}</span>
+      {chip.state === "uploading" && (
+        <progress class="chip__progress" max={1} value={chip.progress} aria-label={`Uploading ${chip.name}`} />
+      )}
+      <button type="button" class="chip__remove" aria-label={`Remove ${chip.name}`} onClick={onRemove}>
+        ×
+      </button>
+    </li>
+  );
+}
+
+const PAPERCLIP = (
+  <svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+    <path d="M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z" />
+  </svg>
+);
+const SEND = (
+  <svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+    <path d="M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z" />
+  </svg>
+);
+
+export function ChatApp({ widgetKey, embedded }: { widgetKey: string; embedded: boolean }) {
+  const controller = useMemo(() => new ChatController(browserEnvironment(widgetKey)), [widgetKey]);
+  const view = useView(controller);
+  const logRef = useRef<HTMLDivElement>(null);
+  const inputRef = useRef<HTMLTextAreaElement>(null);
+  const [dragging, setDragging] = useState(false);
+  // dragenter/dragleave fire for every child crossed; count them to know when the file left.
+  const dragDepth = useRef(0);
+
+  useEffect(() => {
+    void controller.start();
+    return () => controller.dispose();
+  }, [controller]);
+
+  useEffect(() => {
+    if (!embedded) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") requestClose();
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [embedded]);
+
+  const streamed = streamingReply(view.chat);
+  const typing = isTyping(view.chat);
+
+  // Follow the conversation while the reader is at (or near) the bottom.
+  const wasAtBottom = useRef(true);
+  const log = logRef.current;
+  if (log) wasAtBottom.current = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+  useLayoutEffect(() => {
+    const el = logRef.current;
+    if (el && wasAtBottom.current) el.scrollTop = el.scrollHeight;
+  }, [view.chat.items.length, streamed?.text, typing]);
+
+  // The composer grows with its text, up to a few lines.
+  useLayoutEffect(() => {
+    const el = inputRef.current;
+    if (!el) return;
+    el.style.height = "auto";
+    el.style.height = `${Math.min(el.scrollHeight, 140)}px`;
+  }, [view.draft]);
+
+  const send = () => {
+    if (controller.send()) inputRef.current?.focus();
+  };
+  const escalate = () => void controller.escalate();
+
+  return (
+    <div
+      class={`chat${embedded ? " chat--embedded" : ""}${dragging ? " chat--dragging" : ""}`}
+      onDragEnter={(e) => {
+        if (!e.dataTransfer?.types.includes("Files")) return;
+        dragDepth.current += 1;
+        setDragging(true);
+      }}
+      onDragOver={(e) => {
+        if (e.dataTransfer?.types.includes("Files")) e.preventDefault();
+      }}
+      onDragLeave={() => {
+        dragDepth.current = Math.max(0, dragDepth.current - 1);
+        if (dragDepth.current === 0) setDragging(false);
+      }}
+      onDrop={(e) => {
+        e.preventDefault();
+        dragDepth.current = 0;
+        setDragging(false);
+        const files = Array.from(e.dataTransfer?.files ?? []);
+        if (files.length > 0) controller.attach(files);
+      }}
+    >
+      <header class="chat__header">
+        <div class="chat__brand">
+          <span class="chat__avatar" aria-hidden="true">
+            DC
+          </span>
+          <div>
+            <h1 class="chat__title">Demo Company support</h1>
+            <p class={`chat__connection chat__connection--${view.connection}`} data-testid="connection-status" aria-live="polite">
+              {CONNECTION_LABELS[view.connection]}
+            </p>
+          </div>
+        </div>
+        <div class="chat__header-actions">
+          <button
+            type="button"
+            class="btn btn--small btn--ghost"
+            data-testid="handoff-button"
+            disabled={view.phase !== "ready" || view.escalating}
+            onClick={escalate}
+          >
+            Talk to a person
+          </button>
+          {embedded && (
+            <button type="button" class="icon-btn" aria-label="Close chat" onClick={() => requestClose()}>
+              <svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+                <path d="M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6l5.6-5.6L5 6.4z" />
+              </svg>
+            </button>
+          )}
+        </div>
+      </header>
+
+      <div class="chat__log" ref={logRef} role="log" aria-live="polite" aria-label="Conversation" tabIndex={0}>
+        <p class="chat__intro">Hi! I'm the Demo Company assistant. Ask me anything about orders, billing or your account.</p>
+        {view.chat.items.map((item) => (
+          <ItemView key={item.key} item={item} onHandoff={escalate} escalating={view.escalating} />
+        ))}
+        {streamed && <MessageView key={streamed.id} message={streamed} streaming />}
+        {typing && (
+          <div class="typing" data-testid="typing-indicator" aria-label="The assistant is typing">
+            <span />
+            <span />
+            <span />
+          </div>
+        )}
+      </div>
+
+      <footer class="chat__footer">
+        {view.error && (
+          <div class="chat__error" data-testid="chat-error" role="alert">
+            <span>{view.error.text}</span>
+            <span class="chat__error-actions">
+              {view.error.retry && (
+                <button type="button" class="btn btn--small" onClick={() => controller.retry()}>
+                  Try again
+                </button>
+              )}
+              <button type="button" class="icon-btn icon-btn--small" aria-label="Dismiss" onClick={() => controller.dismissError()}>
+                ×
+              </button>
+            </span>
+          </div>
+        )}
+        {view.attachments.length > 0 && (
+          <ul class="chips" aria-label="Attachments">
+            {view.attachments.map((chip) => (
+              <Chip key={chip.localId} chip={chip} onRemove={() => controller.removeAttachment(chip.localId)} />
+            ))}
+          </ul>
+        )}
+        <form
+          class="composer"
+          onSubmit={(e) => {
+            e.preventDefault();
+            send();
+          }}
+        >
+          <label class="icon-btn composer__attach" title="Attach a file">
+            <input
+              type="file"
+              class="sr-only"
+              data-testid="file-input"
+              accept={ACCEPT_ATTRIBUTE}
+              multiple
+              onChange={(e) => {
+                const input = e.currentTarget;
+                controller.attach(Array.from(input.files ?? []));
+                input.value = "";
+              }}
+            />
+            {PAPERCLIP}
+            <span class="sr-only">Attach a file</span>
+          </label>
+          <textarea
+            ref={inputRef}
+            class="composer__input"
+            data-testid="chat-input"
+            aria-label="Message"
+            placeholder="Type your message…"
+            rows={1}
+            maxLength={4000}
+            value={view.draft}
+            onInput={(e) => controller.setDraft(e.currentTarget.value)}
+            onKeyDown={(e) => {
+              if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+                e.preventDefault();
+                send();
+              }
+            }}
+          />
+          <button type="submit" class="composer__send" data-testid="chat-send" aria-label="Send" disabled={!controller.canSend}>
+            {SEND}
+          </button>
+        </form>
+      </footer>
+      {dragging && <div class="chat__drop">Drop a file to attach it</div>}
+    </div>
+  );
+}

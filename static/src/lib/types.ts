@@ -1,0 +1,198 @@
+// The shapes of the support-agent HTTP API that the web UI reads and sends, as declared in
+// openapi.yaml (the contract). Types only; no runtime code.
+
+export type Author = "visitor" | "bot" | "agent" | "system";
+export type SessionStatus = "open" | "handed_off" | "closed";
+export type TicketStatus = "open" | "pending" | "solved";
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+}
+
+export interface Session {
+  id: string;
+  status: SessionStatus;
+  visitor: { id: string; name: string | null; email: string | null; locale: string | null };
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SessionWithToken {
+  session: Session;
+  token: string;
+  /** Unix milliseconds. */
+  expires_at: number;
+}
+
+export interface Citation {
+  marker: number;
+  chunk_id: string;
+  document_id: string;
+  title: string;
+  heading_path: string[];
+  source_url: string | null;
+  quote: string;
+}
+
+export type ActionType = "escalate" | "offer_handoff" | "handed_off";
+
+export interface Action {
+  type: ActionType;
+  reason?: string | null;
+  intent?: string | null;
+}
+
+export interface Message {
+  id: string;
+  author: Author;
+  text: string;
+  citations: Citation[];
+  action: Action | null;
+  reply_to: string | null;
+  responder: string | null;
+  created_at: number;
+}
+
+export interface MessagePage {
+  messages: Message[];
+  next_cursor: string | null;
+  memory?: {
+    facts: { kind: "name" | "email" | "order_number" | "phone"; value: string }[];
+    summary: string;
+  };
+}
+
+/** The JSON answer of POST /api/sessions/{id}/messages (without an event stream). */
+export interface Turn {
+  message: Message;
+  reply: Message | null;
+  action: Action | null;
+  notice: string | null;
+  degraded: boolean;
+  ticket?: { id: string; status: TicketStatus } | null;
+}
+
+export interface FeedEvent {
+  cursor: number;
+  type: "message" | "status";
+  data: Record<string, unknown>;
+  created_at: number;
+}
+
+export interface FeedBatch {
+  events: FeedEvent[];
+  cursor: number;
+}
+
+export type ContentType = "pdf" | "docx" | "html" | "markdown" | "csv" | "json" | "text";
+
+export interface KbDocument {
+  id: string;
+  external_id: string;
+  title: string;
+  source_url: string | null;
+  content_type: ContentType;
+  content_hash: string;
+  chunk_count: number;
+  vector_status: "indexed" | "pending";
+  created_at: number;
+  updated_at: number;
+}
+
+export type IngestStatus = "created" | "updated" | "unchanged";
+
+export interface Attachment {
+  attachment: KbDocument;
+  status: IngestStatus;
+  vector_index: "indexed" | "pending";
+}
+
+export interface Ingested {
+  document: KbDocument;
+  status: IngestStatus;
+  vector_index: "indexed" | "pending";
+}
+
+export interface DocumentPage {
+  documents: KbDocument[];
+  next_cursor: string | null;
+}
+
+export type SearchMode = "hybrid" | "vector" | "keyword";
+
+export interface RetrieverRank {
+  rank: number;
+  score: number;
+}
+
+export interface SearchResult {
+  chunk_id: string;
+  document_id: string;
+  external_id: string;
+  title: string;
+  heading_path: string[];
+  source_url: string | null;
+  page?: number;
+  text: string;
+  rank: number;
+  score: number;
+  vector: RetrieverRank | null;
+  keyword: RetrieverRank | null;
+}
+
+export interface SearchResults {
+  results: SearchResult[];
+  degraded: boolean;
+  missing: ("vector" | "keyword")[];
+  confidence: number;
+}
+
+export type Priority = "low" | "normal" | "high" | "urgent";
+
+export interface Ticket {
+  id: string;
+  session_id: string;
+  status: TicketStatus;
+  reason: string;
+  intent?: string;
+  priority: Priority;
+  summary: string;
+  transcript?: { author: Author; text: string; created_at: number }[];
+  opened_by: string;
+  assignee: string | null;
+  resolution: "resolved" | "handed_back" | null;
+  created_at: number;
+  updated_at: number;
+  wait_seconds: number;
+}
+
+export interface QueueItem {
+  session_id: string;
+  ticket: Ticket;
+}
+
+export interface Queue {
+  status: TicketStatus;
+  conversations: QueueItem[];
+}
+
+export interface Conversation {
+  session_id: string;
+  session_status: SessionStatus;
+  visitor: { name?: string | null; email?: string | null; locale?: string | null };
+  ticket: Ticket;
+}
+
+export interface Escalated {
+  ticket: { id: string; status: TicketStatus; created_at: number } | Ticket;
+  notice: string;
+  opened: boolean;
+}
+
+export interface Solved {
+  ticket: Ticket;
+  session_status: "open";
+}
