@@ -68,6 +68,19 @@ async function ask(page, text) {
   return reply;
 }
 
+/** Controls a screen reader could not name (no label, aria-label, title or text). */
+function unnamedControls(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll("button, input:not([type=hidden]), textarea, select, a[href]")]
+      .filter((el) => {
+        const labelled = el.labels && el.labels.length > 0;
+        const named = ["aria-label", "aria-labelledby", "title"].some((a) => el.getAttribute(a));
+        return !labelled && !named && !el.textContent.trim();
+      })
+      .map((el) => el.outerHTML.slice(0, 120)),
+  );
+}
+
 describe("the web UI", () => {
   test("a visitor asks a sample-KB question and sees an answer with a citation", async () => {
     visitor = await open(`${BASE}/chat/?key=${KEY}`, { width: 390, height: 844 });
@@ -95,6 +108,8 @@ describe("the web UI", () => {
       return null;
     });
     assert.ok(sessionId, "the session is kept in localStorage");
+    assert.deepEqual(await unnamedControls(visitor), []);
+    assert.equal(await visitor.getByRole("log").count(), 1, "the messages are a live log");
     await visitor.screenshot({ path: join(SHOTS, "chat.png"), fullPage: true });
   });
 
@@ -182,6 +197,7 @@ describe("the web UI", () => {
       .filter({ hasText: "Sam from Northwind" })
       .waitFor({ timeout: 15_000 });
     await agent.screenshot({ path: join(SHOTS, "inbox.png"), fullPage: true });
+    assert.deepEqual(await unnamedControls(agent), []);
 
     // The visitor's page hears it through the event feed, as a person's message.
     await visitor
@@ -253,6 +269,7 @@ describe("the web UI", () => {
     const row = admin.getByTestId("doc-row").filter({ hasText: "e2e-gift-wrap" });
     await row.waitFor({ timeout: 15_000 });
     await admin.screenshot({ path: join(SHOTS, "admin.png"), fullPage: true });
+    assert.deepEqual(await unnamedControls(admin), []);
     admin.once("dialog", (d) => d.accept());
     await row.getByTestId("delete-button").click();
     await row.waitFor({ state: "detached", timeout: 15_000 });
@@ -284,12 +301,16 @@ describe("the web UI", () => {
         await page.evaluate(() => getComputedStyle(document.querySelector("h1")).color),
         "rgb(1, 2, 3)",
       );
-      await launcher.click();
+      // Keyboard only: the launcher opens with Enter, the message goes with Enter.
+      await launcher.focus();
+      await page.keyboard.press("Enter");
+      assert.equal(await launcher.getAttribute("aria-expanded"), "true");
       const frame = page.frameLocator('iframe[title="Support chat"]');
       const box = await page.locator('iframe[title="Support chat"]').boundingBox();
       assert.ok(box && box.width >= 300, `the host's CSS squeezed the chat to ${box?.width}px`);
-      await frame.getByTestId("chat-input").fill("Can I pay with Apple Pay for my Plus plan?");
-      await frame.getByTestId("chat-send").click();
+      await frame.getByTestId("chat-input").focus();
+      await page.keyboard.type("Can I pay with Apple Pay for my Plus plan?");
+      await page.keyboard.press("Enter");
       await frame
         .locator('[data-testid="message"][data-author="bot"]')
         .first()
