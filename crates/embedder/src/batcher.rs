@@ -1,6 +1,8 @@
 //! Dynamic batching: texts from concurrent requests are pooled, sorted by token length, cut
 //! into padding-efficient batches and run on a fixed set of inference threads (one per core
-//! by default), so the async runtime never blocks on the model.
+//! by default), so the async runtime never blocks on the model. When the model runs texts
+//! one at a time (`Model::runs_per_text`, the default) a batch is a thread's share of the
+//! waiting texts, and each text's vector is handed over as soon as it is made.
 //!
 //! A batch is formed only when an inference thread is free: while all are busy, arriving
 //! texts pile up and the next batches are cut from everything waiting (oldest texts first,
@@ -245,22 +247,34 @@ fn inference_thread(
         };
         // The permit is released when this iteration ends: the thread is free again.
         let Some((batch, _permit)) = next else { return };
-        let started = Instant::now();
-        let encoded: Vec<&Encoded> = batch.iter().map(|i| &i.encoded).collect();
-        match model.embed(&encoded) {
-            Ok(vectors) => {
-                metrics
-                    .inference_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                for (item, vector) in batch.iter().zip(vectors) {
-                    item.job.complete(item.index, vector);
-                }
+        if model.runs_per_text() {
+            // Each text runs alone: its request hears as soon as its last text is done.
+            for item in &batch {
+                run(model, metrics, std::slice::from_ref(item));
             }
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "inference failed");
-                for item in &batch {
-                    item.job.fail(&format!("{e:#}"));
-                }
+        } else {
+            run(model, metrics, &batch);
+        }
+    }
+}
+
+/// One `Model::embed` call over `items`, whose requests get the vectors or the error.
+fn run(model: &Model, metrics: &Metrics, items: &[WorkItem]) {
+    let started = Instant::now();
+    let encoded: Vec<&Encoded> = items.iter().map(|i| &i.encoded).collect();
+    match model.embed(&encoded) {
+        Ok(vectors) => {
+            metrics
+                .inference_seconds
+                .observe(started.elapsed().as_secs_f64());
+            for (item, vector) in items.iter().zip(vectors) {
+                item.job.complete(item.index, vector);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "inference failed");
+            for item in items {
+                item.job.fail(&format!("{e:#}"));
             }
         }
     }

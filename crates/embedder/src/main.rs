@@ -43,6 +43,10 @@ struct Args {
     /// Threads tract uses inside one graph run.
     #[arg(long, env = "EMBEDDER_INTRA_THREADS", default_value_t = 1)]
     intra_threads: usize,
+    /// Run each text alone on the graph compiled for batch 1 (`true`, faster with tract), or
+    /// padded batches on the graph with a symbolic batch (`false`).
+    #[arg(long, env = "EMBEDDER_PER_TEXT", default_value_t = true, action = clap::ArgAction::Set)]
+    per_text: bool,
     /// Most texts in one request.
     #[arg(long, env = "EMBEDDER_MAX_INPUTS", default_value_t = 256)]
     max_inputs: usize,
@@ -85,6 +89,7 @@ fn main() -> Result<()> {
         &args.model_dir,
         ModelOptions {
             intra_threads: args.intra_threads,
+            per_text: args.per_text,
         },
     )?;
     tracing::info!(
@@ -92,6 +97,7 @@ fn main() -> Result<()> {
         dir = %args.model_dir.display(),
         workers,
         intra_threads = args.intra_threads,
+        per_text = model.runs_per_text(),
         seconds = started.elapsed().as_secs_f64(),
         "model loaded"
     );

@@ -194,7 +194,7 @@ impl Metrics {
             self.queue_depth.get()
         );
         self.batch_size
-            .render(&mut out, "embedder_batch_size", "Texts per graph run.");
+            .render(&mut out, "embedder_batch_size", "Texts per batch given to an inference thread (one graph run, or one run per text).");
         self.inference_seconds.render(
             &mut out,
             "embedder_inference_seconds",

@@ -10,11 +10,20 @@ use embedder::config::ModelConfig;
 use embedder::model::{Encoded, Model, ModelOptions, cosine};
 
 fn load(onnx_file: &str) -> Model {
+    load_with(onnx_file, ModelOptions::default())
+}
+
+fn load_with(onnx_file: &str, options: ModelOptions) -> Model {
     let dir = common::minilm_dir();
     let mut config = ModelConfig::load(&dir).expect("embedder.json");
     config.onnx_file = onnx_file.to_string();
-    Model::load_with_config(&dir, config, ModelOptions::default()).expect("load model")
+    Model::load_with_config(&dir, config, options).expect("load model")
 }
+
+const PADDED: ModelOptions = ModelOptions {
+    intra_threads: 1,
+    per_text: false,
+};
 
 struct Reference {
     sentences: Vec<String>,
@@ -33,8 +42,9 @@ fn reference() -> Reference {
     }
 }
 
-fn assert_matches_reference(onnx_file: &str) {
-    let model = load(onnx_file);
+fn assert_matches_reference(onnx_file: &str, options: ModelOptions) {
+    let model = load_with(onnx_file, options);
+    assert_eq!(model.runs_per_text(), options.per_text);
     let r = reference();
     let expected: Vec<Vec<f32>> = r.embeddings[onnx_file]
         .as_array()
@@ -95,12 +105,17 @@ fn assert_matches_reference(onnx_file: &str) {
 
 #[test]
 fn fp32_graph_matches_onnxruntime_reference_per_sentence() {
-    assert_matches_reference("model.onnx");
+    assert_matches_reference("model.onnx", ModelOptions::default());
+}
+
+#[test]
+fn fp32_graph_in_padded_batches_matches_onnxruntime_reference() {
+    assert_matches_reference("model.onnx", PADDED);
 }
 
 #[test]
 fn int8_graph_matches_onnxruntime_reference_per_sentence() {
-    assert_matches_reference("model-int8.onnx");
+    assert_matches_reference("model-int8.onnx", ModelOptions::default());
 }
 
 #[test]

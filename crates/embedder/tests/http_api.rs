@@ -256,6 +256,24 @@ fn concurrent_requests_share_graph_runs_and_get_their_own_vectors() {
 }
 
 #[test]
+fn per_text_and_padded_runs_give_the_same_vectors() {
+    let body =
+        json!({"input": ["where is my parcel?", "I was charged twice for my order last week"]});
+    let mut answers = Vec::new();
+    for flag in ["true", "false"] {
+        let sidecar = Sidecar::start(&common::minilm_dir(), &["--per-text", flag]);
+        answers.push(sidecar.post("/v1/embeddings", &body).json());
+    }
+    for i in 0..2 {
+        let c = cosine(&embedding(&answers[0], i), &embedding(&answers[1], i));
+        assert!(
+            c > 0.99999,
+            "text {i}: per-text and padded runs differ: cosine {c}"
+        );
+    }
+}
+
+#[test]
 fn full_queue_answers_503_with_retry_after_and_recovers() {
     let sidecar = Sidecar::start(
         &common::minilm_dir(),
