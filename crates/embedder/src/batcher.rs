@@ -94,6 +94,17 @@ pub struct Batcher {
 impl Batcher {
     /// Starts the scheduling task (on the current tokio runtime) and the inference threads.
     pub fn start(model: Arc<Model>, options: BatcherOptions, metrics: Arc<Metrics>) -> Batcher {
+        // Texts that run one by one gain nothing from big batches: small shares keep every
+        // thread busy until the queue is empty, instead of one thread working through a long
+        // batch while another idles.
+        let options = if model.runs_per_text() {
+            BatcherOptions {
+                max_batch: options.max_batch.min(PER_TEXT_SHARE),
+                ..options
+            }
+        } else {
+            options
+        };
         let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
         // Each batch travels with a permit for the thread it occupies: the scheduler cuts
         // batches only for free threads, so waiting texts stay mergeable until then.
@@ -279,6 +290,9 @@ fn run(model: &Model, metrics: &Metrics, items: &[WorkItem]) {
         }
     }
 }
+
+/// Most texts a thread takes at once when texts run one by one.
+const PER_TEXT_SHARE: usize = 4;
 
 /// Graph-run overhead expressed in padded tokens: below this, splitting a batch to save
 /// padding costs more than it saves.

@@ -193,8 +193,11 @@ impl Metrics {
             "# HELP embedder_queue_depth Texts admitted and not yet embedded.\n# TYPE embedder_queue_depth gauge\nembedder_queue_depth {}",
             self.queue_depth.get()
         );
-        self.batch_size
-            .render(&mut out, "embedder_batch_size", "Texts per batch given to an inference thread (one graph run, or one run per text).");
+        self.batch_size.render(
+            &mut out,
+            "embedder_batch_size",
+            "Texts per batch given to an inference thread (one graph run, or one run per text).",
+        );
         self.inference_seconds.render(
             &mut out,
             "embedder_inference_seconds",
