@@ -4,6 +4,7 @@ same run, same texts.
 Scenarios (each runs for --seconds):
   batch-1, batch-8, batch-32  one client, requests of 1 / 8 / 32 texts back to back
   16-clients                  16 concurrent clients, 1 text per request
+  ingest-2x64                 2 clients, 64 knowledge-base passages (~120 tokens) per request
 
 For the sidecar, a request is an HTTP POST /v1/embeddings (keep-alive, base64 output) and
 its time includes HTTP, JSON, tokenization, batching and inference. For onnxruntime, a
@@ -136,7 +137,27 @@ class OnnxRuntimeClient:
         return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-SCENARIOS = [("batch-1", 1, 1), ("batch-8", 8, 1), ("batch-32", 32, 1), ("16-clients", 1, 16)]
+# (name, texts per request, clients, text set): "short" chat messages, or "passages" of a
+# knowledge-base article the size the ingest pipeline embeds (about 120 tokens).
+SCENARIOS = [("batch-1", 1, 1, "short"), ("batch-8", 8, 1, "short"), ("batch-32", 32, 1, "short"),
+             ("16-clients", 1, 16, "short"), ("ingest-2x64", 64, 2, "passages")]
+
+ARTICLE = ("Standard delivery takes three to five working days. Express delivery arrives the next "
+           "working day when you order before two in the afternoon. Orders placed on weekends are "
+           "shipped on Monday. You can track every parcel from the order page, and we email you "
+           "the tracking number as soon as the carrier collects it. If a parcel is late, wait two "
+           "more working days before you contact us, because carriers often deliver a little after "
+           "the estimate. Damaged parcels can be refused at the door; the refund starts when the "
+           "parcel is back in our warehouse.").split()
+
+
+def make_passages(n, words=95, seed=11):
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        start = rng.randrange(len(ARTICLE))
+        out.append(" ".join(ARTICLE[(start + i) % len(ARTICLE)] for i in range(words)))
+    return out
 
 
 def main():
@@ -148,15 +169,17 @@ def main():
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args()
 
-    texts = make_texts(512)
+    text_sets = {"short": make_texts(512), "passages": make_passages(256)}
     sidecar = SidecarClient(args.url)
     onnx = OnnxRuntimeClient(args.model_dir, args.onnx_file)
-    lengths = [len(e.ids) for e in onnx.tokenizer.encode_batch(texts)]
-    print(f"texts: {len(texts)}, tokens per text: min {min(lengths)}, median {statistics.median(lengths):.0f}, max {max(lengths)}")
+    for kind, texts in text_sets.items():
+        lengths = [len(e.ids) for e in onnx.tokenizer.encode_batch(texts)]
+        print(f"{kind}: {len(texts)} texts, tokens per text: min {min(lengths)}, median {statistics.median(lengths):.0f}, max {max(lengths)}")
     print(f"onnxruntime {ort.__version__}, {os.cpu_count()} cores, {args.seconds:.0f} s per scenario\n")
 
     rows = []
-    for name, batch, clients in SCENARIOS:
+    for name, batch, clients, kind in SCENARIOS:
+        texts = text_sets[kind]
         ours = run_scenario(sidecar, batch, clients, args.seconds, texts)
         theirs = run_scenario(onnx, batch, clients, args.seconds, texts)
         rows.append((name, ours, theirs))
