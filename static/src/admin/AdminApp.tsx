@@ -2,8 +2,7 @@
 // "Load more" and per-row delete, and a search preview showing each retriever's rank and
 // score. API calls live in admin-api.ts, wording in format.ts; this file wires them up.
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { EXPIRED_SIGN_IN, StaffGate, type StaffAuth } from "../components/StaffGate";
-import { ApiError, friendlyMessage, isAbort } from "../lib/api";
+import { StaffGate, useStaffFailure, type StaffAuth } from "../components/StaffGate";
 import { ACCEPT_ATTRIBUTE, MAX_DOCUMENT_BYTES, fileProblem } from "../lib/file-check";
 import { headingPathLabel } from "../lib/messages";
 import { safeHref } from "../lib/markdown";
@@ -18,19 +17,10 @@ import {
   uploadStatusText,
 } from "./format";
 
+const FORBIDDEN = "This page needs an access token with the admin role.";
+
 function useFailure(auth: StaffAuth) {
-  return useCallback(
-    (error: unknown): string | null => {
-      if (isAbort(error)) return null;
-      if (error instanceof ApiError && error.status === 401) {
-        auth.signOut(EXPIRED_SIGN_IN);
-        return null;
-      }
-      if (error instanceof ApiError && error.status === 403) return "This page needs an access token with the admin role.";
-      return friendlyMessage(error);
-    },
-    [auth],
-  );
+  return useStaffFailure(auth, FORBIDDEN);
 }
 
 function UploadForm({ auth, onUploaded }: { auth: StaffAuth; onUploaded(): void }) {

@@ -4,8 +4,7 @@
 // transcript in transcript.ts; this file wires them to the screen.
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { MessageView } from "../components/MessageView";
-import { EXPIRED_SIGN_IN, StaffGate, type StaffAuth } from "../components/StaffGate";
-import { ApiError, friendlyMessage, isAbort } from "../lib/api";
+import { StaffGate, useStaffFailure, type StaffAuth } from "../components/StaffGate";
 import type { FeedState } from "../lib/event-feed";
 import { randomId } from "../lib/ids";
 import {
@@ -31,20 +30,10 @@ import { TranscriptFollower } from "./transcript";
 
 export const QUEUE_REFRESH_MS = 5000;
 
-/** Signs out on 401 and turns other failures into a sentence. */
+const FORBIDDEN = "This account is not allowed to use the agent inbox.";
+
 function useFailure(auth: StaffAuth) {
-  return useCallback(
-    (error: unknown): string | null => {
-      if (isAbort(error)) return null;
-      if (error instanceof ApiError && error.status === 401) {
-        auth.signOut(EXPIRED_SIGN_IN);
-        return null;
-      }
-      if (error instanceof ApiError && error.status === 403) return "This account is not allowed to use the agent inbox.";
-      return friendlyMessage(error);
-    },
-    [auth],
-  );
+  return useStaffFailure(auth, FORBIDDEN);
 }
 
 function QueueList({

@@ -3,6 +3,7 @@
 // form, with the reason) when a page reports a 401. Pages get the token and its claims.
 import type { ComponentChildren } from "preact";
 import { useCallback, useMemo, useState } from "preact/hooks";
+import { ApiError, friendlyMessage, isAbort } from "../lib/api";
 import { clearStaffToken, decodeClaims, saveStaffToken, takeStaffToken, type StaffClaims } from "../lib/staff-auth";
 import { SignIn } from "./SignIn";
 
@@ -60,5 +61,22 @@ export function StaffGate({ title, role, children }: StaffGateProps) {
       </header>
       {children(auth)}
     </>
+  );
+}
+
+/** A staff page's error handler: signs out on 401, says `forbidden` on 403, and turns other
+ * failures into a sentence (null when there is nothing to say, e.g. an aborted request). */
+export function useStaffFailure(auth: StaffAuth, forbidden: string) {
+  return useCallback(
+    (error: unknown): string | null => {
+      if (isAbort(error)) return null;
+      if (error instanceof ApiError && error.status === 401) {
+        auth.signOut(EXPIRED_SIGN_IN);
+        return null;
+      }
+      if (error instanceof ApiError && error.status === 403) return forbidden;
+      return friendlyMessage(error);
+    },
+    [auth, forbidden],
   );
 }
