@@ -79,7 +79,7 @@ support-agent is running:
   sidecar        http://$EMBEDDER_LISTEN
   Chroma         http://$CHROMA_LISTEN
   demo tenant    widget key wk_demo
-  web chat       http://$LISTEN/chat/?key=wk_demo   (demo page with the widget: http://$LISTEN/)
+  web chat       http://$LISTEN/chat/?key=wk_demo&name=Demo%20Company   (demo page with the widget: http://$LISTEN/)
   agent inbox    http://$LISTEN/agent/   admin page  http://$LISTEN/admin/
                  sign-in links (12 h tokens) in $STATE_DIR/sign-in-links.txt; more tokens:
                  kb-loader token --tenant demo --role agent|admin --sub you

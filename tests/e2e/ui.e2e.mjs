@@ -286,7 +286,7 @@ describe("the web UI", () => {
         h1 { color: rgb(1, 2, 3); }
       </style></head>
       <body><h1>Someone's shop</h1><p>Our products.</p>
-      <script src="${BASE}/widget.js" data-widget-key="${KEY}" async></script></body></html>`;
+      <script src="${BASE}/widget.js" data-widget-key="${KEY}" data-name="Someone's shop" async></script></body></html>`;
     const server = createServer((req, res) => {
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
       res.end(hostile);
@@ -308,6 +308,7 @@ describe("the web UI", () => {
       const frame = page.frameLocator('iframe[title="Support chat"]');
       const box = await page.locator('iframe[title="Support chat"]').boundingBox();
       assert.ok(box && box.width >= 300, `the host's CSS squeezed the chat to ${box?.width}px`);
+      await frame.getByRole("heading", { name: "Someone's shop support" }).waitFor({ timeout: 10_000 });
       await frame.getByTestId("chat-input").focus();
       await page.keyboard.type("Can I pay with Apple Pay for my Plus plan?");
       await page.keyboard.press("Enter");

@@ -3,7 +3,7 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { FakeApi, json, message, problem, sse } from "../test/fake-api";
 import { allByTestId, byTestId, click, mount, pressKey, typeInto } from "../test/render";
-import { ChatApp } from "./ChatApp";
+import { ChatApp, initials } from "./ChatApp";
 
 const citation = {
   marker: 1,
@@ -45,6 +45,18 @@ describe("ChatApp", () => {
     expect(log.getAttribute("aria-live")).toBe("polite");
     expect(allByTestId(root, "handoff-button")).toHaveLength(1);
     expect(root.querySelector('[aria-label="Close chat"]')).toBeNull();
+  });
+
+  it("names the company the page was given, and no company without one", async () => {
+    const root = await ready();
+    expect(root.querySelector("h1")!.textContent).toBe("Support");
+    expect(root.textContent).not.toContain("Demo Company");
+    const named = mount(<ChatApp widgetKey="wk_demo" embedded={false} company="Northwind Gadgets" />);
+    expect(named.querySelector("h1")!.textContent).toBe("Northwind Gadgets support");
+    expect(named.querySelector(".chat__avatar")!.textContent).toBe("NG");
+    expect(initials("  ")).toBe("?");
+    expect(initials("3M")).toBe("?");
+    expect(initials("émile & fils")).toBe("ÉF");
   });
 
   it("shows a close button only when embedded in the widget", async () => {

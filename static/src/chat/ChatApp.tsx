@@ -63,7 +63,23 @@ const SEND = (
   </svg>
 );
 
-export function ChatApp({ widgetKey, embedded }: { widgetKey: string; embedded: boolean }) {
+/** The header's initials for a company name ("Northwind Gadgets" → "NG"). */
+export function initials(name: string): string {
+  const letters = name
+    .split(/\s+/)
+    .filter((w) => /^\p{L}/u.test(w))
+    .map((w) => w[0]!.toUpperCase());
+  return letters.slice(0, 2).join("") || "?";
+}
+
+export interface ChatAppProps {
+  widgetKey: string;
+  embedded: boolean;
+  /** The company's name (the page's `?name=`); the header says "Support" without one. */
+  company?: string;
+}
+
+export function ChatApp({ widgetKey, embedded, company }: ChatAppProps) {
   const controller = useMemo(() => new ChatController(browserEnvironment(widgetKey)), [widgetKey]);
   const view = useView(controller);
   const logRef = useRef<HTMLDivElement>(null);
@@ -137,10 +153,10 @@ export function ChatApp({ widgetKey, embedded }: { widgetKey: string; embedded: 
       <header class="chat__header">
         <div class="chat__brand">
           <span class="chat__avatar" aria-hidden="true">
-            DC
+            {company ? initials(company) : "?"}
           </span>
           <div>
-            <h1 class="chat__title">Demo Company support</h1>
+            <h1 class="chat__title">{company ? `${company} support` : "Support"}</h1>
             <p class={`chat__connection chat__connection--${view.connection}`} data-testid="connection-status" aria-live="polite">
               {CONNECTION_LABELS[view.connection]}
             </p>
@@ -167,7 +183,10 @@ export function ChatApp({ widgetKey, embedded }: { widgetKey: string; embedded: 
       </header>
 
       <div class="chat__log" ref={logRef} role="log" aria-live="polite" aria-label="Conversation" tabIndex={0}>
-        <p class="chat__intro">Hi! I'm the Demo Company assistant. Ask me anything about orders, billing or your account.</p>
+        <p class="chat__intro">
+          Hi! I'm the {company ? `${company} ` : ""}assistant. Ask me anything: I answer from our help articles, and
+          bring in a person when you need one.
+        </p>
         {view.chat.items.map((item) => (
           <ItemView key={item.key} item={item} onHandoff={escalate} escalating={view.escalating} />
         ))}

@@ -1,4 +1,4 @@
-// Entry of the chat page (/chat/?key=<widget key>[&embed=1]).
+// Entry of the chat page (/chat/?key=<widget key>[&name=<company>][&embed=1]).
 import { render } from "preact";
 import "./chat.css";
 import { ChatApp } from "./ChatApp";
@@ -6,4 +6,8 @@ import { ChatApp } from "./ChatApp";
 const params = new URLSearchParams(location.search);
 const embedded = params.get("embed") === "1";
 if (embedded) document.documentElement.classList.add("embedded");
-render(<ChatApp widgetKey={params.get("key")?.trim() ?? ""} embedded={embedded} />, document.getElementById("app")!);
+const company = params.get("name")?.trim().slice(0, 80) || undefined;
+render(
+  <ChatApp widgetKey={params.get("key")?.trim() ?? ""} embedded={embedded} company={company} />,
+  document.getElementById("app")!,
+);

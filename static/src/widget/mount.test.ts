@@ -47,6 +47,14 @@ describe("finding the loader script", () => {
       "https://support.example/chat/?key=wk%20demo%26x&embed=1",
     );
   });
+
+  it("passes the company name from data-name to the chat", () => {
+    const script = addScript("https://support.example/widget.js", "wk_demo");
+    script.setAttribute("data-name", " Northwind & Co ");
+    const options = optionsFromScript(script)!;
+    expect(options.name).toBe("Northwind & Co");
+    expect(chatUrl(options)).toBe("https://support.example/chat/?key=wk_demo&name=Northwind%20%26%20Co&embed=1");
+  });
 });
 
 describe("the widget", () => {

@@ -12,6 +12,8 @@ export interface WidgetOptions {
   widgetKey: string;
   /** The app's origin (scheme://host:port), from the loader script's own URL. */
   appOrigin: string;
+  /** The company's name for the chat's header and greeting (`data-name`), if given. */
+  name?: string;
 }
 
 export interface WidgetHandle {
@@ -33,15 +35,18 @@ export function findLoaderScript(doc: Document): HTMLScriptElement | null {
 export function optionsFromScript(script: HTMLScriptElement | null): WidgetOptions | null {
   const widgetKey = script?.getAttribute("data-widget-key")?.trim();
   if (!script || !widgetKey) return null;
+  const name = script.getAttribute("data-name")?.trim();
   try {
-    return { widgetKey, appOrigin: new URL(script.src, script.ownerDocument.baseURI).origin };
+    const appOrigin = new URL(script.src, script.ownerDocument.baseURI).origin;
+    return name ? { widgetKey, appOrigin, name } : { widgetKey, appOrigin };
   } catch {
     return null;
   }
 }
 
 export function chatUrl(options: WidgetOptions): string {
-  return `${options.appOrigin}/chat/?key=${encodeURIComponent(options.widgetKey)}&embed=1`;
+  const name = options.name ? `&name=${encodeURIComponent(options.name)}` : "";
+  return `${options.appOrigin}/chat/?key=${encodeURIComponent(options.widgetKey)}${name}&embed=1`;
 }
 
 const STYLES = `
