@@ -164,6 +164,27 @@ describe("the web UI", () => {
     assert.match(cited, /zorblax/i);
   });
 
+  test("a file dropped onto the chat is uploaded", async () => {
+    const chips = await visitor.getByTestId("attachment-chip").count();
+    const files = await visitor.evaluateHandle(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(["# Gate\n\nThe gate code is 4821.\n"], "gate.md", { type: "text/markdown" }));
+      return dt;
+    });
+    for (const type of ["dragenter", "dragover", "drop"]) {
+      await visitor.dispatchEvent(".chat", type, { dataTransfer: files });
+    }
+    await visitor.waitForFunction(
+      (n) => {
+        const all = document.querySelectorAll('[data-testid="attachment-chip"]');
+        return all.length > n && all[all.length - 1].dataset.state === "ready";
+      },
+      chips,
+      { timeout: ANSWER_MS },
+    );
+    assert.match(await visitor.getByTestId("attachment-chip").last().textContent(), /gate\.md/);
+  });
+
   test("the visitor asks for a person and sees the notice", async () => {
     await visitor.getByTestId("handoff-button").first().click();
     await visitor.getByTestId("notice").first().waitFor({ timeout: 15_000 });
