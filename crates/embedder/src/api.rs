@@ -367,6 +367,7 @@ fn health(app: &App) -> Response<Full<Bytes>> {
             "max_seq_len": c.max_seq_len,
             "queue_depth": app.batcher.depth(),
             "queue_capacity": app.batcher.options().queue_capacity,
+            "per_text": app.model.runs_per_text(),
         }),
     )
 }

@@ -43,10 +43,13 @@ struct Args {
     /// Threads tract uses inside one graph run.
     #[arg(long, env = "EMBEDDER_INTRA_THREADS", default_value_t = 1)]
     intra_threads: usize,
-    /// Run each text alone on the graph compiled for batch 1 (`true`, faster with tract), or
-    /// padded batches on the graph with a symbolic batch (`false`).
-    #[arg(long, env = "EMBEDDER_PER_TEXT", default_value_t = true, action = clap::ArgAction::Set)]
-    per_text: bool,
+    /// Run each text alone on the graph compiled for batch 1 (`true`: faster with tract on
+    /// MiniLM), or padded batches on the graph with a symbolic batch (`false`). `auto` runs
+    /// per text when the ONNX file (with its external data) is at most 256 MiB: a large
+    /// model's weights are read once per run, which batches share.
+    #[arg(long, env = "EMBEDDER_PER_TEXT", default_value = "auto",
+          value_parser = ["auto", "true", "false"])]
+    per_text: String,
     /// Most texts in one request.
     #[arg(long, env = "EMBEDDER_MAX_INPUTS", default_value_t = 256)]
     max_inputs: usize,
@@ -89,7 +92,11 @@ fn main() -> Result<()> {
         &args.model_dir,
         ModelOptions {
             intra_threads: args.intra_threads,
-            per_text: args.per_text,
+            per_text: match args.per_text.as_str() {
+                "true" => true,
+                "false" => false,
+                _ => onnx_bytes(&args.model_dir).is_some_and(|n| n <= PER_TEXT_AUTO_BYTES),
+            },
         },
     )?;
     tracing::info!(
@@ -135,4 +142,26 @@ fn main() -> Result<()> {
         println!("embedder listening on http://{}", listener.local_addr()?);
         server::serve(listener, app).await
     })
+}
+
+/// `--per-text auto` runs texts one by one for graphs up to this size (MiniLM: 90 MB), and
+/// padded batches above it (EmbeddingGemma-300m: 1.2 GB, not measured per text yet).
+const PER_TEXT_AUTO_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The size of the model directory's ONNX file with its external-data files
+/// (`model.onnx.data`, `model.onnx_data`), if its config names a readable one.
+fn onnx_bytes(dir: &std::path::Path) -> Option<u64> {
+    let config = embedder::config::ModelConfig::load(dir).ok()?;
+    let files = std::fs::read_dir(dir).ok()?;
+    let total = files
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&config.onnx_file)
+        })
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    Some(total)
 }

@@ -168,6 +168,8 @@ fn health_models_and_metrics_endpoints_answer() {
     let health = sidecar.get("/health");
     assert_eq!(health.status, 200);
     assert_eq!(health.json()["status"], "ok");
+    // `--per-text auto` (the default): MiniLM's 90 MB graph runs one text at a time.
+    assert_eq!(health.json()["per_text"], true);
     assert_eq!(health.json()["dims"], 384);
     let models = sidecar.get("/v1/models").json();
     assert_eq!(models["object"], "list");
@@ -262,6 +264,7 @@ fn per_text_and_padded_runs_give_the_same_vectors() {
     let mut answers = Vec::new();
     for flag in ["true", "false"] {
         let sidecar = Sidecar::start(&common::minilm_dir(), &["--per-text", flag]);
+        assert_eq!(sidecar.get("/health").json()["per_text"], flag == "true");
         answers.push(sidecar.post("/v1/embeddings", &body).json());
     }
     for i in 0..2 {
