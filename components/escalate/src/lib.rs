@@ -167,12 +167,7 @@ fn escalate(req: &Request, id: &str) -> Result<Response, ApiError> {
         .transaction(|db| edge::handoff::open_ticket(db, &tenant, &session, &opening, now))?;
     if opened {
         let counters = services.counters.as_ref();
-        edge::metrics::record_event(
-            counters,
-            &core_logic::metrics::TICKETS,
-            &[ticket.reason.as_str()],
-        );
-        edge::metrics::record_ticket_status(counters, "open");
+        edge::metrics::record_ticket_opened(counters, ticket.reason.as_str());
         edge::metrics::record_event(
             counters,
             &core_logic::metrics::ESCALATIONS,

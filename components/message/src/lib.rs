@@ -171,13 +171,7 @@ fn post_message(req: &Request, id: &str) -> Result<Response, ApiError> {
         edge::metrics::record_retrieval(services.counters.as_ref(), &outcome.stages);
     }
     if let Some((ticket, true)) = &outcome.ticket {
-        let counters = services.counters.as_ref();
-        edge::metrics::record_event(
-            counters,
-            &core_logic::metrics::TICKETS,
-            &[ticket.reason.as_str()],
-        );
-        edge::metrics::record_ticket_status(counters, "open");
+        edge::metrics::record_ticket_opened(services.counters.as_ref(), ticket.reason.as_str());
     }
     if let Some(stats) = &outcome.llm {
         edge::metrics::record_llm(services.counters.as_ref(), stats);

@@ -172,6 +172,12 @@ pub fn record_ticket_status(counters: &dyn Counters, status: &str) {
     record_event(counters, &metrics::TICKET_STATUS, &[status]);
 }
 
+/// Records a ticket just opened: by its reason, and as a move into `open`.
+pub fn record_ticket_opened(counters: &dyn Counters, reason: &str) {
+    record_event(counters, &metrics::TICKETS, &[reason]);
+    record_ticket_status(counters, "open");
+}
+
 /// Records one webhook delivery attempt.
 pub fn record_webhook(counters: &dyn Counters, format: &str, outcome: &str) {
     record_event(counters, &metrics::WEBHOOK_DELIVERIES, &[format, outcome]);
