@@ -11,8 +11,9 @@ its time includes HTTP, JSON, tokenization, batching and inference. For onnxrunt
 "request" is an in-process call: tokenize (Python `tokenizers`), pad, session.run, pool
 (mean, or none when the graph pools), normalize; 16 clients are 16 threads sharing one
 session (onnxruntime releases the GIL),
-with its default thread pool (one thread per core). Prints sentences/s and p50/p99 latency
-per scenario and the sidecar/onnxruntime throughput ratio.
+with its default thread pool (one thread per core). Each scenario alternates
+the two for --rounds rounds; prints the medians of sentences/s and p50/p99 latency per
+scenario, the sidecar/onnxruntime throughput ratio of the medians and each round's ratio.
 
 Usage: bench.py --url http://127.0.0.1:PORT --model-dir DIR [--onnx-file F] [--seconds S]
 """
@@ -44,6 +45,11 @@ TAILS = ["", " Can you help?", " I have been waiting for over a week and nobody 
 def make_texts(n, seed=7):
     rng = random.Random(seed)
     return [f"Hello, {rng.choice(SUBJECTS)} {rng.choice(PROBLEMS)}.{rng.choice(TAILS)}" for _ in range(n)]
+
+
+def median_round(rounds):
+    """Median of each figure over the rounds of one scenario."""
+    return {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
 
 
 def percentile(xs, p):
@@ -166,6 +172,7 @@ def main():
     ap.add_argument("--model-dir", required=True)
     ap.add_argument("--onnx-file", default=None)
     ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per scenario (medians are printed)")
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args()
 
@@ -175,17 +182,25 @@ def main():
     for kind, texts in text_sets.items():
         lengths = [len(e.ids) for e in onnx.tokenizer.encode_batch(texts)]
         print(f"{kind}: {len(texts)} texts, tokens per text: min {min(lengths)}, median {statistics.median(lengths):.0f}, max {max(lengths)}")
-    print(f"onnxruntime {ort.__version__}, {os.cpu_count()} cores, {args.seconds:.0f} s per scenario\n")
+    print(f"onnxruntime {ort.__version__}, {os.cpu_count()} cores, {args.seconds:.0f} s per scenario and runtime, "
+          f"{args.rounds} alternating rounds (medians)\n")
 
     rows = []
     for name, batch, clients, kind in SCENARIOS:
         texts = text_sets[kind]
-        ours = run_scenario(sidecar, batch, clients, args.seconds, texts)
-        theirs = run_scenario(onnx, batch, clients, args.seconds, texts)
+        # Alternate the two for several rounds and keep the medians: on a shared machine the
+        # speed drifts over seconds, and a single pair of runs can land on either side of it.
+        ours_rounds, theirs_rounds = [], []
+        for _ in range(args.rounds):
+            ours_rounds.append(run_scenario(sidecar, batch, clients, args.seconds, texts))
+            theirs_rounds.append(run_scenario(onnx, batch, clients, args.seconds, texts))
+        ours, theirs = median_round(ours_rounds), median_round(theirs_rounds)
+        ratios = sorted(o["sentences_per_s"] / t["sentences_per_s"] for o, t in zip(ours_rounds, theirs_rounds))
+        ours["round_ratios"] = ratios
         rows.append((name, ours, theirs))
         print(f"{name:<11} sidecar {ours['sentences_per_s']:7.1f} sent/s p50 {ours['p50_ms']:7.1f} ms p99 {ours['p99_ms']:7.1f} ms | "
               f"onnxruntime {theirs['sentences_per_s']:7.1f} sent/s p50 {theirs['p50_ms']:7.1f} ms p99 {theirs['p99_ms']:7.1f} ms | "
-              f"ratio {ours['sentences_per_s'] / theirs['sentences_per_s']:.2f}x", flush=True)
+              f"ratio {ours['sentences_per_s'] / theirs['sentences_per_s']:.2f}x (rounds: {' '.join(f'{r:.2f}' for r in ratios)})", flush=True)
 
     print("\n| scenario | sidecar sent/s | p50 ms | p99 ms | onnxruntime sent/s | p50 ms | p99 ms | ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")

@@ -11,7 +11,7 @@
 #                     embedder.json names; crates/embedder/README.md says why)
 #   model-int8.onnx   the graph as shipped, kept for comparison (tests and bench)
 #   tokenizer.json    as shipped
-#   embedder.json     our config: mean pooling, normalized, 384 dims, 256 tokens
+#   embedder.json     our config: mean pooling, normalized, 384 dims, 256 tokens, AMX bf16 allowed
 # Every file used is checked against the sha256 pinned below, inputs and outputs alike.
 # Idempotent: when the directory is complete and its checksums hold, it only checks them.
 set -euo pipefail
@@ -36,7 +36,8 @@ write_config() {
   "normalize": true,
   "dims": 384,
   "max_seq_len": 256,
-  "prefixes": {"query": "", "document": ""}
+  "prefixes": {"query": "", "document": ""},
+  "amx_bf16": true
 }
 JSON
 }

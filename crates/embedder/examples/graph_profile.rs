@@ -75,6 +75,17 @@ fn main() -> TractResult<()> {
         state.run_plan_with_eval(inputs.clone(), |ctx, st, node, input| {
             let t = Instant::now();
             let r = eval(ctx, st, node, input);
+            if std::env::var("NAN").is_ok()
+                && let Ok(outputs) = &r
+            {
+                for o in outputs {
+                    if let Ok(v) = o.to_plain_array_view::<f32>()
+                        && v.iter().any(|x| x.is_nan())
+                    {
+                        println!("NaN out of {} {:?}", node, node.op().info());
+                    }
+                }
+            }
             *per_op.entry(node.op().name().to_string()).or_default() += t.elapsed().as_secs_f64();
             if std::env::var("NODES").is_ok() {
                 *per_op

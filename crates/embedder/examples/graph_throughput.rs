@@ -77,6 +77,8 @@ fn main() {
         let padded = |intra_threads| ModelOptions {
             intra_threads,
             per_text: false,
+            bf16: false,
+            lone_text_threads: 1,
         };
         let single = Model::load_with_config(&dir, config.clone(), padded(1)).unwrap();
         let multi = Model::load_with_config(&dir, config.clone(), padded(2)).unwrap();

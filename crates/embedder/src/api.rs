@@ -368,6 +368,7 @@ fn health(app: &App) -> Response<Full<Bytes>> {
             "queue_depth": app.batcher.depth(),
             "queue_capacity": app.batcher.options().queue_capacity,
             "per_text": app.model.runs_per_text(),
+            "matmul": app.model.matmul().name(),
         }),
     )
 }

@@ -9,6 +9,10 @@
 //! so long texts are not starved by a stream of short ones). One free thread and one text
 //! means no waiting at all; `max_wait` can add a delay to grow batches further.
 //!
+//! A text that arrives while every thread is idle and nothing else waits runs on all of
+//! them (`Model::embed_alone`): the chat path's one message at a time gets the whole machine,
+//! as onnxruntime's intra-op threads give it.
+//!
 //! Admission is bounded: `Batcher::embed` counts every admitted text until its vector is
 //! produced, and refuses a request whose texts would push that count past the capacity
 //! (`SubmitError::QueueFull`, which the API turns into 503 + `Retry-After`). Nothing here
@@ -125,6 +129,7 @@ impl Batcher {
             batches_tx,
             free_threads,
             options,
+            model.spreads_lone_texts(),
             metrics.clone(),
         ));
         Batcher {
@@ -184,13 +189,21 @@ impl Batcher {
     }
 }
 
-type Batch = (Vec<WorkItem>, OwnedSemaphorePermit);
+/// Texts for one inference thread, with the permits of the threads it occupies: its own, or
+/// every thread's when `alone` (one text and nothing else waiting: it may spread over all
+/// cores, see `Model::embed_alone`, and the other threads stay free of work meanwhile).
+struct Batch {
+    items: Vec<WorkItem>,
+    _permits: Vec<OwnedSemaphorePermit>,
+    alone: bool,
+}
 
 async fn schedule(
     mut jobs: mpsc::UnboundedReceiver<Vec<WorkItem>>,
     batches: mpsc::UnboundedSender<Batch>,
     free_threads: Arc<Semaphore>,
     options: BatcherOptions,
+    spread_lone_texts: bool,
     metrics: Arc<Metrics>,
 ) {
     // Waiting texts, oldest first.
@@ -221,6 +234,21 @@ async fn schedule(
         while let Ok(p) = free_threads.clone().try_acquire_owned() {
             permits.push(p);
         }
+        if spread_lone_texts && pending.len() == 1 && permits.len() == options.workers.max(1) {
+            // One text, every thread idle: it takes them all.
+            metrics.batch_size.observe(1.0);
+            let batch = Batch {
+                items: std::mem::take(&mut pending),
+                _permits: permits,
+                alone: true,
+            };
+            if let Err(mpsc::error::SendError(batch)) = batches.send(batch) {
+                for item in batch.items {
+                    item.job.fail("inference threads stopped");
+                }
+            }
+            continue;
+        }
         // The oldest texts that the free threads can take, sorted by length and cut.
         let take = pending.len().min(options.max_batch * permits.len());
         let mut chosen: Vec<WorkItem> = pending.drain(..take).collect();
@@ -237,8 +265,13 @@ async fn schedule(
             let batch = std::mem::replace(&mut chosen, rest);
             metrics.batch_size.observe(batch.len() as f64);
             let permit = permits.pop().expect("a permit per batch");
-            if let Err(mpsc::error::SendError((batch, _))) = batches.send((batch, permit)) {
-                for item in batch {
+            let batch = Batch {
+                items: batch,
+                _permits: vec![permit],
+                alone: false,
+            };
+            if let Err(mpsc::error::SendError(batch)) = batches.send(batch) {
+                for item in batch.items {
                     item.job.fail("inference threads stopped");
                 }
             }
@@ -256,24 +289,30 @@ fn inference_thread(
             Ok(mut rx) => rx.blocking_recv(),
             Err(_) => None,
         };
-        // The permit is released when this iteration ends: the thread is free again.
-        let Some((batch, _permit)) = next else { return };
-        if model.runs_per_text() {
+        // The permits are released when this iteration ends: the threads are free again.
+        let Some(batch) = next else { return };
+        if batch.alone {
+            run(model, metrics, &batch.items, Model::embed_alone);
+        } else if model.runs_per_text() {
             // Each text runs alone: its request hears as soon as its last text is done.
-            for item in &batch {
-                run(model, metrics, std::slice::from_ref(item));
+            for item in &batch.items {
+                run(model, metrics, std::slice::from_ref(item), Model::embed);
             }
         } else {
-            run(model, metrics, &batch);
+            run(model, metrics, &batch.items, Model::embed);
         }
     }
 }
 
-/// One `Model::embed` call over `items`, whose requests get the vectors or the error.
-fn run(model: &Model, metrics: &Metrics, items: &[WorkItem]) {
+/// `Model::embed` or `Model::embed_alone`.
+type EmbedFn = fn(&Model, &[&Encoded]) -> anyhow::Result<Vec<Vec<f32>>>;
+
+/// One `embed` call (`Model::embed` or `Model::embed_alone`) over `items`, whose requests
+/// get the vectors or the error.
+fn run(model: &Model, metrics: &Metrics, items: &[WorkItem], embed: EmbedFn) {
     let started = Instant::now();
     let encoded: Vec<&Encoded> = items.iter().map(|i| &i.encoded).collect();
-    match model.embed(&encoded) {
+    match embed(model, &encoded) {
         Ok(vectors) => {
             metrics
                 .inference_seconds

@@ -74,6 +74,12 @@ pub struct ModelConfig {
     pub max_seq_len: usize,
     #[serde(default)]
     pub prefixes: Prefixes,
+    /// This graph is known to give the same embeddings (cosine >= 0.999) with its matrix
+    /// products in bf16 on AMX tiles, so `--matmul auto` may use them. Set by
+    /// scripts/embedder/install-model.sh for MiniLM (checked by tests/accuracy.rs); absent
+    /// (false) for other graphs: tract's AMX kernel gave NaN on the Gemma 3 test graph.
+    #[serde(default)]
+    pub amx_bf16: bool,
 }
 
 fn default_onnx_file() -> String {

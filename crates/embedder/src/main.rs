@@ -43,6 +43,10 @@ struct Args {
     /// Threads tract uses inside one graph run.
     #[arg(long, env = "EMBEDDER_INTRA_THREADS", default_value_t = 1)]
     intra_threads: usize,
+    /// Threads one text may spread over when it arrives alone (every inference thread idle,
+    /// nothing queued); default: one per core. 1 turns it off.
+    #[arg(long, env = "EMBEDDER_LONE_TEXT_THREADS")]
+    lone_text_threads: Option<usize>,
     /// Run each text alone on the graph compiled for batch 1 (`true`: faster with tract on
     /// MiniLM), or padded batches on the graph with a symbolic batch (`false`). `auto` runs
     /// per text when the ONNX file (with its external data) is at most 256 MiB: a large
@@ -50,6 +54,13 @@ struct Args {
     #[arg(long, env = "EMBEDDER_PER_TEXT", default_value = "auto",
           value_parser = ["auto", "true", "false"])]
     per_text: String,
+    /// Matrix products: `f32`, or `bf16` on Intel AMX tiles (operands rounded to bf16, sums
+    /// in f32; faster on large batches, cosine >= 0.999 to exact f32 on MiniLM). `auto` takes
+    /// bf16 where the CPU has AMX-BF16 and the model's embedder.json says `"amx_bf16": true`,
+    /// f32 elsewhere; `bf16` on a CPU without AMX-BF16 is an error.
+    #[arg(long, env = "EMBEDDER_MATMUL", default_value = "auto",
+          value_parser = ["auto", "f32", "bf16"])]
+    matmul: String,
     /// Most texts in one request.
     #[arg(long, env = "EMBEDDER_MAX_INPUTS", default_value_t = 256)]
     max_inputs: usize,
@@ -87,6 +98,10 @@ fn main() -> Result<()> {
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = args.workers.unwrap_or(cores).max(1);
+    let amx = embedder::model::amx_bf16_available();
+    if args.matmul == "bf16" && !amx {
+        bail!("--matmul bf16 needs Intel AMX-BF16, which this CPU does not have (use auto or f32)");
+    }
     let started = std::time::Instant::now();
     let model = Model::load(
         &args.model_dir,
@@ -97,6 +112,15 @@ fn main() -> Result<()> {
                 "false" => false,
                 _ => onnx_bytes(&args.model_dir).is_some_and(|n| n <= PER_TEXT_AUTO_BYTES),
             },
+            bf16: match args.matmul.as_str() {
+                "f32" => false,
+                "bf16" => true,
+                _ => {
+                    amx && embedder::config::ModelConfig::load(&args.model_dir)
+                        .is_ok_and(|c| c.amx_bf16)
+                }
+            },
+            lone_text_threads: args.lone_text_threads.unwrap_or(cores).max(1),
         },
     )?;
     tracing::info!(
@@ -105,6 +129,8 @@ fn main() -> Result<()> {
         workers,
         intra_threads = args.intra_threads,
         per_text = model.runs_per_text(),
+        matmul = model.matmul().name(),
+        spreads_lone_texts = model.spreads_lone_texts(),
         seconds = started.elapsed().as_secs_f64(),
         "model loaded"
     );

@@ -7,7 +7,7 @@ mod common;
 
 use embedder::batcher::plan_batches;
 use embedder::config::ModelConfig;
-use embedder::model::{Encoded, Model, ModelOptions, cosine};
+use embedder::model::{Encoded, Matmul, Model, ModelOptions, cosine};
 
 fn load(onnx_file: &str) -> Model {
     load_with(onnx_file, ModelOptions::default())
@@ -23,6 +23,15 @@ fn load_with(onnx_file: &str, options: ModelOptions) -> Model {
 const PADDED: ModelOptions = ModelOptions {
     intra_threads: 1,
     per_text: false,
+    bf16: false,
+    lone_text_threads: 1,
+};
+
+const BF16: ModelOptions = ModelOptions {
+    intra_threads: 1,
+    per_text: true,
+    bf16: true,
+    lone_text_threads: 1,
 };
 
 struct Reference {
@@ -58,10 +67,10 @@ fn assert_matches_reference(onnx_file: &str, options: ModelOptions) {
         .map(|s| model.encode(s).unwrap())
         .collect();
 
-    // One at a time, as the reference was made.
+    // One at a time, as the reference was made (spread over threads if the options say so).
     let mut worst_single = 1.0f32;
     for (i, e) in encoded.iter().enumerate() {
-        let got = &model.embed(&[e]).unwrap()[0];
+        let got = &model.embed_alone(&[e]).unwrap()[0];
         let c = cosine(got, &expected[i]);
         worst_single = worst_single.min(c);
         assert!(c >= 0.999, "{onnx_file}: sentence {i} cosine {c}");
@@ -87,7 +96,9 @@ fn assert_matches_reference(onnx_file: &str, options: ModelOptions) {
     }
     assert!(worst >= 0.999, "{onnx_file}: batched worst cosine {worst}");
     println!(
-        "{onnx_file}: worst cosine vs onnxruntime: {worst_single:.7} one at a time, {worst:.7} in sorted batches"
+        "{onnx_file} ({} matmul, per text: {}): worst cosine vs onnxruntime: {worst_single:.7} one at a time, {worst:.7} in sorted batches",
+        model.matmul().name(),
+        model.runs_per_text()
     );
 
     // A batch with much padding (longest text first) must not change short texts.
@@ -111,6 +122,48 @@ fn fp32_graph_matches_onnxruntime_reference_per_sentence() {
 #[test]
 fn fp32_graph_in_padded_batches_matches_onnxruntime_reference() {
     assert_matches_reference("model.onnx", PADDED);
+}
+
+/// With AMX bf16 matrix products (what `--matmul auto` picks on CPUs that have AMX); on a
+/// CPU without it the option falls back to f32, which this also checks.
+#[test]
+fn bf16_matmul_matches_onnxruntime_reference_per_sentence_and_padded() {
+    for options in [
+        BF16,
+        ModelOptions {
+            per_text: false,
+            ..BF16
+        },
+    ] {
+        assert_matches_reference("model.onnx", options);
+    }
+    let model = load_with("model.onnx", BF16);
+    let expected = if embedder::model::amx_bf16_available() {
+        Matmul::AmxBf16
+    } else {
+        Matmul::F32
+    };
+    assert_eq!(model.matmul(), expected);
+    assert_eq!(load("model.onnx").matmul(), Matmul::F32);
+}
+
+/// A text that has the machine to itself is spread over two threads (tract's executor).
+#[test]
+fn lone_texts_spread_over_two_threads_match_onnxruntime_reference() {
+    let options = ModelOptions {
+        lone_text_threads: 2,
+        ..ModelOptions::default()
+    };
+    assert!(load_with("model.onnx", options).spreads_lone_texts());
+    assert!(!load("model.onnx").spreads_lone_texts());
+    assert_matches_reference("model.onnx", options);
+    assert_matches_reference(
+        "model.onnx",
+        ModelOptions {
+            lone_text_threads: 2,
+            ..BF16
+        },
+    );
 }
 
 #[test]

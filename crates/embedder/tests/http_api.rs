@@ -163,6 +163,34 @@ fn bad_requests_get_openai_shaped_4xx_errors() {
 }
 
 #[test]
+fn matmul_flag_is_honoured_or_refused_with_a_reason() {
+    let body = json!({"input": ["where is my parcel?"]});
+    let exact = Sidecar::start(&common::minilm_dir(), &["--matmul", "f32"]);
+    assert_eq!(exact.get("/health").json()["matmul"], "f32");
+    let reference =
+        common::as_vec(&exact.post("/v1/embeddings", &body).json()["data"][0]["embedding"]);
+    drop(exact);
+    if embedder::model::amx_bf16_available() {
+        let fast = Sidecar::start(&common::minilm_dir(), &["--matmul", "bf16"]);
+        assert_eq!(fast.get("/health").json()["matmul"], "amx-bf16");
+        let got =
+            common::as_vec(&fast.post("/v1/embeddings", &body).json()["data"][0]["embedding"]);
+        let c = embedder::model::cosine(&got, &reference);
+        assert!(c >= 0.999, "bf16 vs f32 cosine {c}");
+    } else {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_embedder"))
+            .arg("--model-dir")
+            .arg(common::minilm_dir())
+            .args(["--listen", "127.0.0.1:0", "--matmul", "bf16"])
+            .output()
+            .expect("run embedder");
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("AMX-BF16"), "{stderr}");
+    }
+}
+
+#[test]
 fn health_models_and_metrics_endpoints_answer() {
     let sidecar = Sidecar::start(&common::minilm_dir(), &[]);
     let health = sidecar.get("/health");
@@ -170,6 +198,13 @@ fn health_models_and_metrics_endpoints_answer() {
     assert_eq!(health.json()["status"], "ok");
     // `--per-text auto` (the default): MiniLM's 90 MB graph runs one text at a time.
     assert_eq!(health.json()["per_text"], true);
+    // `--matmul auto`: AMX bf16 tiles where the CPU has them.
+    let auto = if embedder::model::amx_bf16_available() {
+        "amx-bf16"
+    } else {
+        "f32"
+    };
+    assert_eq!(health.json()["matmul"], auto);
     assert_eq!(health.json()["dims"], 384);
     let models = sidecar.get("/v1/models").json();
     assert_eq!(models["object"], "list");
