@@ -237,16 +237,14 @@ async fn schedule(
         if spread_lone_texts && pending.len() == 1 && permits.len() == options.workers.max(1) {
             // One text, every thread idle: it takes them all.
             metrics.batch_size.observe(1.0);
-            let batch = Batch {
-                items: std::mem::take(&mut pending),
-                _permits: permits,
-                alone: true,
-            };
-            if let Err(mpsc::error::SendError(batch)) = batches.send(batch) {
-                for item in batch.items {
-                    item.job.fail("inference threads stopped");
-                }
-            }
+            dispatch(
+                &batches,
+                Batch {
+                    items: std::mem::take(&mut pending),
+                    _permits: permits,
+                    alone: true,
+                },
+            );
             continue;
         }
         // The oldest texts that the free threads can take, sorted by length and cut.
@@ -265,16 +263,23 @@ async fn schedule(
             let batch = std::mem::replace(&mut chosen, rest);
             metrics.batch_size.observe(batch.len() as f64);
             let permit = permits.pop().expect("a permit per batch");
-            let batch = Batch {
-                items: batch,
-                _permits: vec![permit],
-                alone: false,
-            };
-            if let Err(mpsc::error::SendError(batch)) = batches.send(batch) {
-                for item in batch.items {
-                    item.job.fail("inference threads stopped");
-                }
-            }
+            dispatch(
+                &batches,
+                Batch {
+                    items: batch,
+                    _permits: vec![permit],
+                    alone: false,
+                },
+            );
+        }
+    }
+}
+
+/// Hands `batch` to the inference threads; if they have stopped, its requests hear so.
+fn dispatch(batches: &mpsc::UnboundedSender<Batch>, batch: Batch) {
+    if let Err(mpsc::error::SendError(batch)) = batches.send(batch) {
+        for item in batch.items {
+            item.job.fail("inference threads stopped");
         }
     }
 }
