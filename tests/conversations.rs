@@ -585,7 +585,44 @@ fn bad_input_and_strangers_get_4xx_problems(backend: Backend) {
     .assert_problem(404, "malformed id");
 }
 
+fn repeated_failures_offer_a_person_and_the_bot_keeps_answering(backend: Backend) {
+    let chat = Chat::start(backend);
+    let (session, token) = chat.session();
+    let unknowns = [
+        "Do you repair vintage pianos in Antarctica?",
+        "Can I pay for the piano tuning with seashells?",
+        "Which violin strings suit a cello in winter?",
+    ];
+    for (i, text) in unknowns.iter().enumerate() {
+        let turn = chat.say(&session, &token, text);
+        assert_eq!(turn.status, 201, "{}", turn.text);
+        let turn = turn.json();
+        assert_eq!(turn["action"]["type"], "offer_handoff", "{turn}");
+        let reason = if i < 2 {
+            "not_in_knowledge_base"
+        } else {
+            "repeated_failure"
+        };
+        assert_eq!(turn["action"]["reason"], reason, "{turn}");
+    }
+    // An offer, not a handoff: the session stays with the bot, which answers what it can.
+    let state = send(request(
+        &chat.app,
+        Method::GET,
+        &format!("/api/sessions/{session}"),
+        Some(&token),
+    ))
+    .json();
+    assert_eq!(state["session"]["status"], "open", "{state}");
+    let answered = chat
+        .say(&session, &token, "How long does standard delivery take?")
+        .json();
+    assert_eq!(answered["action"], Value::Null, "{answered}");
+    assert_eq!(answered["reply"]["citations"][0]["title"], "Shipping");
+}
+
 e2e::on_both_backends!(
+    repeated_failures_offer_a_person_and_the_bot_keeps_answering,
     questions_get_cited_answers_and_unknowns_get_no_invention,
     the_bot_remembers_facts_follow_ups_and_older_turns,
     asking_for_a_person_escalates_and_the_bot_stays_silent,

@@ -253,6 +253,8 @@ struct Sentence {
     text: String,
     /// The list (numbered in the passage) the sentence is an item of.
     list: Option<usize>,
+    /// A table row (`Header: cell; Header: cell`): complete without end punctuation.
+    row: bool,
 }
 
 /// The quotable sentences of a Markdown passage, in reading order. Headings (ATX, setext and
@@ -260,7 +262,7 @@ struct Sentence {
 /// sentences; list items, quotes and paragraphs are split into sentences; a table row reads
 /// `Header: cell; Header: cell`.
 fn sentences(markdown: &str) -> Vec<Sentence> {
-    let mut blocks: Vec<(String, Option<usize>)> = Vec::new();
+    let mut blocks: Vec<(String, Option<usize>, bool)> = Vec::new();
     let mut para = String::new();
     let mut para_list: Option<usize> = None;
     let mut para_lines = 0;
@@ -270,13 +272,14 @@ fn sentences(markdown: &str) -> Vec<Sentence> {
     let mut header: Option<Vec<String>> = None;
     let mut last_row: Option<Vec<String>> = None;
 
-    let flush =
-        |para: &mut String, list: Option<usize>, blocks: &mut Vec<(String, Option<usize>)>| {
-            if !para.trim().is_empty() {
-                blocks.push((std::mem::take(para), list));
-            }
-            para.clear();
-        };
+    let flush = |para: &mut String,
+                 list: Option<usize>,
+                 blocks: &mut Vec<(String, Option<usize>, bool)>| {
+        if !para.trim().is_empty() {
+            blocks.push((std::mem::take(para), list, false));
+        }
+        para.clear();
+    };
 
     for raw in markdown.lines() {
         let line = raw.trim();
@@ -327,7 +330,7 @@ fn sentences(markdown: &str) -> Vec<Sentence> {
                 .collect::<Vec<_>>()
                 .join("; ");
             if !text.is_empty() {
-                blocks.push((text, None));
+                blocks.push((text, None, true));
             }
             last_row = Some(cells);
             continue;
@@ -385,12 +388,13 @@ fn sentences(markdown: &str) -> Vec<Sentence> {
     flush(&mut para, para_list, &mut blocks);
 
     let mut out = Vec::new();
-    for (block, list) in blocks {
+    for (block, list, row) in blocks {
         for sentence in split_sentences(&clean_inline(&block)) {
             if sentence.chars().any(char::is_alphanumeric) {
                 out.push(Sentence {
                     text: sentence,
                     list,
+                    row,
                 });
             }
         }
@@ -627,7 +631,12 @@ pub fn extractive_answer(
         let weight = RANK_DECAY.powi(rank as i32);
         let context_text = format!("{} {}", passage.title, passage.heading_path.join(" "));
         let context = stems(&context_text);
-        for (index, sentence) in sentences(&passage.text).into_iter().enumerate() {
+        let all = sentences(&passage.text);
+        let count = all.len();
+        for (index, sentence) in all.into_iter().enumerate() {
+            if !quotable(&sentence, index, count) {
+                continue;
+            }
             let own = stems(&sentence.text);
             let matched: Vec<usize> = (0..question.len())
                 .filter(|&q| own.contains(&question[q]))
@@ -663,11 +672,21 @@ pub fn extractive_answer(
         })
         .map(|(i, _)| i)?;
 
+    let lead_vocabulary = {
+        let p = &passages[candidates[lead].passage];
+        stems(&format!(
+            "{} {} {}",
+            p.title,
+            p.heading_path.join(" "),
+            p.text
+        ))
+    };
     let mut chosen = vec![lead];
     let mut covered: Vec<usize> = candidates[lead].matched.clone();
     let mut chain_end = lead; // the last of the lead's run of consecutive sentences
     while chosen.len() < config.max_sentences {
         let lead_c = &candidates[lead];
+        let lead_passage = &passages[lead_c.passage];
         let mut best: Option<(usize, f64)> = None;
         for (i, c) in candidates.iter().enumerate() {
             if chosen.contains(&i) || (c.matched.is_empty() && c.sentence.list.is_none()) {
@@ -679,7 +698,19 @@ pub fn extractive_answer(
                 && c.index == candidates[chain_end].index + 1
                 && (!c.matched.is_empty()
                     || c.sentence.list.is_some() && c.sentence.list == lead_c.sentence.list);
-            let adds = new > 0 && (same_passage || c.qualifies);
+            // Another source only for a fact the leading passage lacks altogether: an answer
+            // read from one article does not borrow a neighbour's sentence on the same words.
+            let lacking = c
+                .matched
+                .iter()
+                .filter(|q| !covered.contains(q) && !lead_vocabulary.contains(&question[**q]))
+                .count();
+            let same_document = passages[c.passage].document_id == lead_passage.document_id;
+            let adds = if same_passage {
+                new > 0
+            } else {
+                c.qualifies && (lacking > 0 || (same_document && new > 0))
+            };
             if !(adds || continues) {
                 continue;
             }
@@ -748,6 +779,20 @@ pub fn extractive_answer(
         text.push_str(&with_marker(&c.sentence.text, marker));
     }
     Some(Answer { text, citations })
+}
+
+/// Whether a sentence can be quoted as it stands. A passage is a window of its document, so
+/// its first sentence may begin mid-sentence (a lowercase start) and its last may stop
+/// mid-sentence (no closing punctuation outside a list or table): quoting either would cut a
+/// sentence, a word or a quote.
+fn quotable(sentence: &Sentence, index: usize, count: usize) -> bool {
+    let text = sentence.text.trim();
+    let starts_mid = index == 0 && text.chars().next().is_some_and(char::is_lowercase);
+    let closed = text.ends_with([
+        '.', '!', '?', ':', ';', ')', '"', '\'', '\u{201d}', '\u{2019}', '\u{bb}', '\u{2026}',
+    ]);
+    let ends_mid = index + 1 == count && sentence.list.is_none() && !sentence.row && !closed;
+    !(starts_mid || ends_mid)
 }
 
 /// `sentence [n].` for a sentence ending in a full stop (or none, or a colon);
@@ -1297,5 +1342,57 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_passage_cut_mid_sentence_is_not_quoted_at_its_edges() {
+        let window = passage(
+            "backups",
+            "Backups",
+            &["Operations"],
+            "ing the data is stored in the EU region. Backups run nightly at 2 am. Restores \
+             take up to four hours and the operator can",
+        );
+        let got = answer(
+            "When do backups run and how long do restores take?",
+            &[window.clone()],
+        )
+        .unwrap();
+        assert_eq!(got.text, "Backups run nightly at 2 am [1].");
+        assert!(answer("Where is the data stored, which region?", &[window]).is_none());
+    }
+
+    #[test]
+    fn a_second_article_is_cited_only_for_a_fact_the_first_lacks() {
+        let returns = passage(
+            "returns",
+            "Returns",
+            &["Returns"],
+            "You can return any item within 30 days for a refund. Refunds go back to the \
+             original payment method.",
+        );
+        let gift = passage(
+            "gift",
+            "Gift cards",
+            &["Gift cards"],
+            "Gift card refunds are handled by the store. You can return items within 30 \
+             days for a refund at any store.",
+        );
+        let got = answer(
+            "How many days do I have to return an item for a refund?",
+            &[returns.clone(), gift.clone()],
+        )
+        .unwrap();
+        let ids: Vec<&str> = got.citations.iter().map(|c| c.chunk_id.as_str()).collect();
+        assert_eq!(ids, ["chunk-returns"], "{}", got.text);
+
+        // The gift-card passage names what the first one lacks: it may add it.
+        let got = answer(
+            "How many days do I have to return an item for a refund, and who handles gift card refunds?",
+            &[returns, gift],
+        )
+        .unwrap();
+        let ids: Vec<&str> = got.citations.iter().map(|c| c.chunk_id.as_str()).collect();
+        assert_eq!(ids, ["chunk-returns", "chunk-gift"], "{}", got.text);
     }
 }

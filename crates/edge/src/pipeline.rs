@@ -217,8 +217,8 @@ impl Turn<'_> {
             answered,
         };
         let early = decide(&policy, &signals(true));
-        let settled =
-            matches!(early, Decision::Escalate { reason, .. } if reason != Reason::LowConfidence);
+        let settled = matches!(early, Decision::Escalate { reason, .. }
+            if !matches!(reason, Reason::LowConfidence | Reason::RepeatedFailure));
         // Retrieval that is not sure of its sources gets no extractive answer: sentences
         // that merely share words with an off-topic passage are not an answer.
         let confident = found.degraded
@@ -277,8 +277,19 @@ impl Turn<'_> {
             decide(&policy, &signals(answer.is_some()))
         };
         let answered = answer.is_some();
+        // Low confidence and repeated failure are offers, not handoffs: the visitor chooses,
+        // and a bot that could not answer twice still answers the next question it can.
+        let offered =
+            |reason: Reason| matches!(reason, Reason::LowConfidence | Reason::RepeatedFailure);
+        let offer_reason = match decision {
+            Decision::Escalate {
+                reason: Reason::RepeatedFailure,
+                ..
+            } => "repeated_failure",
+            _ => "not_in_knowledge_base",
+        };
         let (text, citations, action, escalated) = match (decision, answer) {
-            (Decision::Escalate { reason, intent }, _) if reason != Reason::LowConfidence => (
+            (Decision::Escalate { reason, intent }, _) if !offered(reason) => (
                 phrase(Phrase::HandingOff, self.locale()).to_string(),
                 Json::Array(Vec::new()),
                 Some(json!({ "type": "escalate", "reason": reason, "intent": intent })),
@@ -289,7 +300,7 @@ impl Turn<'_> {
             (_, None) => (
                 phrase(Phrase::DontKnow, self.locale()).to_string(),
                 Json::Array(Vec::new()),
-                Some(json!({ "type": "offer_handoff", "reason": "not_in_knowledge_base" })),
+                Some(json!({ "type": "offer_handoff", "reason": offer_reason })),
                 None,
             ),
         };
