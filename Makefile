@@ -16,7 +16,7 @@ TEST_COMPONENTS := -p conformance-component -p hello-component
 NATIVE := --workspace --exclude health-component --exclude session-component --exclude metrics-component --exclude ingest-component --exclude message-component --exclude escalate-component --exclude static-component \
 	--exclude conformance-component --exclude hello-component
 
-.PHONY: run test setup tools models chroma gemma-model bench-embedder ui ui-test e2e-tools components host fmt-check lint unit bench bench-host-overhead bench-session-create clean-state infra-test
+.PHONY: run test setup tools models chroma gemma-model bench-embedder ui ui-test e2e-tools components host fmt-check lint unit bench bench-host-overhead bench-session-create clean-state infra-test eval
 
 ## Serve the whole app locally with its embedded defaults: the app on http://$(LISTEN)
 ## (SQLite), the embedding sidecar (default model all-MiniLM-L6-v2), Chroma, the demo tenant
@@ -110,6 +110,14 @@ bench-session-create: components host
 
 bench-embedder: models host
 	bash bench/embedder/run.sh
+
+## Answer-quality evaluation against the running app: mtrag-un and the sample
+## knowledge base, each in fresh tenants loaded with kb-loader; retrieval and answer figures.
+## Compiles nothing: start the app first (make run). Arguments in EVAL_ARGS, e.g.
+## make eval EVAL_ARGS="--half tune --limit 40 --json /tmp/eval.json"; see
+## python3 scripts/eval/eval.py --help.
+eval:
+	python3 scripts/eval/eval.py $(EVAL_ARGS)
 
 clean-state:
 	rm -rf .spin

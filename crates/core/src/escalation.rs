@@ -469,6 +469,36 @@ fn any_word(words: &[&str], patterns: &[&str]) -> bool {
 }
 
 /// Who a visitor asks for.
+/// Words that make a human noun someone of another trade ("estate agent", "user agent").
+const OTHER_TRADES: &[&str] = &[
+    "estate",
+    "travel",
+    "insurance",
+    "secret",
+    "user",
+    "booking",
+    "customs",
+    "leasing",
+    "rental",
+    "listing",
+    "buyer",
+    "buyers",
+    "seller",
+    "sellers",
+    "fbi",
+    "border",
+    "tax",
+    "registered",
+    "patrol",
+    "federal",
+    "special",
+    "free",
+    "literary",
+    "talent",
+    "shipping",
+    "transfer",
+];
+
 const HUMAN_NOUNS: &[&str] = &[
     "human",
     "humans",
@@ -651,6 +681,10 @@ pub fn is_human_request(message: &str) -> bool {
             if !HUMAN_NOUNS.iter().any(|p| word_matches(p, word)) {
                 continue;
             }
+            // "a real estate agent", "a travel agent": someone else's staff, not ours.
+            if n > 0 && OTHER_TRADES.contains(&words[n - 1]) {
+                continue;
+            }
             if total_words <= 3 && !negated(words, 0, n) {
                 return true;
             }
@@ -792,14 +826,29 @@ const FIRST_PERSON: &[&str] = &[
     "yo", "mi", "mis", "io", "mio", "mia", "eu", "meu", "minha", "ik", "mijn",
 ];
 
+/// Words that open a question asking for information, folded.
+const QUESTION_WORDS: &[&str] = &[
+    "how", "what", "when", "where", "which", "why", "who", "wie", "was", "wann", "wo", "welche*",
+    "warum", "comment", "quand", "ou", "pourquoi", "quel*", "como", "cuando", "donde", "cual*",
+    "por", "qual*", "quando", "dove", "perche", "hoe", "wat", "waar", "wanneer",
+];
+
 /// The sensitive intents a message touches, in [`Intent::ALL`] order. A general question
-/// about a policy ("What is your refund policy?": a policy word and no first person) touches
-/// none: the knowledge base answers that.
+/// about a policy ("What is your refund policy?": a policy word and no first person) or any
+/// question for information without a first person ("How much does the court charge for a
+/// copy?", "Is there a small claims court?") touches none: the knowledge base answers that.
 pub fn detect_intents(message: &str) -> Vec<Intent> {
     let folded = fold(message);
     let clauses = clauses(&folded);
     let all_words: Vec<&str> = clauses.iter().flatten().copied().collect();
-    if any_word(&all_words, POLICY_WORDS) && !any_word(&all_words, FIRST_PERSON) {
+    let general_question = message.trim_end().ends_with('?')
+        && all_words.first().is_some_and(|w| {
+            QUESTION_WORDS.iter().any(|p| word_matches(p, w))
+                || (matches!(*w, "is" | "are") && all_words.get(1) == Some(&"there"))
+        });
+    if (any_word(&all_words, POLICY_WORDS) || general_question)
+        && !any_word(&all_words, FIRST_PERSON)
+    {
         return Vec::new();
     }
     Intent::ALL
@@ -1350,5 +1399,45 @@ mod tests {
             assert_eq!(detect_intents(message), [Intent::Security], "{message}");
         }
         assert!(detect_intents("I logged into my account and changed my password").is_empty());
+    }
+
+    #[test]
+    fn questions_for_information_and_other_trades_do_not_escalate() {
+        let policy = EscalationPolicy::default();
+        for message in [
+            "Do I need a real estate agent?",
+            "Should I hire a travel agent for the trip?",
+            "Is there a Small Claims Court?",
+            "How much is the fee to get a copy of the oral argument recording from the court?",
+            "How do refunds for cancelled flights work?",
+        ] {
+            assert_eq!(
+                decide(&policy, &turn(message)),
+                Decision::Answer,
+                "{message}"
+            );
+        }
+        // The visitor's own case still goes to a person.
+        for (message, intent) in [
+            (
+                "Can the landlord sue me if I do not pay rent?",
+                Intent::Legal,
+            ),
+            ("How do I get my money back?", Intent::Refund),
+            (
+                "Cancel my Pro subscription right now.",
+                Intent::Cancellation,
+            ),
+        ] {
+            assert_eq!(
+                decide(&policy, &turn(message)),
+                sensitive(intent),
+                "{message}"
+            );
+        }
+        assert_eq!(
+            decide(&policy, &turn("Can I talk to an agent?")),
+            escalate(Reason::HumanRequested)
+        );
     }
 }
