@@ -1,8 +1,10 @@
 //! The LLM responder's wire format, natively: `core_logic::llm`'s request types, parsers and
 //! tool loop against the scripted server (`e2e::llm_server::ScriptedLlm`: tool calls,
-//! chunked streams with split arguments and a malformed chunk, errors, delays) and against a
-//! real llama-cpp-python server with SmolLM2-135M (`RealLlm`). `edge::llm` itself runs only
-//! inside a component; these tests cover everything it hands to core.
+//! chunked streams with split arguments and a malformed chunk, errors, delays, llama.cpp's
+//! refusal of a streamed request with automatic tool choice) and against a real
+//! llama-cpp-python server with SmolLM2-135M (`RealLlm`), which must be installable: its
+//! test fails, rather than skips, when it is not. `edge::llm` itself runs only inside a
+//! component; these tests cover everything it hands to core.
 //!
 //! The real model is tiny: its tests assert on the wire format, never on answer quality.
 
@@ -16,9 +18,7 @@ use core_logic::llm::{
     StreamParser, StreamedCompletion, ToolLoop, build_messages, citations_from, search_result,
 };
 use core_logic::memory::{Fact, FactKind, Memory};
-use e2e::llm_server::{
-    RealLlm, Reply, ScriptedLlm, content_chunk, install_real_llm, tool_call_chunk,
-};
+use e2e::llm_server::{RealLlm, Refusal, Reply, ScriptedLlm, content_chunk, tool_call_chunk};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
@@ -130,6 +130,43 @@ fn complete_streaming(
     (parser.finish(), first)
 }
 
+/// POSTs a request with `stream: true` on a connection of its own (llama-cpp-python drops
+/// the connection after refusing one); the status, content type and whole body.
+fn stream_raw(base: &str, request: &ChatRequest) -> (u16, String, Vec<u8>) {
+    let mut request = request.clone();
+    request.stream = Some(true);
+    let client = Client::builder()
+        .timeout(Duration::from_secs(120))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!("{base}/chat/completions"))
+        .bearer_auth(API_KEY)
+        .json(&request)
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, content_type, response.bytes().unwrap().to_vec())
+}
+
+/// What llama-cpp-python 0.3.36 (`chatml-function-calling`) answers to a streamed request
+/// with automatic tool choice when the model picks a tool, and what our client must read as
+/// "no completion": 200, an event stream, and an empty body.
+fn assert_refused_as_llama_cpp_does((status, content_type, body): (u16, String, Vec<u8>)) {
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "text/event-stream; charset=utf-8");
+    assert!(body.is_empty(), "{:?}", String::from_utf8_lossy(&body));
+    let mut parser = StreamParser::new();
+    parser.push(&body);
+    assert!(!parser.finish().has_completion());
+}
+
 #[test]
 fn a_tool_call_round_trip_sends_our_prompt_tools_and_key() {
     let server = ScriptedLlm::start(vec![
@@ -207,7 +244,7 @@ fn a_tool_call_round_trip_sends_our_prompt_tools_and_key() {
 }
 
 #[test]
-fn invalid_arguments_from_the_server_are_rejected_once_then_given_up() {
+fn invalid_arguments_from_the_server_are_rejected_once_then_the_answer_is_asked_for() {
     let server = ScriptedLlm::start(vec![
         Reply::tool_call("call_a", SEARCH_KB, "{query: refunds"),
         Reply::tool_call("call_b", SEARCH_KB, "search_kb(refunds)"),
@@ -222,7 +259,8 @@ fn invalid_arguments_from_the_server_are_rejected_once_then_given_up() {
         &server.base_url(),
         &tool_loop.request(&first),
     ));
-    assert!(matches!(step, Step::GiveUp(_)), "{step:?}");
+    assert_eq!(step, Step::AskForAnswer);
+    assert!(tool_loop.answering());
     let bodies = server.completions();
     let last = bodies[1]["messages"]
         .as_array()
@@ -343,27 +381,49 @@ fn error_statuses_delays_and_the_models_list_reach_the_client() {
 }
 
 #[test]
+fn the_scripted_server_refuses_streamed_tool_rounds_as_llama_cpp_does() {
+    let server = ScriptedLlm::refusing(
+        Refusal::StreamedAutoToolChoice,
+        vec![
+            Reply::tool_call("call_1", SEARCH_KB, r#"{"query": "returns"}"#),
+            Reply::stream_text(&["Within 30 days ", "[1]."]),
+        ],
+    );
+    let client = client(Duration::from_secs(10));
+    let base = server.base_url();
+    let round = first_request("scripted", "How long can I return things?");
+    assert!(round.offers_tools());
+    assert_refused_as_llama_cpp_does(stream_raw(&base, &round));
+    assert_eq!(server.refused(), 1);
+    // Unstreamed, the same request is answered (from the script).
+    let step = ToolLoop::new(DEFAULT_MAX_ROUNDS).next(&complete(&client, &base, &round));
+    assert!(matches!(step, Step::CallTools(_)), "{step:?}");
+    // Without tools, a stream is a stream.
+    let answer = ChatRequest::new("scripted", round.messages.clone());
+    assert!(!answer.offers_tools());
+    let (got, _) = complete_streaming(&client, &base, &answer);
+    assert!(got.has_completion());
+    assert_eq!(got.content, "Within 30 days [1].");
+    assert_eq!(server.refused(), 1);
+    // A forced call streams on llama.cpp: only the automatic choice is refused.
+    let mut forced = round.clone();
+    forced.tool_choice = Some(json!({"type": "function", "function": {"name": SEARCH_KB}}));
+    let mut body = serde_json::to_value(&forced).unwrap();
+    body["stream"] = json!(true);
+    assert!(!Refusal::StreamedAutoToolChoice.refuses(&body));
+    body["tool_choice"] = json!("auto");
+    assert!(Refusal::StreamedAutoToolChoice.refuses(&body));
+}
+
+#[test]
 fn the_real_server_speaks_the_wire_format_our_parsers_read() {
     let started = Instant::now();
-    let model = match install_real_llm() {
-        Ok(model) => model,
-        Err(why) => {
-            eprintln!(
-                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                 SKIPPED: the real LLM server could not be installed, so its tests did not \
-                 run.\n{why}\n\
-                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-            );
-            return;
-        }
-    };
+    let server = RealLlm::install_and_start();
     eprintln!(
-        "install checked in {:?}: {}",
+        "installed and ready in {:?} (the server itself in {:?})",
         started.elapsed(),
-        model.display()
+        server.startup
     );
-    let server = RealLlm::start(&model);
-    eprintln!("server ready in {:?}", server.startup);
     let base = server.base_url();
     let client = client(Duration::from_secs(120));
 
@@ -419,14 +479,39 @@ fn the_real_server_speaks_the_wire_format_our_parsers_read() {
     assert_eq!(streamed.malformed_lines, 0);
     assert!(!streamed.content.is_empty() || streamed.finish_reason.is_some());
 
-    // Our tools offered: a tool call our loop understands, or text.
+    // Our tools offered, unstreamed as the responder sends a tool round: llama.cpp's
+    // automatic choice gives a tool call, or an empty message when the model picks text
+    // (its grammar then allows only a tool name or the end), so the loop asks for the
+    // answer without tools.
     let tools = first_request("smollm2", "I want to talk to a person, please.");
+    let t = Instant::now();
     let response = complete(&client, &base, &tools);
+    let message = response.choices[0].message.clone();
     let step = ToolLoop::new(DEFAULT_MAX_ROUNDS).next(&response);
     eprintln!(
-        "with tools (auto): {:?} -> {step:?}",
-        response.choices[0].message
+        "with tools (auto) in {:?}: {message:?} -> {step:?}",
+        t.elapsed()
     );
+    assert!(
+        matches!(
+            step,
+            Step::CallTools(_) | Step::Retry | Step::Escalate(_) | Step::AskForAnswer
+        ),
+        "{step:?}"
+    );
+    // Streamed, a request with automatic tool choice is refused when the model picks a
+    // tool, exactly as `Refusal::StreamedAutoToolChoice` fakes it. The pick is made at
+    // temperature 0, so a question the model answered unstreamed with a call is one.
+    let picks_a_tool = ["How long does standard delivery take?", "What is 2+2?"]
+        .into_iter()
+        .map(|q| first_request("smollm2", q))
+        .find(|r| {
+            let message = &complete(&client, &base, r).choices[0].message;
+            eprintln!("with tools (auto): {message:?}");
+            !message.tool_calls.is_empty()
+        })
+        .expect("the model called a tool for none of the questions");
+    assert_refused_as_llama_cpp_does(stream_raw(&base, &picks_a_tool));
 
     // A forced call: llama.cpp constrains the output to the tool call, so the wire format is
     // certain even when the 135M model's arguments are not.

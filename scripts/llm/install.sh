@@ -12,7 +12,7 @@
 # not compile again. A stamp records what was installed, so a second run takes a second.
 #
 # On failure the reason is written to <venv>/.install-failed and the script exits non-zero;
-# the e2e LLM tests skip (loudly) only then.
+# the real-server tests (tests/llm.rs, tests/responder.rs) then fail with that reason.
 set -euo pipefail
 
 LLAMA_CPP_PYTHON_VERSION=0.3.36

@@ -1,11 +1,13 @@
 //! OpenAI-compatible LLM servers for tests of the LLM responder:
 //! - [`ScriptedLlm`], in process: answers `POST /v1/chat/completions` with the next of a
 //!   script of replies (a completion, a tool call, an SSE stream chunked or whole, an error
-//!   status, a delay, a malformed chunk) and records every request it received.
+//!   status, a delay, a malformed chunk) and records every request it received; optionally
+//!   it refuses streamed requests as servers that cannot stream them do ([`Refusal`]).
 //! - [`RealLlm`]: llama-cpp-python's server with the SmolLM2-135M model, from the venv
 //!   `scripts/llm/install.sh` makes (it builds the server once; later runs take a second).
 //!
-//! Not for judging answers: the real model is tiny, so tests assert on the wire format.
+//! The real model is tiny: tests assert on the wire format, and on answers only where a
+//! one-line passage makes the answer certain.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -13,7 +15,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -108,6 +110,47 @@ pub fn tool_call_chunk(index: usize, id: Option<&str>, name: Option<&str>, args:
     .to_string()
 }
 
+/// Streamed requests a [`ScriptedLlm`] refuses without taking a reply from its script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// As llama-cpp-python 0.3.36's `chatml-function-calling` refuses a streamed request
+    /// that offers tools with automatic choice (`tool_choice` `"auto"` or left out): 200,
+    /// `text/event-stream; charset=utf-8`, chunked, and no event at all (the reason,
+    /// "Automatic streaming tool choice is not supported", only goes to the server's log).
+    /// The bytes are [`LLAMA_CPP_REFUSAL`], captured from the real server.
+    StreamedAutoToolChoice,
+    /// Every streamed request: 200 and one `data: {"error": …}` event, then `[DONE]`, as a
+    /// server or proxy that cannot stream at all might answer.
+    EveryStream,
+}
+
+/// llama-cpp-python 0.3.36's whole answer (`chatml-function-calling`) to a streamed request
+/// with tools and `tool_choice: "auto"`, captured with `curl --raw`: a 200 whose chunked
+/// body ends at once. Left out: `date`, `x-request-id` and `openai-processing-ms`; and
+/// `connection: keep-alive` is `close` here, as in every answer of this one-request-per-
+/// connection server.
+pub const LLAMA_CPP_REFUSAL: &str = "HTTP/1.1 200 OK\r\nserver: uvicorn\r\n\
+cache-control: no-store\r\nconnection: close\r\nx-accel-buffering: no\r\n\
+content-type: text/event-stream; charset=utf-8\r\nvary: Origin\r\n\
+Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+
+impl Refusal {
+    /// Whether this server refuses `request` (a chat-completions body).
+    pub fn refuses(self, request: &Value) -> bool {
+        if request["stream"] != json!(true) {
+            return false;
+        }
+        match self {
+            Refusal::EveryStream => true,
+            Refusal::StreamedAutoToolChoice => {
+                let tools = request["tools"].as_array().is_some_and(|t| !t.is_empty());
+                let choice = &request["tool_choice"];
+                tools && (choice.is_null() || *choice == json!("auto"))
+            }
+        }
+    }
+}
+
 /// A request the scripted server received.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -136,6 +179,8 @@ impl Received {
 struct Shared {
     script: Mutex<VecDeque<Reply>>,
     received: Mutex<Vec<Received>>,
+    refusal: Option<Refusal>,
+    refused: AtomicUsize,
     stop: AtomicBool,
 }
 
@@ -150,11 +195,23 @@ impl ScriptedLlm {
     /// Starts serving `script`, one reply per chat-completions request, in order. A request
     /// after the script ran out gets a 500 saying so.
     pub fn start(script: Vec<Reply>) -> ScriptedLlm {
+        Self::serve(script, None)
+    }
+
+    /// [`start`](Self::start), but the streamed requests `refusal` names are refused (and
+    /// counted: [`refused`](Self::refused)) without taking a reply from the script.
+    pub fn refusing(refusal: Refusal, script: Vec<Reply>) -> ScriptedLlm {
+        Self::serve(script, Some(refusal))
+    }
+
+    fn serve(script: Vec<Reply>, refusal: Option<Refusal>) -> ScriptedLlm {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared {
             script: Mutex::new(script.into()),
             received: Mutex::new(Vec::new()),
+            refusal,
+            refused: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
         });
         let accept = {
@@ -197,6 +254,11 @@ impl ScriptedLlm {
         self.shared.received.lock().unwrap().clone()
     }
 
+    /// How many streamed requests were refused (see [`Refusal`]).
+    pub fn refused(&self) -> usize {
+        self.shared.refused.load(Ordering::SeqCst)
+    }
+
     /// The chat-completions requests so far, their bodies as JSON.
     pub fn completions(&self) -> Vec<Value> {
         self.received()
@@ -224,8 +286,34 @@ fn serve(stream: TcpStream, shared: &Shared) {
         return;
     };
     let (method, path) = (received.method.clone(), received.path.clone());
+    let refused = path == "/v1/chat/completions"
+        && shared.refusal.is_some_and(|refusal| {
+            serde_json::from_slice::<Value>(&received.body).is_ok_and(|r| refusal.refuses(&r))
+        });
     shared.received.lock().unwrap().push(received);
     let mut out = stream;
+    if refused {
+        shared.refused.fetch_add(1, Ordering::SeqCst);
+        let _ = match shared.refusal {
+            Some(Refusal::StreamedAutoToolChoice) => out
+                .write_all(LLAMA_CPP_REFUSAL.as_bytes())
+                .and_then(|()| out.flush()),
+            _ => answer(
+                &mut out,
+                Reply::Stream {
+                    events: vec![
+                        json!({"error": {"message": "streaming is not supported",
+                                         "type": "invalid_request_error"}})
+                        .to_string(),
+                        "[DONE]".to_string(),
+                    ],
+                    chunked: true,
+                    pause: Duration::ZERO,
+                },
+            ),
+        };
+        return;
+    }
     let reply = match (method.as_str(), path.as_str()) {
         ("GET", "/v1/models") => Reply::Json(json!({
             "object": "list",
@@ -393,6 +481,16 @@ pub struct RealLlm {
 }
 
 impl RealLlm {
+    /// Installs the server and its model (`scripts/llm/install.sh`) and starts it; panics
+    /// with the reason when either fails: a test of the real server does not pass without
+    /// one.
+    pub fn install_and_start() -> RealLlm {
+        let model = install_real_llm().unwrap_or_else(|why| {
+            panic!("the real LLM server could not be installed, so its test cannot run:\n{why}")
+        });
+        RealLlm::start(&model)
+    }
+
     /// Starts the server as shared/LOCAL-LLM.md says (2 threads, 2048 tokens of context,
     /// `chatml-function-calling` for tools) and waits until `/v1/models` answers; panics
     /// with its log when it exits or takes over two minutes.

@@ -140,16 +140,31 @@ fn kb_loader_migrate(db_url: &str) -> bool {
 impl PlatformApp {
     /// Starts the app on `backend` with `tenants` seeded and extra environment `env`.
     pub fn start(backend: Backend, tenants: &[TenantSeed], env: &[(&str, &str)]) -> PlatformApp {
+        Self::start_with_args(backend, tenants, env, &[])
+    }
+
+    /// [`start`](Self::start) with extra devhost arguments (e.g. a longer
+    /// `--request-timeout-secs` for a test against a slow real service).
+    pub fn start_with_args(
+        backend: Backend,
+        tenants: &[TenantSeed],
+        env: &[(&str, &str)],
+        host_args: &[&str],
+    ) -> PlatformApp {
         match backend {
-            Backend::Sqlite => Self::start_sqlite(tenants, env),
-            Backend::Postgres => Self::start_postgres(tenants, env),
+            Backend::Sqlite => Self::start_sqlite(tenants, env, host_args),
+            Backend::Postgres => Self::start_postgres(tenants, env, host_args),
         }
     }
 
-    fn start_sqlite(tenants: &[TenantSeed], env: &[(&str, &str)]) -> PlatformApp {
+    fn start_sqlite(
+        tenants: &[TenantSeed],
+        env: &[(&str, &str)],
+        host_args: &[&str],
+    ) -> PlatformApp {
         let state = tempfile::tempdir().unwrap();
         let db_file = state.path().join("sqlite_db.db");
-        let mut args: Vec<String> = Vec::new();
+        let mut args: Vec<String> = host_args.iter().map(|a| a.to_string()).collect();
         if !kb_loader_migrate(&format!("sqlite://{}", db_file.display())) {
             let schema = repo_root().join("migrations/sqlite/0001_platform.sql");
             args.push("--sqlite".into());
@@ -167,7 +182,11 @@ impl PlatformApp {
         }
     }
 
-    fn start_postgres(tenants: &[TenantSeed], env: &[(&str, &str)]) -> PlatformApp {
+    fn start_postgres(
+        tenants: &[TenantSeed],
+        env: &[(&str, &str)],
+        host_args: &[&str],
+    ) -> PlatformApp {
         let database = format!("e2e_{}", unique_suffix());
         run(psql("postgres").args(["-c", &format!("CREATE DATABASE {database}")]));
         let db_url = format!("postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}");
@@ -186,7 +205,7 @@ impl PlatformApp {
             ("SPIN_VARIABLE_COUNTERS_URL", REDIS_URL),
         ];
         full_env.extend_from_slice(env);
-        let app = App::start(&full_env);
+        let app = App::start_with_args(&full_env, host_args);
         let mut guard = guard;
         PlatformApp {
             app,

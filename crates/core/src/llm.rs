@@ -7,6 +7,25 @@
 //! (retrieval, memory, escalation) and wiring the loop into the pipeline is the caller's.
 //! The answer this produces is not trusted: the caller runs [`crate::answer::grounding`] on
 //! it, and falls back to the extractive answer when the loop gives up.
+//!
+//! One turn has two kinds of request, because "OpenAI-compatible" servers differ most in
+//! how they take tools:
+//! - **tool rounds** offer the tools (`tool_choice: "auto"`) and are sent unstreamed
+//!   ([`ChatRequest::offers_tools`]): OpenAI, vLLM and Ollama stream tool calls, but
+//!   llama-cpp-python's `chatml-function-calling` refuses a streamed request with automatic
+//!   tool choice (status 200, an empty body), and every server answers them unstreamed;
+//! - **the answer request** offers no tools: the prompt built again with every source the
+//!   rounds found ([`ToolLoop::answering`]), which every server streams. The loop asks for
+//!   it when the model answers a tool round with nothing (llama.cpp's automatic tool choice
+//!   never answers with text: its "message" branch is held by a grammar that allows only a
+//!   tool name or the end), repeats a call it already made, sends invalid arguments twice,
+//!   or has used its rounds. A fresh prompt rather than the tool transcript because small
+//!   models read their own tool calls as the topic ("This tool is designed to help you
+//!   find…") where the same sources as a plain prompt get a plain answer.
+//!
+//! So no request is ever refused for its shape, and a server that cannot stream a
+//! completion costs nothing extra until one is streamed (then the caller may resend it
+//! unstreamed: see [`StreamedCompletion::has_completion`]).
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
@@ -197,6 +216,12 @@ impl ChatRequest {
             ..ChatRequest::new(model, messages)
         }
     }
+
+    /// Whether the model may call a tool in its answer: tools are offered and `tool_choice`
+    /// is not `"none"`. Such a request is sent unstreamed (see the module doc).
+    pub fn offers_tools(&self) -> bool {
+        !self.tools.is_empty() && self.tool_choice.as_ref().and_then(Value::as_str) != Some("none")
+    }
 }
 
 /// Tokens a completion used.
@@ -249,6 +274,9 @@ struct StreamChunk {
     choices: Vec<StreamChoice>,
     #[serde(default)]
     usage: Option<Usage>,
+    /// An error sent inside a 200 stream (`{"error": {"message": …}}` or a string).
+    #[serde(default)]
+    error: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -305,9 +333,19 @@ pub struct StreamedCompletion {
     pub malformed_lines: usize,
     /// Whether `data: [DONE]` arrived (a stream cut short has not).
     pub done: bool,
+    /// The message of an error event in the stream (`data: {"error": …}`), if one came.
+    pub error: Option<String>,
 }
 
 impl StreamedCompletion {
+    /// Whether the stream carried a completion at all: some content, a tool call or a
+    /// finish reason. A server that cannot stream a request may still answer 200 with a
+    /// stream without any (llama-cpp-python sends an empty body, others an error event);
+    /// the request is then worth sending once more unstreamed.
+    pub fn has_completion(&self) -> bool {
+        !self.content.is_empty() || !self.tool_calls.is_empty() || self.finish_reason.is_some()
+    }
+
     /// The completion as a one-choice [`ChatResponse`], for [`ToolLoop::next`].
     pub fn into_response(self) -> ChatResponse {
         let content = (!self.content.is_empty()).then_some(self.content);
@@ -335,7 +373,8 @@ impl StreamedCompletion {
 /// Content deltas are appended; tool-call deltas are merged by `index` (the id and name come
 /// once, or are repeated unchanged in every delta as llama-cpp-python does; the arguments
 /// come in fragments). A `data:` line that is not JSON of a chunk's shape is
-/// skipped and counted. Nothing after `data: [DONE]` is read.
+/// skipped and counted; an `{"error": …}` chunk's message is kept. Nothing after
+/// `data: [DONE]` is read.
 #[derive(Debug, Default)]
 pub struct StreamParser {
     pending: Vec<u8>,
@@ -382,6 +421,16 @@ impl StreamParser {
     }
 
     fn apply(&mut self, chunk: StreamChunk) {
+        if let Some(error) = chunk.error.filter(|e| !e.is_null()) {
+            let message = match &error {
+                Value::String(s) => s.clone(),
+                other => other
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| other.to_string(), str::to_string),
+            };
+            self.out.error = Some(message);
+        }
         if chunk.usage.is_some() {
             self.out.usage = chunk.usage;
         }
@@ -717,11 +766,14 @@ pub fn build_messages(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// Run these calls (their arguments parse: see [`ToolCall::request`]), give each result
-    /// to [`ToolLoop::tool_result`], then send [`ToolLoop::request`] again.
+    /// to [`ToolLoop::tool_result`], then send the next request.
     CallTools(Vec<ToolCall>),
     /// The model's arguments were not valid: the loop has told it so; send
     /// [`ToolLoop::request`] again.
     Retry,
+    /// The tools have nothing more to give: send the answer request, without tools (see
+    /// [`ToolLoop::answering`]).
+    AskForAnswer,
     /// The model's answer (not yet grounded: see [`citations_from`]).
     Final(String),
     /// The model called [`ESCALATE`] with this reason (possibly empty).
@@ -733,10 +785,15 @@ pub enum Step {
 /// A bounded tool-calling conversation, as a state machine: the caller sends requests and
 /// runs tools, the loop decides what each response means.
 ///
-/// At most `max_rounds` rounds of tool calls; the request after the last one sets
-/// `tool_choice: "none"`, and a model that still calls tools then gives up. Arguments that
-/// are not valid are answered once with a tool error asking for valid JSON ([`Step::Retry`]);
-/// the second time the loop gives up. An empty answer gives up.
+/// Tool rounds first: at most `max_rounds` of them, each sent as [`ToolLoop::request`]
+/// (the first request, then the calls and results so far). A text answer to a round is the
+/// [`Step::Final`] answer. Once [`ToolLoop::answering`], the caller sends the answer
+/// request instead: its prompt built again with every source found, and no tools. That
+/// happens after the last round, after an empty answer to a round, after a round that only
+/// repeats calls already run (their results would be the same), and after invalid
+/// arguments twice (the first time they are answered with a tool error asking for valid
+/// JSON: [`Step::Retry`]). An empty answer, or a tool call, in reply to the answer request
+/// gives up.
 #[derive(Debug, Clone)]
 pub struct ToolLoop {
     max_rounds: usize,
@@ -744,6 +801,10 @@ pub struct ToolLoop {
     invalid_arguments: usize,
     /// The assistant and tool messages of this loop, to append to the first request's.
     transcript: Vec<ChatMessage>,
+    /// The calls run so far, as (name, arguments in a canonical form).
+    calls_run: Vec<(String, String)>,
+    /// Asked for the answer before the rounds ran out.
+    answer_now: bool,
     finished: bool,
 }
 
@@ -754,6 +815,8 @@ impl ToolLoop {
             rounds: 0,
             invalid_arguments: 0,
             transcript: Vec::new(),
+            calls_run: Vec::new(),
+            answer_now: false,
             finished: false,
         }
     }
@@ -763,17 +826,27 @@ impl ToolLoop {
         self.rounds
     }
 
+    /// Whether the next request is the answer request: the prompt with every source found
+    /// so far (those of the first request and the `search_kb` results) and no tools,
+    /// `ChatRequest::new(model, build_messages(…))`. Small models answer a plain prompt far
+    /// better than a transcript of their own tool calls, and llama.cpp only answers with
+    /// text when no tool is offered.
+    pub fn answering(&self) -> bool {
+        self.answer_now || self.rounds >= self.max_rounds
+    }
+
     /// The assistant tool-call messages and tool results so far.
     pub fn transcript(&self) -> &[ChatMessage] {
         &self.transcript
     }
 
-    /// The next request: `first` (the request with [`build_messages`]' messages and the
-    /// tools) followed by this loop's transcript; without tools once the rounds are used.
+    /// The next tool round: `first` (the request with [`build_messages`]' messages and the
+    /// tools) followed by this loop's transcript. Once [`answering`](Self::answering), the
+    /// same with `tool_choice: "none"`, for a caller that cannot build the prompt again.
     pub fn request(&self, first: &ChatRequest) -> ChatRequest {
         let mut request = first.clone();
         request.messages.extend(self.transcript.iter().cloned());
-        if self.rounds >= self.max_rounds && !request.tools.is_empty() {
+        if self.answering() && !request.tools.is_empty() {
             request.tool_choice = Some(json!("none"));
         }
         request
@@ -797,7 +870,7 @@ impl ToolLoop {
             return Step::GiveUp("the loop has already ended".to_string());
         }
         let step = self.decide(response);
-        if !matches!(step, Step::CallTools(_) | Step::Retry) {
+        if !matches!(step, Step::CallTools(_) | Step::Retry | Step::AskForAnswer) {
             self.finished = true;
         }
         step
@@ -808,19 +881,25 @@ impl ToolLoop {
             return Step::GiveUp("the response has no choices".to_string());
         };
         let message = &choice.message;
+        let answering = self.answering();
         if message.tool_calls.is_empty() {
             let text = message.content.as_deref().unwrap_or("").trim();
-            return if text.is_empty() {
-                Step::GiveUp("the model gave an empty answer".to_string())
-            } else {
-                Step::Final(text.to_string())
-            };
+            if !text.is_empty() {
+                return Step::Final(text.to_string());
+            }
+            if answering {
+                return Step::GiveUp("the model gave an empty answer".to_string());
+            }
+            // llama.cpp's automatic tool choice answers with nothing when it picks text.
+            self.answer_now = true;
+            return Step::AskForAnswer;
         }
-        if self.rounds >= self.max_rounds {
-            return Step::GiveUp(format!(
-                "the model still called tools after {} rounds",
-                self.rounds
-            ));
+        if answering {
+            return Step::GiveUp(if self.rounds >= self.max_rounds {
+                format!("the model still called tools after {} rounds", self.rounds)
+            } else {
+                "the model called a tool when none was offered".to_string()
+            });
         }
         let mut calls = message.tool_calls.clone();
         for (n, call) in calls.iter_mut().enumerate() {
@@ -838,17 +917,26 @@ impl ToolLoop {
                 _ => {}
             }
         }
+        let invalid = requests.iter().any(Result::is_err);
+        if invalid && self.invalid_arguments >= 1 {
+            // Twice: the model cannot call our tools, but may still answer from the sources.
+            self.answer_now = true;
+            return Step::AskForAnswer;
+        }
+        let signatures: Vec<(String, String)> = calls.iter().map(signature).collect();
+        if !invalid && signatures.iter().all(|s| self.calls_run.contains(s)) {
+            // Small models repeat a call whose result they already have.
+            self.answer_now = true;
+            return Step::AskForAnswer;
+        }
         self.rounds += 1;
         self.transcript.push(ChatMessage {
             content: Some(message.content.clone().unwrap_or_default()),
             tool_calls: calls.clone(),
             ..ChatMessage::plain(Role::Assistant, "")
         });
-        if requests.iter().any(Result::is_err) {
+        if invalid {
             self.invalid_arguments += 1;
-            if self.invalid_arguments >= 2 {
-                return Step::GiveUp("the model sent invalid tool arguments twice".to_string());
-            }
             for (call, request) in calls.iter().zip(&requests) {
                 let content = match request {
                     Err(e) => format!(
@@ -868,8 +956,20 @@ impl ToolLoop {
             }
             return Step::Retry;
         }
+        self.calls_run.extend(signatures);
         Step::CallTools(calls)
     }
+}
+
+/// A call's tool name and its arguments written again as compact JSON, so the same call
+/// with other spacing compares equal.
+fn signature(call: &ToolCall) -> (String, String) {
+    let text = call.function.arguments.trim();
+    let arguments = match serde_json::from_str::<Value>(if text.is_empty() { "{}" } else { text }) {
+        Ok(value) => value.to_string(),
+        Err(_) => text.to_string(),
+    };
+    (call.function.name.clone(), arguments)
 }
 
 fn example_arguments(tool: &str) -> &'static str {
@@ -960,6 +1060,44 @@ pub fn citations_from(text: &str, passages: &[Passage]) -> (String, Vec<Citation
         })
         .collect();
     (out, citations)
+}
+
+/// The model's answer with a `[n]` marker at the end of each sentence, naming the first
+/// source that supports that sentence by itself (by [`crate::answer::grounding`] with
+/// `min_support`), when the answer cites nothing: small models often leave the markers
+/// out although told to cite. Unchanged when it cites a source already, or when one of its
+/// sentences (with content words) no single source supports. The result is read by
+/// [`citations_from`] and checked by the grounding guard like any other answer.
+pub fn mark_sources(text: &str, passages: &[Passage], min_support: f64) -> String {
+    if !citations_from(text, passages).1.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut cursor = 0;
+    for sentence in split_sentences(text) {
+        let Some(at) = text[cursor..].find(&sentence) else {
+            return text.to_string();
+        };
+        out.push_str(&text[cursor..cursor + at]);
+        cursor += at + sentence.len();
+        if content_words(&sentence).is_empty() {
+            out.push_str(&sentence);
+            continue;
+        }
+        let source = passages.iter().position(|p| {
+            crate::answer::grounding(&sentence, &[], std::slice::from_ref(p), min_support).supported
+        });
+        let Some(source) = source else {
+            return text.to_string();
+        };
+        let body =
+            sentence.trim_end_matches(['.', '!', '?', '…', ':', '"', '\'', ')', '”', '’', '»']);
+        out.push_str(body);
+        out.push_str(&format!(" [{}]", source + 1));
+        out.push_str(&sentence[body.len()..]);
+    }
+    out.push_str(&text[cursor..]);
+    out
 }
 
 /// The length of a `[1]`, `[1, 2]` or `[1,2]` marker at the start of `s`.
@@ -1405,6 +1543,40 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_without_a_completion_is_told_apart() {
+        // llama-cpp-python 0.3.36 refusing a streamed request with automatic tool choice:
+        // 200, `text/event-stream`, and no event at all.
+        let refused = parse_stream("");
+        assert!(!refused.has_completion());
+        assert!(!refused.done);
+        // A server that says why inside the stream.
+        let refused = parse_stream(
+            "data: {\"error\":{\"message\":\"Automatic streaming tool choice is not supported\",\"type\":\"invalid_request_error\"}}\n\n\
+             data: [DONE]\n\n",
+        );
+        assert!(!refused.has_completion());
+        assert!(refused.done);
+        assert_eq!(
+            refused.error.as_deref(),
+            Some("Automatic streaming tool choice is not supported")
+        );
+        assert_eq!(
+            parse_stream("data: {\"error\":\"overloaded\"}\n")
+                .error
+                .as_deref(),
+            Some("overloaded")
+        );
+        let answered = parse_stream(
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: [DONE]\n\n",
+        );
+        assert!(answered.has_completion());
+        assert_eq!(answered.error, None);
+        let finished_empty =
+            parse_stream("data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+        assert!(finished_empty.has_completion());
+    }
+
+    #[test]
     fn a_tool_call_then_its_result_then_a_final_answer() {
         let first = ChatRequest::with_tools(
             "m",
@@ -1447,7 +1619,7 @@ mod tests {
     }
 
     #[test]
-    fn invalid_arguments_are_rejected_once_then_the_loop_gives_up() {
+    fn invalid_arguments_are_rejected_once_then_the_answer_is_asked_for() {
         let mut tool_loop = ToolLoop::new(DEFAULT_MAX_ROUNDS);
         assert_eq!(
             tool_loop.next(&tool_call_response(SEARCH_KB, "{query: refund")),
@@ -1459,10 +1631,21 @@ mod tests {
         let error = error.content.as_deref().unwrap();
         assert!(error.contains("valid JSON"), "{error}");
         assert!(error.contains(r#"{"query": "refund policy"}"#), "{error}");
-        let step = tool_loop.next(&tool_call_response(SEARCH_KB, "query=refund"));
-        assert!(
-            matches!(&step, Step::GiveUp(why) if why.contains("twice")),
-            "{step:?}"
+        assert!(!tool_loop.answering());
+        let n = tool_loop.transcript().len();
+        assert_eq!(
+            tool_loop.next(&tool_call_response(SEARCH_KB, "query=refund")),
+            Step::AskForAnswer
+        );
+        assert!(tool_loop.answering());
+        assert_eq!(
+            tool_loop.transcript().len(),
+            n,
+            "an unanswered call is not added"
+        );
+        assert_eq!(
+            tool_loop.next(&text_response("Within 30 days [1].")),
+            Step::Final("Within 30 days [1].".to_string())
         );
     }
 
@@ -1480,23 +1663,83 @@ mod tests {
     }
 
     #[test]
-    fn the_rounds_are_bounded_and_the_last_request_offers_no_tools() {
+    fn the_rounds_are_bounded_and_then_the_answer_is_asked_for() {
         let first = ChatRequest::with_tools("m", vec![ChatMessage::user("q")]);
+        assert!(first.offers_tools());
         let mut tool_loop = ToolLoop::new(2);
-        for _ in 0..2 {
-            let step = tool_loop.next(&tool_call_response(RECALL_MEMORY, "{}"));
+        for query in ["refunds", "returns"] {
+            assert!(!tool_loop.answering());
+            let step = tool_loop.next(&tool_call_response(
+                SEARCH_KB,
+                &json!({ "query": query }).to_string(),
+            ));
             let Step::CallTools(calls) = step else {
                 panic!("{step:?}")
             };
-            tool_loop.tool_result(&calls[0].id, &recall_memory(&memory()));
+            tool_loop.tool_result(&calls[0].id, "No passages found.");
         }
         assert_eq!(tool_loop.rounds(), 2);
-        assert_eq!(tool_loop.request(&first).tool_choice, Some(json!("none")));
+        assert!(tool_loop.answering());
+        let last = tool_loop.request(&first);
+        assert_eq!(last.tool_choice, Some(json!("none")));
+        assert!(!last.offers_tools());
         let step = tool_loop.next(&tool_call_response(RECALL_MEMORY, "{}"));
         assert!(
             matches!(&step, Step::GiveUp(why) if why.contains("2 rounds")),
             "{step:?}"
         );
+    }
+
+    #[test]
+    fn a_repeated_call_is_not_run_again_and_the_answer_is_asked_for() {
+        let mut tool_loop = ToolLoop::new(DEFAULT_MAX_ROUNDS);
+        let step = tool_loop.next(&tool_call_response(SEARCH_KB, r#"{"query": "refunds"}"#));
+        let Step::CallTools(calls) = step else {
+            panic!("{step:?}")
+        };
+        tool_loop.tool_result(&calls[0].id, "No passages found.");
+        // The same call, spaced differently.
+        assert_eq!(
+            tool_loop.next(&tool_call_response(SEARCH_KB, r#"{ "query":"refunds" }"#)),
+            Step::AskForAnswer
+        );
+        assert!(tool_loop.answering());
+        assert_eq!(tool_loop.rounds(), 1);
+        let step = tool_loop.next(&tool_call_response(SEARCH_KB, r#"{"query": "other"}"#));
+        assert!(
+            matches!(&step, Step::GiveUp(why) if why.contains("none was offered")),
+            "{step:?}"
+        );
+    }
+
+    #[test]
+    fn an_empty_answer_to_a_tool_round_asks_for_the_answer_without_tools() {
+        // llama-cpp-python's `chatml-function-calling` with `tool_choice: "auto"` answers
+        // `"content": ""` whenever the model picks text over a tool.
+        let mut tool_loop = ToolLoop::new(DEFAULT_MAX_ROUNDS);
+        assert_eq!(tool_loop.next(&text_response("")), Step::AskForAnswer);
+        assert!(tool_loop.answering());
+        assert_eq!(
+            tool_loop.next(&text_response("Orders ship the same day [2].")),
+            Step::Final("Orders ship the same day [2].".to_string())
+        );
+    }
+
+    #[test]
+    fn only_requests_that_let_the_model_call_a_tool_offer_tools() {
+        let messages = vec![ChatMessage::user("q")];
+        assert!(!ChatRequest::new("m", messages.clone()).offers_tools());
+        let mut request = ChatRequest::with_tools("m", messages);
+        assert!(request.offers_tools());
+        request.tool_choice = Some(json!({"type": "function", "function": {"name": SEARCH_KB}}));
+        assert!(request.offers_tools());
+        request.tool_choice = None;
+        assert!(
+            request.offers_tools(),
+            "tools without a choice mean \"auto\""
+        );
+        request.tool_choice = Some(json!("none"));
+        assert!(!request.offers_tools());
     }
 
     #[test]
@@ -1517,9 +1760,13 @@ mod tests {
     }
 
     #[test]
-    fn empty_or_missing_answers_give_up() {
+    fn empty_or_missing_answers_to_the_answer_request_give_up() {
         for response in [text_response("  "), ChatResponse::default()] {
-            let step = ToolLoop::new(1).next(&response);
+            let mut tool_loop = ToolLoop::new(1);
+            if !response.choices.is_empty() {
+                assert_eq!(tool_loop.next(&response), Step::AskForAnswer);
+            }
+            let step = tool_loop.next(&response);
             assert!(matches!(step, Step::GiveUp(_)), "{step:?}");
         }
     }
@@ -1568,6 +1815,40 @@ mod tests {
             !verdict.supported,
             "`Costs apply` is not in the sources: {verdict:?}"
         );
+    }
+
+    #[test]
+    fn an_answer_without_markers_gets_each_sentence_its_supporting_source() {
+        let kb = kb();
+        let text = "Orders placed before 2 pm ship the same day. You can return any item \
+                    within 30 days of delivery! Hope this helps.";
+        let marked = mark_sources(text, &kb, crate::answer::DEFAULT_MIN_SUPPORT);
+        assert_eq!(
+            marked,
+            "Orders placed before 2 pm ship the same day [2]. You can return any item \
+             within 30 days of delivery [1]! Hope this helps."
+        );
+        let (text, citations) = citations_from(&marked, &kb);
+        assert_eq!(citations.len(), 2);
+        assert_eq!(citations[0].chunk_id, "chunk-shipping");
+        assert!(
+            crate::answer::grounding(&text, &citations, &kb, crate::answer::DEFAULT_MIN_SUPPORT)
+                .supported
+        );
+    }
+
+    #[test]
+    fn an_answer_with_markers_or_an_unsupported_sentence_is_not_marked() {
+        let kb = kb();
+        let min = crate::answer::DEFAULT_MIN_SUPPORT;
+        let cited = "Orders ship the same day [1]. You can return items within 30 days.";
+        assert_eq!(mark_sources(cited, &kb, min), cited);
+        // The second sentence is in no source: nothing is cited, so nothing is answered.
+        let invented = "Orders placed before 2 pm ship the same day. Returns are free for 90 days.";
+        assert_eq!(mark_sources(invented, &kb, min), invented);
+        // Supported only by both sources together: no single source supports it.
+        let mixed = "Items ordered before 2 pm can be returned within 30 days.";
+        assert_eq!(mark_sources(mixed, &kb, min), mixed);
     }
 
     #[test]

@@ -2,6 +2,15 @@
 //! (`stream: true`, read as one `text/event-stream` body and parsed by
 //! `core_logic::llm::StreamParser`).
 //!
+//! [`Llm::chat`] sends each request of the tool loop the way every such server takes it
+//! (the reasons are in `core_logic::llm`'s module doc): a request that offers tools goes
+//! unstreamed, since llama-cpp-python's `chatml-function-calling` answers a streamed one with
+//! automatic tool choice by 200 and an empty body; a request without tools (the answer
+//! request) is streamed, and sent once more unstreamed if its stream carries no completion
+//! (an empty body or only an error event). No request of ours is refused by llama.cpp, so a
+//! visitor never waits for a failed round trip there; the unstreamed retry costs one only
+//! on a server that cannot stream at all.
+//!
 //! Configured by Spin variables (declared in `spin.toml`):
 //! - `llm_base_url`: the API base, e.g. `http://127.0.0.1:8080/v1`; unset or empty means no
 //!   LLM (the pipeline answers extractively). Its host must be in the component's
@@ -10,7 +19,9 @@
 //! - `llm_api_key` (secret, optional): sent as `Authorization: Bearer …`; it is never logged
 //!   nor put in an error, and `Debug` hides it.
 //! - `llm_timeout_ms` (default 15000): the limit on connecting, on the first byte of the
-//!   answer and between two of its bytes (`wasi:http` request options).
+//!   answer and between two of its bytes (`wasi:http` request options). An unstreamed
+//!   request's first byte comes when the whole completion is done: a tool round (a call, or
+//!   a text answer from a model that answers with tools offered) must be generated within it.
 //!
 //! Not here: the prompt, the tool loop, the parsing (`core_logic::llm`); deciding when to
 //! call the LLM and what to do when it fails (the pipeline).
@@ -18,6 +29,8 @@
 use std::time::Duration;
 
 use core_logic::llm::{ChatRequest, ChatResponse, StreamParser, StreamedCompletion};
+
+use crate::log;
 use spin_sdk::http::Method;
 
 use crate::config::{self, ConfigError};
@@ -130,10 +143,35 @@ impl Llm {
         Ok(response.normalize())
     }
 
+    /// One request of the tool loop: unstreamed when it offers tools, streamed otherwise
+    /// (and unstreamed after all when the stream carries no completion). The stream is read
+    /// to its end before anything is returned: the answer is checked against its sources
+    /// before a word of it reaches the visitor.
+    pub fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, OutboundError> {
+        if request.offers_tools() {
+            return self.complete(request);
+        }
+        let streamed = self.complete_streaming(request)?;
+        if streamed.has_completion() {
+            return Ok(streamed.into_response());
+        }
+        log::warn(
+            "llm",
+            &format!(
+                "the streamed completion carried none ({}); sending it unstreamed",
+                streamed.error.as_deref().unwrap_or(if streamed.done {
+                    "only [DONE]"
+                } else {
+                    "an empty stream"
+                })
+            ),
+        );
+        self.complete(request)
+    }
+
     /// A streamed completion (`stream: true`), read to its end and added up: content, tool
-    /// calls, usage, and whether `data: [DONE]` arrived. A server that answers with a whole
-    /// JSON completion instead is read as one. A body with neither a readable chunk nor
-    /// `[DONE]` is a decode error.
+    /// calls, usage, whether `data: [DONE]` arrived, and an error event's message. A server
+    /// that answers with a whole JSON completion instead is read as one.
     pub fn complete_streaming(
         &self,
         request: &ChatRequest,
@@ -150,17 +188,7 @@ impl Llm {
         }
         let mut parser = StreamParser::new();
         parser.push(&body);
-        let streamed = parser.finish();
-        let read_nothing = streamed.content.is_empty()
-            && streamed.tool_calls.is_empty()
-            && streamed.finish_reason.is_none();
-        if read_nothing && !streamed.done {
-            return Err(OutboundError::Decode(format!(
-                "no completion chunks in the stream ({} malformed lines)",
-                streamed.malformed_lines
-            )));
-        }
-        Ok(streamed)
+        Ok(parser.finish())
     }
 }
 
@@ -180,6 +208,7 @@ fn as_streamed(response: ChatResponse) -> StreamedCompletion {
         finish_reason: choice.finish_reason,
         malformed_lines: 0,
         done: true,
+        error: None,
     }
 }
 

@@ -1,6 +1,12 @@
 //! The LLM responder: runs `core_logic::llm`'s bounded tool loop against the configured
 //! OpenAI-compatible endpoint, with our three tools (`search_kb` over the tenant's knowledge
-//! and the session's attachments, `recall_memory`, `escalate`).
+//! and the session's attachments, `recall_memory`, `escalate`): tool rounds unstreamed,
+//! then, if the model has not answered in one, the answer request (the prompt built again
+//! with every source found, no tools, streamed). `edge::llm::Llm::chat` sends each.
+//!
+//! An answer without any `[n]` marker gets each sentence the source that supports it
+//! (`core_logic::llm::mark_sources`): small models leave the markers out although told to
+//! cite. A sentence no single source supports leaves the answer uncited, and so unused.
 //!
 //! Its answer is not trusted: the pipeline keeps it only when [`core_logic::answer::grounding`]
 //! finds every sentence supported by the passages it cites; anything else (the endpoint
@@ -13,8 +19,8 @@ use core_logic::answer::{self, Answer, Passage};
 use core_logic::conversation::Author;
 use core_logic::kb::{Search, SearchMode};
 use core_logic::llm::{
-    ChatRequest, DEFAULT_MAX_ROUNDS, Step, ToolLoop, ToolRequest, build_messages, citations_from,
-    recall_memory, search_result,
+    ChatMessage, ChatRequest, DEFAULT_MAX_ROUNDS, Step, ToolLoop, ToolRequest, build_messages,
+    citations_from, mark_sources, recall_memory, search_result,
 };
 use core_logic::memory::Memory;
 
@@ -68,26 +74,29 @@ pub fn answer(
     passages: &mut Vec<Passage>,
     min_support: f64,
 ) -> (LlmOutcome, LlmStats) {
-    let messages = build_messages(
-        prompt.question,
-        passages,
-        prompt.memory,
-        &prompt.memory.summary,
-        prompt.recent_turns,
-        prompt.locale,
-    );
-    let first = ChatRequest::with_tools(llm.model(), messages);
+    let messages = |passages: &[Passage]| -> Vec<ChatMessage> {
+        build_messages(
+            prompt.question,
+            passages,
+            prompt.memory,
+            &prompt.memory.summary,
+            prompt.recent_turns,
+            prompt.locale,
+        )
+    };
+    let first = ChatRequest::with_tools(llm.model(), messages(passages));
     let mut tool_loop = ToolLoop::new(DEFAULT_MAX_ROUNDS);
     let mut stats = LlmStats::default();
     // Each round is one request; retries of invalid arguments count too, so this bounds
     // the calls even if the loop's own limits were changed.
     for _ in 0..(DEFAULT_MAX_ROUNDS * 2 + 2) {
+        let request = if tool_loop.answering() {
+            ChatRequest::new(llm.model(), messages(passages))
+        } else {
+            tool_loop.request(&first)
+        };
         let started = Instant::now();
-        // Streamed (`stream: true`), read to its end: the answer is checked against its
-        // sources before a word of it reaches the visitor.
-        let response = llm
-            .complete_streaming(&tool_loop.request(&first))
-            .map(core_logic::llm::StreamedCompletion::into_response);
+        let response = llm.chat(&request);
         stats.requests.push((started.elapsed(), response.is_ok()));
         let response = match response {
             Ok(r) => r,
@@ -109,8 +118,9 @@ pub fn answer(
                     tool_loop.tool_result(&call.id, &content);
                 }
             }
-            Step::Retry => {}
+            Step::Retry | Step::AskForAnswer => {}
             Step::Final(text) => {
+                let text = mark_sources(&text, passages, min_support);
                 let (text, citations) = citations_from(&text, passages);
                 let verdict = answer::grounding(&text, &citations, passages, min_support);
                 let outcome = if citations.is_empty() {
