@@ -621,7 +621,53 @@ fn repeated_failures_offer_a_person_and_the_bot_keeps_answering(backend: Backend
     assert_eq!(answered["reply"]["citations"][0]["title"], "Shipping");
 }
 
+fn a_vague_question_about_one_of_several_things_gets_a_clarifying_question(backend: Backend) {
+    let chat = Chat::start(backend);
+    let admin = staff_token(&chat.tenant.id, Role::Admin, "ops");
+    for (id, text) in [
+        (
+            "sutro.md",
+            "# Sutro Library\n\nThe Sutro Library in San Francisco holds genealogy collections \
+             and rare books.\n",
+        ),
+        (
+            "state.md",
+            "# California State Library\n\nThe California State Library in Sacramento keeps \
+             the state's government documents.\n",
+        ),
+    ] {
+        let reply = send(post_json(
+            &chat.app,
+            "/api/kb/documents",
+            Some(&admin),
+            &json!({ "external_id": id, "content": text }),
+        ));
+        assert_eq!(reply.status, 201, "{}", reply.text);
+    }
+    let (session, token) = chat.session();
+    let turn = chat
+        .say(
+            &session,
+            &token,
+            "What facilities does this library provide for the public?",
+        )
+        .json();
+    assert_eq!(turn["action"]["type"], "clarify", "{turn}");
+    let mut options: Vec<&str> = turn["action"]["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    options.sort_unstable();
+    assert_eq!(options, ["California State Library", "Sutro Library"]);
+    let text = turn["reply"]["text"].as_str().unwrap();
+    assert!(text.starts_with("Which one do you mean:"), "{text}");
+    assert_eq!(turn["reply"]["citations"], json!([]));
+}
+
 e2e::on_both_backends!(
+    a_vague_question_about_one_of_several_things_gets_a_clarifying_question,
     repeated_failures_offer_a_person_and_the_bot_keeps_answering,
     questions_get_cited_answers_and_unknowns_get_no_invention,
     the_bot_remembers_facts_follow_ups_and_older_turns,

@@ -225,6 +225,9 @@ fn record_turn(
         (Some(reply), Some("offer_handoff")) => {
             (reply.responder.as_deref().unwrap_or("other"), "unknown")
         }
+        (Some(reply), Some("clarify")) => {
+            (reply.responder.as_deref().unwrap_or("other"), "clarify")
+        }
         (Some(reply), _) => (reply.responder.as_deref().unwrap_or("other"), "answered"),
     };
     let reason = (kind == Some("escalate"))

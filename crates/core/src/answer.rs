@@ -223,7 +223,7 @@ fn is_number(word: &str) -> bool {
 }
 
 /// The distinct stems of a text's content words.
-fn stems(text: &str) -> Vec<String> {
+pub(crate) fn stems(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for word in content_words(text) {
         let s = stem(&word);
@@ -236,7 +236,7 @@ fn stems(text: &str) -> Vec<String> {
 
 /// The distinct stems of a question's terms ([`keyword_terms`], so at most 32), numbers
 /// included.
-fn question_stems(question: &str) -> Vec<String> {
+pub(crate) fn question_stems(question: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for term in keyword_terms(question) {
         if FILLER.contains(&term.as_str()) || (term.chars().count() < 2 && !is_number(&term)) {
@@ -1389,7 +1389,7 @@ mod tests {
         );
         let got = answer(
             "When do backups run and how long do restores take?",
-            &[window.clone()],
+            std::slice::from_ref(&window),
         )
         .unwrap();
         assert_eq!(got.text, "Backups run nightly at 2 am [1].");

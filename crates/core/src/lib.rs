@@ -7,6 +7,7 @@ pub mod answer;
 pub mod api;
 pub mod auth;
 pub mod chunking;
+pub mod clarify;
 pub mod conversation;
 pub mod escalation;
 pub mod eval;

@@ -99,7 +99,7 @@ pub const MESSAGE_LATENCY: Metric = Metric {
 /// Bot turns by who composed the reply.
 pub const ANSWERS: Metric = Metric {
     name: "support_answers_total",
-    help: "Visitor messages by how the bot replied (answered: a grounded answer; unknown: no grounded answer, a person offered; escalated; silent: a person has the conversation).",
+    help: "Visitor messages by how the bot replied (answered: a grounded answer; unknown: no grounded answer, a person offered; clarify: the bot asked which of several things was meant; escalated; silent: a person has the conversation).",
     kind: Kind::Counter,
     labels: &[
         (
@@ -108,7 +108,14 @@ pub const ANSWERS: Metric = Metric {
         ),
         (
             "outcome",
-            &["answered", "unknown", "escalated", "silent", "other"],
+            &[
+                "answered",
+                "unknown",
+                "clarify",
+                "escalated",
+                "silent",
+                "other",
+            ],
         ),
     ],
 };

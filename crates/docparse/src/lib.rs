@@ -47,7 +47,8 @@ pub struct PageSpan {
 pub struct ParsedDocument {
     pub format: Format,
     pub markdown: String,
-    /// Document title (embedded metadata, else the first top heading, else the file stem).
+    /// Document title (embedded metadata, else the first top heading, else a title-like first
+    /// line of a Markdown or text file, else the file stem).
     pub title: Option<String>,
     pub headings: Vec<Heading>,
     /// One entry per page for PDF; empty for other formats.
@@ -117,6 +118,11 @@ pub fn parse_with_limits(
         .title
         .filter(|t| !t.trim().is_empty())
         .or_else(|| markdown::title_from_headings(&headings))
+        .or_else(|| {
+            matches!(format, Format::Markdown | Format::Text)
+                .then(|| markdown::title_from_first_line(&converted.markdown))
+                .flatten()
+        })
         .or_else(|| file_name.and_then(file_stem));
     Ok(ParsedDocument {
         format,

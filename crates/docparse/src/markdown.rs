@@ -77,6 +77,29 @@ pub fn title_from_headings(headings: &[Heading]) -> Option<String> {
         .map(|h| h.text.clone())
 }
 
+/// Longest first line read as a title, in characters.
+const MAX_TITLE_LINE: usize = 120;
+
+/// The first line of a document without headings when it reads as a title: short, not a
+/// sentence (no closing punctuation), not a list item, table or code, and followed by more
+/// text. Pages saved as text often start so ("Evidence To Support VA Pension Claims |
+/// Veterans Affairs").
+pub fn title_from_first_line(markdown: &str) -> Option<String> {
+    let mut lines = markdown.lines().skip_while(|l| l.trim().is_empty());
+    let first = lines.next()?.trim();
+    let more = lines.any(|l| l.chars().any(char::is_alphanumeric));
+    let structural = first.starts_with(['-', '*', '+', '|', '>', '`', '~', '#', '<', '['])
+        || first.chars().next().is_some_and(|c| c.is_ascii_digit());
+    let sentence = first.ends_with(['.', '!', '?', ':', ';', ',']);
+    let title = first.trim_start_matches('\\').trim();
+    (more
+        && !structural
+        && !sentence
+        && title.chars().any(char::is_alphabetic)
+        && title.chars().count() <= MAX_TITLE_LINE)
+        .then(|| collapse_whitespace(title))
+}
+
 /// Collapses runs of whitespace (including newlines) to single spaces.
 pub fn collapse_whitespace(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -176,5 +199,28 @@ mod tests {
     #[test]
     fn normalize_turns_crlf_into_lf() {
         assert_eq!(normalize("a\r\nb\r\n\r\n"), "a\nb\n");
+    }
+
+    #[test]
+    fn a_title_like_first_line_is_the_title() {
+        let page = "Evidence To Support VA Claims | Veterans Affairs\nWe need these documents.\n";
+        assert_eq!(
+            title_from_first_line(page).as_deref(),
+            Some("Evidence To Support VA Claims | Veterans Affairs")
+        );
+        assert_eq!(
+            title_from_first_line("\n  Time series library \n\nA time series is data.\n")
+                .as_deref(),
+            Some("Time series library")
+        );
+        for not_a_title in [
+            "A sentence that ends.\nMore text.\n",
+            "- a list item\nMore.\n",
+            "| a | table |\n|---|---|\n",
+            "Only one line\n",
+            "2023 annual report\nMore.\n",
+        ] {
+            assert_eq!(title_from_first_line(not_a_title), None, "{not_a_title:?}");
+        }
     }
 }

@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use core_logic::answer::{self, ExtractiveConfig, Passage};
+use core_logic::clarify::Reference;
 use core_logic::conversation::{
     Author, Phrase, RECENT_TURNS, VisitorMessage, message_id_for_key, phrase,
 };
@@ -288,6 +289,16 @@ impl Turn<'_> {
             } => "repeated_failure",
             _ => "not_in_knowledge_base",
         };
+        // "This library" when the knowledge base holds several: ask which one, even over an
+        // answer (it would be about whichever ranked first); "the library" only when nothing
+        // answered.
+        let reference = if answer.is_some() {
+            Reference::Demonstrative
+        } else {
+            Reference::Definite
+        };
+        let clarify_options = core_logic::clarify::options(&visitor.text, &passages, reference);
+        let answer = answer.filter(|_| clarify_options.is_empty());
         let (text, citations, action, escalated) = match (decision, answer) {
             (Decision::Escalate { reason, intent }, _) if !offered(reason) => (
                 phrase(Phrase::HandingOff, self.locale()).to_string(),
@@ -296,6 +307,12 @@ impl Turn<'_> {
                 Some((reason, intent)),
             ),
             (_, Some(answer)) => (answer.text, json!(answer.citations), None, None),
+            (_, None) if !clarify_options.is_empty() => (
+                core_logic::clarify::question(&clarify_options, self.locale()),
+                Json::Array(Vec::new()),
+                Some(json!({ "type": "clarify", "reason": null, "options": clarify_options })),
+                None,
+            ),
             // Nothing grounded to say: no invented answer, an offer of a person instead.
             (_, None) => (
                 phrase(Phrase::DontKnow, self.locale()).to_string(),

@@ -21,11 +21,23 @@ function useView(controller: ChatController): ChatView {
   return view;
 }
 
-function ItemView({ item, onHandoff, escalating }: { item: ChatItem; onHandoff(): void; escalating: boolean }) {
+interface ItemProps {
+  item: ChatItem;
+  onHandoff(): void;
+  onChoose(option: string): void;
+  escalating: boolean;
+}
+
+function ItemView({ item, onHandoff, onChoose, escalating }: ItemProps) {
   if (item.kind === "message") return <MessageView message={item.message} delivery={item.delivery} />;
   return (
     <div class="notice" data-testid="notice" role="status">
       <span>{item.text}</span>
+      {item.options?.map((option) => (
+        <button type="button" class="btn btn--small" data-testid="clarify-option" key={option} onClick={() => onChoose(option)}>
+          {option}
+        </button>
+      ))}
       {item.offerHandoff && (
         <button type="button" class="btn btn--small" data-testid="offer-handoff-button" disabled={escalating} onClick={onHandoff}>
           Talk to a person
@@ -126,6 +138,11 @@ export function ChatApp({ widgetKey, embedded, company }: ChatAppProps) {
     if (controller.send()) inputRef.current?.focus();
   };
   const escalate = () => void controller.escalate();
+  // A clarifying question's option is sent as the visitor's answer.
+  const choose = (option: string) => {
+    controller.setDraft(option);
+    send();
+  };
 
   return (
     <div
@@ -188,7 +205,7 @@ export function ChatApp({ widgetKey, embedded, company }: ChatAppProps) {
           bring in a person when you need one.
         </p>
         {view.chat.items.map((item) => (
-          <ItemView key={item.key} item={item} onHandoff={escalate} escalating={view.escalating} />
+          <ItemView key={item.key} item={item} onHandoff={escalate} onChoose={choose} escalating={view.escalating} />
         ))}
         {streamed && <MessageView key={streamed.id} message={streamed} streaming />}
         {typing && (

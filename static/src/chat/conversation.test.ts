@@ -2,6 +2,7 @@
 // event feed, notices for actions and status changes, failure and retry.
 import { describe, expect, it } from "vitest";
 import {
+  CLARIFY_NOTICE,
   CLOSED_NOTICE,
   ESCALATED_NOTICE,
   HANDED_BACK_NOTICE,
@@ -116,6 +117,22 @@ describe("a streamed turn", () => {
     s = finishTurn(s, message("b1", "bot", "I don't know.", { action: { type: "offer_handoff", reason: "not_in_knowledge_base" } }));
     const notice = s.items[2];
     expect(notice).toMatchObject({ kind: "notice", text: OFFER_HANDOFF_NOTICE, offerHandoff: true });
+  });
+
+  it("offers the options of a clarifying question", () => {
+    let s = started("What does this library offer?");
+    s = finishTurn(
+      s,
+      message("b1", "bot", "Which one do you mean: Sutro Library or California State Library?", {
+        action: { type: "clarify", options: ["Sutro Library", "California State Library"] },
+      }),
+    );
+    expect(s.items[2]).toMatchObject({
+      kind: "notice",
+      text: CLARIFY_NOTICE,
+      offerHandoff: false,
+      options: ["Sutro Library", "California State Library"],
+    });
   });
 
   it("says a person will take over after an escalating reply, and not again when the status event follows", () => {

@@ -9,7 +9,7 @@ import type { Action, Citation, FeedEvent, Message } from "../lib/types";
 
 export type ChatItem =
   | { kind: "message"; key: string; message: Message; delivery?: "sending" | "failed" }
-  | { kind: "notice"; key: string; text: string; offerHandoff: boolean };
+  | { kind: "notice"; key: string; text: string; offerHandoff: boolean; options?: string[] };
 
 export interface ActiveTurn {
   /** The key of the visitor's message shown before the server stored it. */
@@ -40,6 +40,7 @@ export interface ChatState {
 
 export const ESCALATED_NOTICE = "A person from our support team will take over this conversation and reply here.";
 export const OFFER_HANDOFF_NOTICE = "I couldn't find a good answer to that. Would you like to talk to a person?";
+export const CLARIFY_NOTICE = "Pick one, or say it in your own words:";
 export const HANDED_OFF_NOTICE = "You're now connected with our support team. A person will reply here.";
 export const RESOLVED_NOTICE = "Our support team marked this conversation as resolved. The assistant can help again.";
 export const HANDED_BACK_NOTICE = "You're back with the assistant.";
@@ -67,6 +68,8 @@ function actionNotice(message: Message, serverNotice: string | null): ChatItem |
       return { kind: "notice", key, text: serverNotice ?? ESCALATED_NOTICE, offerHandoff: false };
     case "offer_handoff":
       return { kind: "notice", key, text: serverNotice ?? OFFER_HANDOFF_NOTICE, offerHandoff: true };
+    case "clarify":
+      return { kind: "notice", key, text: CLARIFY_NOTICE, offerHandoff: false, options: message.action.options ?? [] };
     default:
       return serverNotice ? { kind: "notice", key, text: serverNotice, offerHandoff: false } : null;
   }

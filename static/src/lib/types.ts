@@ -37,12 +37,14 @@ export interface Citation {
   quote: string;
 }
 
-export type ActionType = "escalate" | "offer_handoff" | "handed_off";
+export type ActionType = "escalate" | "offer_handoff" | "clarify" | "handed_off";
 
 export interface Action {
   type: ActionType;
   reason?: string | null;
   intent?: string | null;
+  /** With `clarify`: the things the visitor may mean, to pick from. */
+  options?: string[];
 }
 
 export interface Message {
