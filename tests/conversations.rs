@@ -201,8 +201,14 @@ fn the_bot_remembers_facts_follow_ups_and_older_turns(backend: Backend) {
         first["reply"]["text"].as_str().unwrap().contains("4.90"),
         "{first}"
     );
-    // A follow-up is retrieved with the previous question's context.
+    assert_eq!(first["follow_up_query"], Value::Null, "{first}");
+    // A follow-up is retrieved with the previous question's context, and the turn says so.
     let follow = chat.say(&session, &token, "And express?").json();
+    let query = follow["follow_up_query"].as_str().unwrap();
+    assert!(
+        query.ends_with("And express?") && query.contains("delivery"),
+        "{follow}"
+    );
     assert!(
         follow["reply"]["text"]
             .as_str()

@@ -243,6 +243,7 @@ fn turn_json(outcome: &TurnOutcome) -> Result<serde_json::Value, ApiError> {
         "action": outcome.action,
         "notice": outcome.notice,
         "degraded": outcome.degraded,
+        "follow_up_query": outcome.follow_up_query,
         "ticket": outcome.ticket.as_ref().map(|(t, _)| json!({ "id": t.id, "status": t.status })),
     }))
 }
@@ -252,6 +253,9 @@ fn turn_json(outcome: &TurnOutcome) -> Result<serde_json::Value, ApiError> {
 fn event_stream(outcome: &TurnOutcome) -> Response {
     let mut body = String::new();
     body.push_str(&sse_event("message", &json!(outcome.visitor)));
+    if let Some(query) = &outcome.follow_up_query {
+        body.push_str(&sse_event("follow_up", &json!({ "query": query })));
+    }
     match &outcome.reply {
         Some(reply) => {
             for piece in stream_pieces(&reply.text) {

@@ -170,7 +170,8 @@ fn plain_text_is_kept_and_has_no_headings() {
             .contains("Delivery to Norway takes 4 to 6 business days.")
     );
     assert!(doc.headings.is_empty());
-    assert_eq!(doc.title.as_deref(), Some("notes"));
+    // No heading: the title-like first line names it, not the file.
+    assert_eq!(doc.title.as_deref(), Some("Support shift notes"));
 }
 
 #[test]

@@ -65,6 +65,9 @@ pub struct TurnOutcome {
     pub outbox: usize,
     /// What the LLM cost, when it was asked.
     pub llm: Option<crate::responder::LlmStats>,
+    /// The query retrieval ran with when the message did not stand alone (a follow-up read
+    /// with the earlier turns' terms); `None` when it was the message itself.
+    pub follow_up_query: Option<String>,
 }
 
 impl Turn<'_> {
@@ -163,6 +166,7 @@ impl Turn<'_> {
                     ticket: None,
                     outbox: 0,
                     llm: None,
+                    follow_up_query: None,
                 });
             }
             stored
@@ -181,6 +185,7 @@ impl Turn<'_> {
                 ticket,
                 outbox,
                 llm: None,
+                follow_up_query: None,
             });
         }
 
@@ -193,6 +198,7 @@ impl Turn<'_> {
             .map(|m| m.text.as_str())
             .collect();
         let query = core_logic::memory::retrieval_query(&visitor.text, &earlier_visitor_turns);
+        let query_used = query.clone();
         let found = self.knowledge.search(&Search {
             query,
             limit: PASSAGES,
@@ -385,6 +391,7 @@ impl Turn<'_> {
             Err(e) => return Err(e.into()),
         };
         stages.push(("reply", started.elapsed()));
+        let follow_up_query = (query_used != visitor.text.trim()).then_some(query_used);
         Ok(TurnOutcome {
             visitor,
             action: stored.action.clone(),
@@ -396,6 +403,7 @@ impl Turn<'_> {
             outbox: usize::from(ticket.as_ref().is_some_and(|(_, new)| *new)),
             ticket,
             llm: llm_stats,
+            follow_up_query,
         })
     }
 
