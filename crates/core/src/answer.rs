@@ -798,7 +798,7 @@ pub fn extractive_answer(
 /// mid-sentence: quoting either would cut a sentence, a word or a quote. A paragraph that
 /// ends without closing punctuation (outside a list or table) is a page title, a heading
 /// without markup or navigation ("Science | Mission"), or the cut end of the passage: none
-/// of them answers.
+/// of them answers; nor does a question.
 fn quotable(sentence: &Sentence, index: usize) -> bool {
     let text = sentence.text.trim();
     let starts_mid = index == 0 && text.chars().next().is_some_and(char::is_lowercase);
@@ -806,7 +806,9 @@ fn quotable(sentence: &Sentence, index: usize) -> bool {
         '.', '!', '?', ':', ';', ')', '"', '\'', '\u{201d}', '\u{2019}', '\u{bb}', '\u{2026}',
     ]);
     let ends_mid = sentence.block_end && sentence.list.is_none() && !sentence.row && !closed;
-    !(starts_mid || ends_mid)
+    // An FAQ's question restated is no answer, however well it matches.
+    let question = text.ends_with('?');
+    !(starts_mid || ends_mid || question)
 }
 
 /// `sentence [n].` for a sentence ending in a full stop (or none, or a colon);
@@ -1410,6 +1412,26 @@ mod tests {
         assert_eq!(
             got.text,
             "The Europa Clipper mission will study Jupiter's moon Europa [1]."
+        );
+    }
+
+    #[test]
+    fn an_faq_question_is_not_its_own_answer() {
+        let faq = passage(
+            "faq",
+            "Backups",
+            &[],
+            "How many copies of my backup can I create in other regions? You can keep up to \
+             two copies of each backup in other regions.",
+        );
+        let got = answer(
+            "How many copies of my backup can I create in other regions?",
+            &[faq],
+        )
+        .unwrap();
+        assert_eq!(
+            got.text,
+            "You can keep up to two copies of each backup in other regions [1]."
         );
     }
 
