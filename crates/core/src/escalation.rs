@@ -210,6 +210,15 @@ pub enum Reason {
     SensitiveTopic,
 }
 
+impl Reason {
+    /// Whether the conversation goes to a person. Low confidence and repeated failure only
+    /// offer one: the visitor chooses, and a bot that could not answer twice still answers
+    /// the next question it can.
+    pub fn hands_off(self) -> bool {
+        !matches!(self, Reason::LowConfidence | Reason::RepeatedFailure)
+    }
+}
+
 /// What happens with a visitor's turn. Serialized as the reply's `action`:
 /// `{"action":"answer"}`, or `{"action":"escalate","reason":"low_confidence"}`, with an
 /// `"intent"` (`refund`, `cancellation`, `legal`, `security`, `account_deletion`) exactly
@@ -842,10 +851,10 @@ pub fn detect_intents(message: &str) -> Vec<Intent> {
     let clauses = clauses(&folded);
     let all_words: Vec<&str> = clauses.iter().flatten().copied().collect();
     let general_question = message.trim_end().ends_with('?')
-        && all_words.first().is_some_and(|w| {
-            QUESTION_WORDS.iter().any(|p| word_matches(p, w))
-                || (matches!(*w, "is" | "are") && all_words.get(1) == Some(&"there"))
-        });
+        && (all_words
+            .get(..1)
+            .is_some_and(|first| any_word(first, QUESTION_WORDS))
+            || matches!(all_words.get(..2), Some(["is" | "are", "there"])));
     if (any_word(&all_words, POLICY_WORDS) || general_question)
         && !any_word(&all_words, FIRST_PERSON)
     {

@@ -198,7 +198,7 @@ impl Turn<'_> {
             .map(|m| m.text.as_str())
             .collect();
         let query = core_logic::memory::retrieval_query(&visitor.text, &earlier_visitor_turns);
-        let query_used = query.clone();
+        let follow_up_query = (query != visitor.text.trim()).then(|| query.clone());
         let found = self.knowledge.search(&Search {
             query,
             limit: PASSAGES,
@@ -224,8 +224,7 @@ impl Turn<'_> {
             answered,
         };
         let early = decide(&policy, &signals(true));
-        let settled = matches!(early, Decision::Escalate { reason, .. }
-            if !matches!(reason, Reason::LowConfidence | Reason::RepeatedFailure));
+        let settled = matches!(early, Decision::Escalate { reason, .. } if reason.hands_off());
         // Retrieval that is not sure of its sources gets no extractive answer: sentences
         // that merely share words with an off-topic passage are not an answer.
         let confident = found.degraded
@@ -284,10 +283,6 @@ impl Turn<'_> {
             decide(&policy, &signals(answer.is_some()))
         };
         let answered = answer.is_some();
-        // Low confidence and repeated failure are offers, not handoffs: the visitor chooses,
-        // and a bot that could not answer twice still answers the next question it can.
-        let offered =
-            |reason: Reason| matches!(reason, Reason::LowConfidence | Reason::RepeatedFailure);
         let offer_reason = match decision {
             Decision::Escalate {
                 reason: Reason::RepeatedFailure,
@@ -306,7 +301,7 @@ impl Turn<'_> {
         let clarify_options = core_logic::clarify::options(&visitor.text, &passages, reference);
         let answer = answer.filter(|_| clarify_options.is_empty());
         let (text, citations, action, escalated) = match (decision, answer) {
-            (Decision::Escalate { reason, intent }, _) if !offered(reason) => (
+            (Decision::Escalate { reason, intent }, _) if reason.hands_off() => (
                 phrase(Phrase::HandingOff, self.locale()).to_string(),
                 Json::Array(Vec::new()),
                 Some(json!({ "type": "escalate", "reason": reason, "intent": intent })),
@@ -391,7 +386,6 @@ impl Turn<'_> {
             Err(e) => return Err(e.into()),
         };
         stages.push(("reply", started.elapsed()));
-        let follow_up_query = (query_used != visitor.text.trim()).then_some(query_used);
         Ok(TurnOutcome {
             visitor,
             action: stored.action.clone(),
