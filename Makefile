@@ -1,10 +1,11 @@
 # support-agent: `make run` serves the app locally; `make test` runs every test.
-# Builds share one cargo target folder outside the clone (CARGO_TARGET_DIR); its
-# wasm32-wasip2 folder is linked under ./target so spin.toml's component paths resolve the
-# same way they do after a plain `spin build`.
+# Builds go to the clone's own ./target unless CARGO_TARGET_DIR names another folder, so a
+# clone always runs what it built from its own sources. A shared folder is only safe where
+# one build runs at a time (.ci/run sets one); then its wasm32-wasip2 folder is linked under
+# ./target so spin.toml's component paths resolve as after a plain `spin build`.
 
 SHELL := /bin/bash
-export CARGO_TARGET_DIR ?= $(HOME)/.cache/support-agent/target
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
 LISTEN ?= 127.0.0.1:3000
 EMBEDDER_LISTEN ?= 127.0.0.1:8088
 WASM := --release --target wasm32-wasip2

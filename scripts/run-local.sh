@@ -10,7 +10,7 @@
 # script, on free ports and a temporary STATE_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-T=${CARGO_TARGET_DIR:-$HOME/.cache/support-agent/target}
+T=${CARGO_TARGET_DIR:-$PWD/target}
 LISTEN=${LISTEN:-127.0.0.1:3000}
 EMBEDDER_LISTEN=${EMBEDDER_LISTEN:-127.0.0.1:8088}
 CHROMA_LISTEN=${CHROMA_LISTEN:-127.0.0.1:8000}

@@ -39,15 +39,12 @@ impl Chat {
         let tenant = TenantSeed::unique("chat", ROOMY);
         let chroma = Chroma::start();
         let embedder = Embedder::start();
-        let app = PlatformApp::start(
+        let app = PlatformApp::start_with_retrieval(
             backend,
             std::slice::from_ref(&tenant),
-            &[
-                ("SPIN_VARIABLE_CHROMA_URL", &chroma.url),
-                ("SPIN_VARIABLE_CHROMA_HOST", &chroma.host()),
-                ("SPIN_VARIABLE_EMBEDDER_URL", &embedder.url),
-                ("SPIN_VARIABLE_EMBEDDER_HOST", &embedder.host()),
-            ],
+            &chroma,
+            &embedder,
+            &[],
         );
         let admin = staff_token(&tenant.id, Role::Admin, "ops");
         for (id, text) in [("billing/refunds.md", REFUNDS), ("shipping.md", SHIPPING)] {

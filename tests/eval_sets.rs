@@ -33,15 +33,12 @@ fn load(backend: Backend, folder: &Path) -> Loaded {
     let tenant = TenantSeed::unique("evalset", ROOMY);
     let chroma = Chroma::start();
     let embedder = Embedder::start();
-    let app = PlatformApp::start(
+    let app = PlatformApp::start_with_retrieval(
         backend,
         std::slice::from_ref(&tenant),
-        &[
-            ("SPIN_VARIABLE_CHROMA_URL", &chroma.url),
-            ("SPIN_VARIABLE_CHROMA_HOST", &chroma.host()),
-            ("SPIN_VARIABLE_EMBEDDER_URL", &embedder.url),
-            ("SPIN_VARIABLE_EMBEDDER_HOST", &embedder.host()),
-        ],
+        &chroma,
+        &embedder,
+        &[],
     );
     let kb_loader = devhost_bin().with_file_name("kb-loader");
     let out = Command::new(&kb_loader)

@@ -41,16 +41,12 @@ struct KbApp {
 fn start(backend: Backend, tenants: &[TenantSeed]) -> KbApp {
     let chroma = Chroma::start();
     let embedder = Embedder::start();
-    let app = PlatformApp::start(
+    let app = PlatformApp::start_with_retrieval(
         backend,
         tenants,
-        &[
-            ("SPIN_VARIABLE_CHROMA_URL", &chroma.url),
-            ("SPIN_VARIABLE_CHROMA_HOST", &chroma.host()),
-            ("SPIN_VARIABLE_EMBEDDER_URL", &embedder.url),
-            ("SPIN_VARIABLE_EMBEDDER_HOST", &embedder.host()),
-            ("SPIN_VARIABLE_METRICS_TOKEN", METRICS_TOKEN),
-        ],
+        &chroma,
+        &embedder,
+        &[("SPIN_VARIABLE_METRICS_TOKEN", METRICS_TOKEN)],
     );
     KbApp {
         app,

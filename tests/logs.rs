@@ -18,16 +18,12 @@ fn request_lines_carry_ids_and_no_secrets_or_content_reach_the_logs() {
     let tenant = TenantSeed::unique("logs", "{}");
     let chroma = Chroma::start();
     let embedder = Embedder::start();
-    let app = PlatformApp::start(
+    let app = PlatformApp::start_with_retrieval(
         Backend::Sqlite,
         std::slice::from_ref(&tenant),
-        &[
-            ("SPIN_VARIABLE_CHROMA_URL", &chroma.url),
-            ("SPIN_VARIABLE_CHROMA_HOST", &chroma.host()),
-            ("SPIN_VARIABLE_EMBEDDER_URL", &embedder.url),
-            ("SPIN_VARIABLE_EMBEDDER_HOST", &embedder.host()),
-            ("SPIN_VARIABLE_METRICS_TOKEN", METRICS_TOKEN),
-        ],
+        &chroma,
+        &embedder,
+        &[("SPIN_VARIABLE_METRICS_TOKEN", METRICS_TOKEN)],
     );
     let admin = staff_token(&tenant.id, Role::Admin, "ops");
 

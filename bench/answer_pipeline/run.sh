@@ -8,7 +8,7 @@
 # Needs `make components host models chroma`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-T=${CARGO_TARGET_DIR:-$HOME/.cache/support-agent/target}
+T=${CARGO_TARGET_DIR:-$PWD/target}
 BACKEND=${BACKEND:-sqlite}
 RATE=${RATE:-20}
 SECONDS_OPEN=${SECONDS_OPEN:-30}

@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--state-dir", default=".spin")
     ap.add_argument("--tenant", action="append", default=[], help="collection=tenant_id")
     ap.add_argument("--kb-loader", default=os.path.expanduser(
-        os.environ.get("CARGO_TARGET_DIR", "~/.cache/support-agent/target") + "/release/kb-loader"))
+        os.environ.get("CARGO_TARGET_DIR", str(pathlib.Path(__file__).resolve().parents[2] / "target")) + "/release/kb-loader"))
     ap.add_argument("--mode", default="hybrid")
     ap.add_argument("--limit", type=int, default=20)
     ap.add_argument("--out", required=True)

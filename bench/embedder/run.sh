@@ -18,7 +18,7 @@ embedder_venv
 # Older OpenBLAS builds need these on some CPUs; they only slow numpy here (see the env docs).
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/support-agent/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 (cd "$REPO" && cargo build --release -p embedder --quiet)
 BIN="$CARGO_TARGET_DIR/release/embedder"
 

@@ -4,7 +4,7 @@
 # requests/s for both and the ratios. Figures, not assertions.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-T=${CARGO_TARGET_DIR:-$HOME/.cache/support-agent/target}
+T=${CARGO_TARGET_DIR:-$PWD/target}
 DURATION=${DURATION:-10s}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 

@@ -7,7 +7,7 @@
 # Needs `make components host models chroma`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-T=${CARGO_TARGET_DIR:-$HOME/.cache/support-agent/target}
+T=${CARGO_TARGET_DIR:-$PWD/target}
 COPIES=${COPIES:-10}
 CONCURRENCY=${CONCURRENCY:-4}
 BACKEND=${BACKEND:-sqlite}

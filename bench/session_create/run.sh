@@ -6,7 +6,7 @@
 # 127.0.0.1:5432 and Redis on 127.0.0.1:6379.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-T=${CARGO_TARGET_DIR:-$HOME/.cache/support-agent/target}
+T=${CARGO_TARGET_DIR:-$PWD/target}
 DURATION=${DURATION:-10s}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 

@@ -69,6 +69,14 @@ pub struct SearchResult {
     pub score: f64,
 }
 
+/// The answer to `POST /api/kb/reindex`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Reindexed {
+    pub indexed: Vec<String>,
+    pub pending: i64,
+    pub stopped: Option<String>,
+}
+
 /// The answer to `POST /api/kb/search`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SearchResponse {
@@ -274,6 +282,12 @@ impl Api {
     pub fn delete_document(&self, id: &str) -> Result<(), ApiError> {
         let url = self.url(&format!("/api/kb/documents/{}", encode_component(id)));
         self.send(|| self.http.delete(&url)).map(drop)
+    }
+
+    /// Writes the vectors of a batch of pending documents.
+    pub fn reindex(&self) -> Result<Reindexed, ApiError> {
+        let url = self.url("/api/kb/reindex");
+        self.json(|| self.http.post(&url))
     }
 
     pub fn search(

@@ -35,7 +35,19 @@ pub fn render_list(documents: &[Document], json: bool) -> anyhow::Result<String>
         ]
     }));
     out.push_str(&output::table(&rows));
-    let _ = writeln!(out, "{} document(s)", documents.len());
+    let pending = documents
+        .iter()
+        .filter(|d| d.vector_status == core_logic::kb::VectorStatus::Pending)
+        .count();
+    if pending > 0 {
+        let _ = writeln!(
+            out,
+            "{} document(s), {pending} with vectors pending (kb-loader reindex writes them)",
+            documents.len()
+        );
+    } else {
+        let _ = writeln!(out, "{} document(s)", documents.len());
+    }
     Ok(out)
 }
 

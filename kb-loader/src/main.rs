@@ -29,9 +29,6 @@ use core_logic::auth::Role;
 use crate::api::Api;
 use crate::db_url::DbUrl;
 
-/// The repository's `migrations/` folder, as seen from this crate at build time.
-const DEFAULT_MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
-
 #[derive(Parser)]
 #[command(
     name = "kb-loader",
@@ -47,6 +44,7 @@ const DEFAULT_MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrat
         kb-loader load ./kb --concurrency 4\n  \
         kb-loader sync ./kb --dry-run\n  \
         kb-loader list\n  \
+        kb-loader reindex\n  \
         kb-loader delete billing/old-prices.md\n  \
         kb-loader eval ./kb/questions.jsonl"
 )]
@@ -90,6 +88,9 @@ enum Command {
     Sync(SyncArgs),
     /// List the tenant's documents.
     List(ListArgs),
+    /// Write the vectors of documents stored while the embedder or the vector index was
+    /// down (listed as `pending`), batch by batch, until none is left or a batch fails.
+    Reindex(ReindexArgs),
     /// Delete documents by external id (or by the server's id with --id).
     ///
     /// A name that matches no document is reported; the others are still deleted.
@@ -196,6 +197,12 @@ struct ListArgs {
 }
 
 #[derive(Args)]
+struct ReindexArgs {
+    #[command(flatten)]
+    app: AppArgs,
+}
+
+#[derive(Args)]
 struct DeleteArgs {
     #[command(flatten)]
     app: AppArgs,
@@ -262,9 +269,10 @@ struct DbArgs {
 struct MigrateArgs {
     #[command(flatten)]
     db: DbArgs,
-    /// The folder holding `sqlite/` and `postgres/` with the numbered SQL files.
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_MIGRATIONS)]
-    migrations: PathBuf,
+    /// A folder holding `sqlite/` and `postgres/` with the numbered SQL files, read instead
+    /// of the migrations built into this binary.
+    #[arg(long, value_name = "DIR")]
+    migrations: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -356,8 +364,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate(args) => {
             let url = DbUrl::parse(&args.db.db_url)?;
-            let dir = args.migrations.join(url.backend_folder());
-            let files = migrations::load(&dir)?;
+            let files = match &args.migrations {
+                Some(dir) => migrations::load(&dir.join(url.backend_folder()))?,
+                None => migrations::embedded(url.backend_folder())?,
+            };
             let mut db = database::open(&url, database::Create::Yes)?;
             migrations::migrate(db.as_mut(), &files, |line| println!("{line}"))
         }
@@ -402,6 +412,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let documents = args.app.connect()?.list_documents()?;
             print!("{}", documents::render_list(&documents, args.json)?);
             Ok(())
+        }
+        Command::Reindex(args) => {
+            let api = args.app.connect()?;
+            let mut total = 0;
+            loop {
+                let done = api.reindex()?;
+                for id in &done.indexed {
+                    println!("indexed {id}");
+                }
+                total += done.indexed.len();
+                if let Some(why) = &done.stopped {
+                    bail!("{why}: {total} indexed, {} still pending", done.pending);
+                }
+                if done.pending == 0 || done.indexed.is_empty() {
+                    println!("{total} indexed, {} pending", done.pending);
+                    return Ok(());
+                }
+            }
         }
         Command::Delete(args) => {
             let by = if args.id {

@@ -1,6 +1,7 @@
 //! Migration files and the policy for applying them: `NNNN_description.sql` files in one
 //! backend's folder, applied in version order, each once, each checked against the checksum
-//! recorded when it was applied. Not the SQL itself (that lives in `migrations/`) and not the
+//! recorded when it was applied. The files are embedded in the binary at build time
+//! ([`embedded`]); a folder given with `--migrations` is read instead ([`load`]). Not the SQL itself (that lives in `migrations/`) and not the
 //! transaction mechanics (that is `crate::database`).
 
 use std::collections::BTreeMap;
@@ -56,6 +57,38 @@ impl Migration {
     }
 }
 
+/// The migrations of `migrations/` as they were when this binary was built (see
+/// `build.rs`), for `backend` (`sqlite` or `postgres`), sorted by version.
+pub fn embedded(backend: &str) -> anyhow::Result<Vec<Migration>> {
+    mod files {
+        include!(concat!(env!("OUT_DIR"), "/embedded_migrations.rs"));
+    }
+    let list = match backend {
+        "sqlite" => files::SQLITE,
+        "postgres" => files::POSTGRES,
+        other => bail!("no embedded migrations for the {other} backend"),
+    };
+    let mut by_version: BTreeMap<i64, Migration> = BTreeMap::new();
+    for (file_name, sql) in list {
+        insert(&mut by_version, Migration::new(file_name, sql.to_string())?)?;
+    }
+    Ok(by_version.into_values().collect())
+}
+
+/// Adds `migration`, refusing a second file with the same version.
+fn insert(by_version: &mut BTreeMap<i64, Migration>, migration: Migration) -> anyhow::Result<()> {
+    if let Some(other) = by_version.get(&migration.version) {
+        bail!(
+            "{} and {} have the same version {}",
+            other.file_name,
+            migration.file_name,
+            migration.version
+        );
+    }
+    by_version.insert(migration.version, migration);
+    Ok(())
+}
+
 /// Reads the `.sql` files of `dir`, sorted by version; other files are ignored.
 pub fn load(dir: &Path) -> anyhow::Result<Vec<Migration>> {
     let entries = std::fs::read_dir(dir).with_context(|| {
@@ -75,16 +108,7 @@ pub fn load(dir: &Path) -> anyhow::Result<Vec<Migration>> {
         }
         let sql = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let migration = Migration::new(file_name, sql)?;
-        if let Some(other) = by_version.get(&migration.version) {
-            bail!(
-                "{} and {} have the same version {}",
-                other.file_name,
-                migration.file_name,
-                migration.version
-            );
-        }
-        by_version.insert(migration.version, migration);
+        insert(&mut by_version, Migration::new(file_name, sql)?)?;
     }
     if by_version.is_empty() {
         bail!(
@@ -252,5 +276,15 @@ mod tests {
         assert_eq!(names, ["0002_early", "0010_late"]);
         std::fs::write(dir.path().join("2_again.sql"), "z").unwrap();
         assert!(load(dir.path()).is_err());
+    }
+
+    #[test]
+    fn the_embedded_migrations_are_the_files_of_the_repository() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+        for backend in ["sqlite", "postgres"] {
+            let on_disk = load(&root.join(backend)).unwrap();
+            assert_eq!(embedded(backend).unwrap(), on_disk, "{backend}");
+        }
+        assert!(embedded("mysql").is_err());
     }
 }

@@ -34,7 +34,7 @@ CHECKPOINT="$CACHE/gemma/embeddinggemma-300m"
 [ -f "$OUT/model.onnx" ] || "$VENV/bin/python" "$SCRIPTS/export_gemma.py" "$CHECKPOINT" "$OUT" "$SENTENCES"
 "$VENV/bin/python" "$SCRIPTS/make-reference.py" "$OUT" "$SENTENCES" "$OUT/reference.json"
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 cd "$REPO"
 EMBEDDER_GEMMA_DIR="$OUT" cargo test --release -p embedder --test embeddinggemma -- --ignored --nocapture
 MODEL_DIR="$OUT" BENCH_SECONDS="${BENCH_SECONDS:-10}" "$REPO/bench/embedder/run.sh"

@@ -916,7 +916,7 @@ def parse_args(argv):
                    help="the app's state folder (sqlite_db.db, jwt_secret); default .spin")
     p.add_argument("--kb-loader", type=Path,
                    help="the kb-loader binary (default $CARGO_TARGET_DIR/release/kb-loader, "
-                        "CARGO_TARGET_DIR default ~/.cache/support-agent/target)")
+                        "CARGO_TARGET_DIR default the clone's target/)")
     p.add_argument("--sets", default="mtrag-un,sample", help="eval sets: mtrag-un,sample")
     p.add_argument("--half", choices=("tune", "test", "all"), default="test",
                    help="mtrag-un half (split by conversation, sha1 even = tune); default test")
@@ -974,7 +974,7 @@ def parse_args(argv):
         p.error("--tenant-suffix: 1 to 24 letters, digits, `-`, `_` or `.`")
     if args.kb_loader is None:
         target = Path(os.environ.get("CARGO_TARGET_DIR")
-                      or Path.home() / ".cache" / "support-agent" / "target")
+                      or Path(__file__).resolve().parents[2] / "target")
         args.kb_loader = target / "release" / "kb-loader"
     return args
 

@@ -143,6 +143,25 @@ impl PlatformApp {
         Self::start_with_args(backend, tenants, env, &[])
     }
 
+    /// [`start`](Self::start) pointed at a running Chroma and embedding sidecar, plus `env`.
+    pub fn start_with_retrieval(
+        backend: Backend,
+        tenants: &[TenantSeed],
+        chroma: &crate::services::Chroma,
+        embedder: &crate::services::Embedder,
+        env: &[(&str, &str)],
+    ) -> PlatformApp {
+        let (chroma_host, embedder_host) = (chroma.host(), embedder.host());
+        let mut full_env: Vec<(&str, &str)> = vec![
+            ("SPIN_VARIABLE_CHROMA_URL", &chroma.url),
+            ("SPIN_VARIABLE_CHROMA_HOST", &chroma_host),
+            ("SPIN_VARIABLE_EMBEDDER_URL", &embedder.url),
+            ("SPIN_VARIABLE_EMBEDDER_HOST", &embedder_host),
+        ];
+        full_env.extend_from_slice(env);
+        Self::start(backend, tenants, &full_env)
+    }
+
     /// [`start`](Self::start) with extra devhost arguments (e.g. a longer
     /// `--request-timeout-secs` for a test against a slow real service).
     pub fn start_with_args(

@@ -111,6 +111,16 @@ impl Service {
         self.stop();
         self.spawn();
     }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the running process.
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the service is not running");
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {}", self.name);
+    }
 }
 
 impl Drop for Service {
@@ -215,6 +225,17 @@ impl Chroma {
         self.service.stop();
     }
 
+    /// Freezes the server (SIGSTOP): the port still accepts connections but nothing
+    /// answers, as with a hung process. Killing or dropping it resumes it first.
+    pub fn pause(&self) {
+        self.service.signal("STOP");
+    }
+
+    /// Resumes a paused server (SIGCONT).
+    pub fn resume(&self) {
+        self.service.signal("CONT");
+    }
+
     /// Starts it again on the same port and data folder (stopping it first if running).
     pub fn restart(&mut self) {
         self.service.restart();
@@ -306,6 +327,16 @@ impl Embedder {
     /// Kills the sidecar (SIGKILL); the port stops answering.
     pub fn stop(&mut self) {
         self.service.stop();
+    }
+
+    /// Freezes the sidecar (SIGSTOP): connections are accepted, nothing answers.
+    pub fn pause(&self) {
+        self.service.signal("STOP");
+    }
+
+    /// Resumes a paused sidecar (SIGCONT).
+    pub fn resume(&self) {
+        self.service.signal("CONT");
     }
 
     /// Starts it again on the same port (stopping it first if running).

@@ -1,6 +1,7 @@
 //! The health component: `GET /health` (liveness, no I/O) and `GET /health/ready`
 //! (one round trip to each dependency; 200 when the store and counters answer — `degraded`
-//! when the embedder or vector index does not — else 503, with per-dependency status).
+//! when the embedder or vector index does not — else 503, with per-dependency status and
+//! the optional dependencies' circuit breakers; a probe that succeeds closes its breaker).
 
 use core_logic::health::Readiness;
 use edge::error::json_response;
@@ -37,7 +38,7 @@ fn handle(req: Request) -> Response {
 fn only_get(req: &Request) -> Result<(), ApiError> {
     match req.method() {
         Method::Get | Method::Head => Ok(()),
-        _ => Err(ApiError::method_not_allowed("GET")),
+        _ => Err(ApiError::method_not_allowed("GET, HEAD")),
     }
 }
 
@@ -58,13 +59,16 @@ fn readiness(req: &Request) -> Result<Response, ApiError> {
         edge::log::warn("health", &e.to_string());
         ApiError::internal()
     })?;
+    // The breakers live in the counters; without them the probes still answer.
+    let breakers = edge::counters::open(&counters).ok();
+    let breakers = breakers.as_deref();
     let report = Readiness::from_checks(
         VERSION,
         vec![
             probe::store(&store),
             probe::counters(&counters),
-            probe::embedder(request_id),
-            probe::vector_index(request_id),
+            probe::embedder(request_id, breakers),
+            probe::vector_index(request_id, breakers),
         ],
     );
     let body = serde_json::to_value(&report).map_err(|_| ApiError::internal())?;

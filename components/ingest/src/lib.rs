@@ -15,8 +15,8 @@ use core_logic::kb::{
     is_document_id, parse_document_list_query, validate_external_id, validate_fields,
     validate_search,
 };
+use edge::config::CallPath;
 use edge::counters::now_ms;
-use edge::db::Db;
 use edge::embedder::Embedder;
 use edge::knowledge::Knowledge;
 use edge::request::{self, MAX_JSON_BODY_BYTES};
@@ -50,9 +50,10 @@ fn route(req: &Request) -> Result<Response, ApiError> {
         (Method::Put, ["documents", external_id]) => upsert(req, external_id),
         (Method::Delete, ["documents", id]) => delete(req, id),
         (Method::Post, ["search"]) => search(req),
+        (Method::Post, ["reindex"]) => reindex(req),
         (_, ["documents"]) => Err(ApiError::method_not_allowed("GET, POST")),
         (_, ["documents", _]) => Err(ApiError::method_not_allowed("GET, PUT, DELETE")),
-        (_, ["search"]) => Err(ApiError::method_not_allowed("POST")),
+        (_, ["search"] | ["reindex"]) => Err(ApiError::method_not_allowed("POST")),
         _ => Err(ApiError::not_found("no such knowledge-base route")),
     }
 }
@@ -72,24 +73,43 @@ struct Retrievers {
 }
 
 impl Retrievers {
-    fn open(request_id: Option<&str>) -> Retrievers {
+    /// With the time limits of `path` (writing documents, or searching).
+    fn open(request_id: Option<&str>, path: CallPath) -> Retrievers {
         let note = |e: config::ConfigError| edge::log::warn("ingest", &e.to_string());
         Retrievers {
-            embedder: Embedder::from_config(request_id).map_err(note).ok(),
-            index: Chroma::from_config(request_id).map_err(note).ok(),
+            embedder: Embedder::from_config(request_id, path).map_err(note).ok(),
+            index: Chroma::from_config(request_id, path).map_err(note).ok(),
         }
     }
 
-    fn knowledge<'a>(&'a self, db: &'a Db, tenant: &'a Tenant) -> Knowledge<'a> {
+    fn knowledge<'a>(&'a self, services: &'a Services, tenant: &'a Tenant) -> Knowledge<'a> {
         Knowledge {
-            db,
+            db: &services.db,
             tenant_id: &tenant.id,
             session_id: None,
             weights: core_logic::kb::FusionWeights::from_settings(&tenant.settings),
             embedder: self.embedder.as_ref(),
             index: self.index.as_ref().map(|c| c as &dyn VectorIndex),
+            breakers: Some(services.counters.as_ref()),
         }
     }
+}
+
+/// Documents per `POST /api/kb/reindex`: a few seconds of embedding, well inside the
+/// host's request limit.
+const REINDEX_BATCH: u32 = 20;
+
+/// `POST /api/kb/reindex`: writes the vectors of pending documents (stored while the
+/// embedder or the vector index was down), a batch per call; the caller repeats while
+/// `pending` falls.
+fn reindex(req: &Request) -> Result<Response, ApiError> {
+    let services = Services::open(req, "ingest")?;
+    let tenant = admin(&services, req)?;
+    let retrievers = Retrievers::open(services.request_id.as_deref(), CallPath::Write);
+    let done = retrievers
+        .knowledge(&services, &tenant)
+        .index_pending(REINDEX_BATCH)?;
+    Ok(edge::error::json_response(200, &to_json(&done)?))
 }
 
 fn no_document() -> ApiError {
@@ -124,9 +144,9 @@ fn store_upload(req: &Request, path_segment: Option<&str>) -> Result<Response, A
     if upload.file_name.is_none() {
         upload.file_name = external_id.rsplit('/').next().map(str::to_string);
     }
-    let retrievers = Retrievers::open(services.request_id.as_deref());
+    let retrievers = Retrievers::open(services.request_id.as_deref(), CallPath::Write);
     let counters = services.counters.as_ref();
-    let ingested = match retrievers.knowledge(&services.db, &tenant).upsert(
+    let ingested = match retrievers.knowledge(&services, &tenant).upsert(
         &upload,
         &external_id,
         &fields,
@@ -196,8 +216,8 @@ fn delete(req: &Request, id: &str) -> Result<Response, ApiError> {
     if !is_document_id(id) {
         return Err(no_document());
     }
-    let retrievers = Retrievers::open(services.request_id.as_deref());
-    if !retrievers.knowledge(&services.db, &tenant).delete(id)? {
+    let retrievers = Retrievers::open(services.request_id.as_deref(), CallPath::Write);
+    if !retrievers.knowledge(&services, &tenant).delete(id)? {
         return Err(no_document());
     }
     Ok(Response::builder().status(204).body(Vec::new()).build())
@@ -208,10 +228,8 @@ fn search(req: &Request) -> Result<Response, ApiError> {
     let tenant = admin(&services, req)?;
     let body: SearchRequest = request::json_body(req, MAX_JSON_BODY_BYTES)?;
     let search = validate_search(body)?;
-    let retrievers = Retrievers::open(services.request_id.as_deref());
-    let outcome = retrievers
-        .knowledge(&services.db, &tenant)
-        .search(&search)?;
+    let retrievers = Retrievers::open(services.request_id.as_deref(), CallPath::Answer);
+    let outcome = retrievers.knowledge(&services, &tenant).search(&search)?;
     edge::metrics::record_retrieval(services.counters.as_ref(), &outcome.timings);
     Ok(edge::error::json_response(200, &to_json(&outcome)?))
 }

@@ -20,6 +20,7 @@ use core_logic::conversation::{
     stream_pieces, validate_message,
 };
 use core_logic::problem::ProblemKind;
+use edge::config::CallPath;
 use edge::counters::now_ms;
 use edge::embedder::Embedder;
 use edge::knowledge::Knowledge;
@@ -67,12 +68,13 @@ fn route(req: &Request) -> Result<Response, ApiError> {
     }
 }
 
-/// The embedder and vector index; `None` (retrieval degrades to keywords) when unset.
-fn retrievers(request_id: Option<&str>) -> (Option<Embedder>, Option<Chroma>) {
+/// The embedder and vector index with the time limits of `path`; `None` (retrieval
+/// degrades to keywords) when unset.
+fn retrievers(request_id: Option<&str>, path: CallPath) -> (Option<Embedder>, Option<Chroma>) {
     let note = |e: config::ConfigError| edge::log::warn("message", &e.to_string());
     (
-        Embedder::from_config(request_id).map_err(note).ok(),
-        Chroma::from_config(request_id).map_err(note).ok(),
+        Embedder::from_config(request_id, path).map_err(note).ok(),
+        Chroma::from_config(request_id, path).map_err(note).ok(),
     )
 }
 
@@ -102,6 +104,7 @@ fn knowledge<'a>(
         weights: core_logic::kb::FusionWeights::from_settings(&tenant.settings),
         embedder,
         index: index.map(|c| c as &dyn VectorIndex),
+        breakers: Some(services.counters.as_ref()),
     }
 }
 
@@ -145,7 +148,13 @@ fn post_message(req: &Request, id: &str) -> Result<Response, ApiError> {
     let key = idempotency::key(req)?;
     let (body, files) = read_message(req)?;
     let message = validate_message(body)?;
-    let (embedder, index) = retrievers(services.request_id.as_deref());
+    // Attached files are written to the index first: a write's time limits.
+    let path = if files.is_empty() {
+        CallPath::Answer
+    } else {
+        CallPath::Write
+    };
+    let (embedder, index) = retrievers(services.request_id.as_deref(), path);
     let knowledge = knowledge(
         &services,
         &tenant,
@@ -346,7 +355,7 @@ fn attach(req: &Request, id: &str) -> Result<Response, ApiError> {
         ));
     }
     let upload = edge::upload::read(req, MAX_ATTACHMENT_BYTES)?;
-    let (embedder, index) = retrievers(services.request_id.as_deref());
+    let (embedder, index) = retrievers(services.request_id.as_deref(), CallPath::Write);
     let knowledge = knowledge(
         &services,
         &tenant,

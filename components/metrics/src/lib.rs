@@ -28,7 +28,7 @@ fn serve(req: &Request) -> Result<Response, ApiError> {
         ));
     }
     if !matches!(req.method(), Method::Get | Method::Head) {
-        return Err(ApiError::method_not_allowed("GET"));
+        return Err(ApiError::method_not_allowed("GET, HEAD"));
     }
     let given = req
         .header("authorization")

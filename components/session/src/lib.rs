@@ -15,6 +15,7 @@ use core_logic::idempotency::request_hash;
 use core_logic::session::{
     CreateSessionRequest, is_session_id, parse_list_query, validate_visitor, validate_widget_key,
 };
+use edge::config::CallPath;
 use edge::counters::now_ms;
 use edge::knowledge::Knowledge;
 use edge::request::{self, MAX_JSON_BODY_BYTES};
@@ -204,7 +205,7 @@ fn erase(req: &Request, id: &str) -> Result<Response, ApiError> {
         }
     }
     // The attachments' vectors first: once the rows are gone nothing points at them.
-    let index = Chroma::from_config(services.request_id.as_deref())
+    let index = Chroma::from_config(services.request_id.as_deref(), CallPath::Write)
         .map_err(|e| edge::log::warn("session", &e.to_string()))
         .ok();
     let knowledge = Knowledge {
@@ -214,6 +215,7 @@ fn erase(req: &Request, id: &str) -> Result<Response, ApiError> {
         weights: core_logic::kb::FusionWeights::default(),
         embedder: None,
         index: index.as_ref().map(|c| c as &dyn VectorIndex),
+        breakers: Some(services.counters.as_ref()),
     };
     knowledge.delete_attachments(id)?;
     if !store::delete_session(&services.db, &tenant.id, id)? {

@@ -19,6 +19,10 @@ pub struct DependencyStatus {
     /// A short, fixed description of the failure; never a driver message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'static str>,
+    /// For a dependency with a circuit breaker, its state after this probe (a probe that
+    /// succeeds closes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit: Option<crate::breaker::BreakerState>,
 }
 
 /// The readiness report.
@@ -70,6 +74,7 @@ mod tests {
             required: !matches!(name, "embedder" | "vector_index"),
             latency_ms: 1.0,
             error: (!ok).then_some("unreachable"),
+            circuit: None,
         }
     }
 

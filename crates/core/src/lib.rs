@@ -6,6 +6,7 @@
 pub mod answer;
 pub mod api;
 pub mod auth;
+pub mod breaker;
 pub mod chunking;
 pub mod clarify;
 pub mod conversation;

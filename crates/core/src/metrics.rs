@@ -208,6 +208,33 @@ pub const LLM_TOKENS: Metric = Metric {
 };
 
 /// Every metric the app exports.
+/// Failed calls to the dependencies retrieval can do without, by dependency.
+pub const DEPENDENCY_FAILURES: Metric = Metric {
+    name: "support_dependency_failures_total",
+    help: "Failed calls to the embedder or the vector index (timed out, refused, 5xx, unreadable), by dependency.",
+    kind: Kind::Counter,
+    labels: &[("dependency", &["embedder", "vector_index", "other"])],
+};
+
+/// The gauge of open circuit breakers, rendered from their states (not from counters).
+pub const CIRCUIT_OPEN: &str = "support_dependency_circuit_open";
+
+/// The exposition of [`CIRCUIT_OPEN`]: 1 while a dependency is skipped (open, or half-open
+/// waiting for its probe), else 0.
+pub fn circuit_exposition(states: &[(&str, crate::breaker::BreakerState)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP {CIRCUIT_OPEN} Whether a dependency's circuit breaker is open (calls skipped): 1, else 0."
+    );
+    let _ = writeln!(out, "# TYPE {CIRCUIT_OPEN} gauge");
+    for (dependency, state) in states {
+        let open = i32::from(*state != crate::breaker::BreakerState::Closed);
+        let _ = writeln!(out, "{CIRCUIT_OPEN}{{dependency=\"{dependency}\"}} {open}");
+    }
+    out
+}
+
 pub const ALL: &[Metric] = &[
     HTTP_REQUESTS,
     HTTP_LATENCY,
@@ -224,6 +251,7 @@ pub const ALL: &[Metric] = &[
     TICKET_STATUS,
     LLM_LATENCY,
     LLM_TOKENS,
+    DEPENDENCY_FAILURES,
 ];
 
 /// The status class label of an HTTP status.
@@ -452,6 +480,20 @@ mod tests {
     fn unknown_label_values_fall_into_the_catch_all() {
         let obs = observe(&HTTP_REQUESTS, &["/api/anything/else", "2xx"], 1.0);
         assert_eq!(obs[0].0.labels, vec![("route", "other"), ("status", "2xx")]);
+    }
+
+    #[test]
+    fn circuit_gauge_is_one_while_calls_are_skipped() {
+        use crate::breaker::BreakerState;
+        let text = circuit_exposition(&[
+            ("embedder", BreakerState::Open),
+            ("vector_index", BreakerState::Closed),
+        ]);
+        assert!(text.contains("# TYPE support_dependency_circuit_open gauge\n"));
+        assert!(text.contains("support_dependency_circuit_open{dependency=\"embedder\"} 1\n"));
+        assert!(text.contains("support_dependency_circuit_open{dependency=\"vector_index\"} 0\n"));
+        let half = circuit_exposition(&[("embedder", BreakerState::HalfOpen)]);
+        assert!(half.contains("{dependency=\"embedder\"} 1"));
     }
 
     #[test]

@@ -83,6 +83,8 @@ pub struct Problem {
     pub detail: String,
     /// Seconds, for 429 and 503.
     pub retry_after: Option<u64>,
+    /// The methods the route accepts, for 405 (the `Allow` header).
+    pub allow: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -100,7 +102,14 @@ impl Problem {
             kind,
             detail: detail.into(),
             retry_after: None,
+            allow: None,
         }
+    }
+
+    /// A 405's accepted methods, e.g. `GET, POST`.
+    pub fn with_allow(mut self, methods: &str) -> Self {
+        self.allow = Some(methods.to_string());
+        self
     }
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {

@@ -3,6 +3,8 @@
 //! Values reach components only as Spin variables (`SPIN_VARIABLE_*` or the runtime config).
 //! This module parses the backend selectors; it never logs values (some are secrets).
 
+use std::time::Duration;
+
 use spin_sdk::variables;
 
 /// Where relational data lives, from the `db_url` variable.
@@ -85,6 +87,67 @@ pub fn parse_counters(value: &str) -> Result<CountersBackend, ConfigError> {
     ))
 }
 
+/// Which use a call to the embedder or the vector index serves, which sets how long it may
+/// wait: a visitor is waiting for an answer, while writing vectors (ingest, attachments,
+/// deletes) works through batches and may take longer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallPath {
+    /// Retrieval for an answer or a search, and health probes: the dependency's own
+    /// variable (`embedder_timeout_ms`, `chroma_timeout_ms`).
+    Answer,
+    /// Writing and deleting vectors: `index_timeout_ms`.
+    Write,
+}
+
+/// `embedder_timeout_ms` when unset: a query embedding takes 5–20 ms on the sidecar with
+/// the default model (bench/embedder), EmbeddingGemma-300m about ten times that.
+pub const DEFAULT_EMBEDDER_TIMEOUT_MS: u64 = 1_000;
+/// `chroma_timeout_ms` when unset: a top-k query takes a few milliseconds.
+pub const DEFAULT_CHROMA_TIMEOUT_MS: u64 = 1_000;
+/// `index_timeout_ms` when unset: embedding a batch of 64 chunks takes about a second.
+pub const DEFAULT_INDEX_TIMEOUT_MS: u64 = 30_000;
+
+impl CallPath {
+    /// The limit on each wait of a call on this path (`answer_variable` and its default
+    /// for [`CallPath::Answer`]).
+    pub fn time_limit(
+        self,
+        answer_variable: &str,
+        answer_default_ms: u64,
+    ) -> Result<Duration, ConfigError> {
+        match self {
+            CallPath::Answer => millis(answer_variable, answer_default_ms),
+            CallPath::Write => millis("index_timeout_ms", DEFAULT_INDEX_TIMEOUT_MS),
+        }
+    }
+}
+
+/// A positive number of milliseconds from the variable `name`; `default_ms` when unset.
+pub fn millis(name: &str, default_ms: u64) -> Result<Duration, ConfigError> {
+    parse_millis(name, optional(name).as_deref(), default_ms)
+}
+
+/// Parses a `name` value of milliseconds (`None`: `default_ms`).
+pub fn parse_millis(
+    name: &str,
+    value: Option<&str>,
+    default_ms: u64,
+) -> Result<Duration, ConfigError> {
+    match value.map(str::trim) {
+        None => Ok(Duration::from_millis(default_ms)),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "`{name}`: expected a positive number of milliseconds"
+                ))
+            }),
+    }
+}
+
 /// The configured store backend.
 pub fn store_backend() -> Result<StoreBackend, ConfigError> {
     parse_store(&required("db_url")?)
@@ -113,6 +176,23 @@ mod tests {
         ));
         assert!(parse_store("mysql://x").is_err());
         assert!(parse_store("sqlite://").is_err());
+    }
+
+    #[test]
+    fn time_limits_are_positive_milliseconds() {
+        assert_eq!(
+            parse_millis("x_ms", None, 250).unwrap(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            parse_millis("x_ms", Some(" 40 "), 250).unwrap(),
+            Duration::from_millis(40)
+        );
+        for bad in ["0", "-5", "1.5", "soon"] {
+            let err = parse_millis("x_ms", Some(bad), 250).unwrap_err();
+            assert!(err.0.contains("`x_ms`"), "{bad}");
+            assert!(!err.0.contains(bad), "{bad}");
+        }
     }
 
     #[test]

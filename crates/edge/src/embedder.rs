@@ -1,7 +1,9 @@
 //! The embedding sidecar's client: OpenAI-shaped `POST /v1/embeddings` with our
 //! `input_type` extension (query or document, which selects the model's prompt prefix).
 //!
-//! Configured by the `embedder_url` variable. Texts are sent in batches the sidecar accepts;
+//! Configured by the `embedder_url` variable; each wait is limited by `embedder_timeout_ms`
+//! on the answer path and `index_timeout_ms` when writing vectors
+//! ([`config::CallPath`]). Texts are sent in batches the sidecar accepts;
 //! a failure of any batch fails the call (the caller decides what degraded means).
 //! Not for the model itself (`crates/embedder`).
 
@@ -46,9 +48,15 @@ struct EmbeddingItem {
 }
 
 impl Embedder {
-    /// The sidecar named by the `embedder_url` variable.
-    pub fn from_config(request_id: Option<&str>) -> Result<Embedder, config::ConfigError> {
-        Ok(Self::new(&config::required("embedder_url")?, request_id))
+    /// The sidecar named by the `embedder_url` variable, with the time limit of `path`.
+    pub fn from_config(
+        request_id: Option<&str>,
+        path: config::CallPath,
+    ) -> Result<Embedder, config::ConfigError> {
+        let limit = path.time_limit("embedder_timeout_ms", config::DEFAULT_EMBEDDER_TIMEOUT_MS)?;
+        let mut embedder = Self::new(&config::required("embedder_url")?, request_id);
+        embedder.client = embedder.client.with_time_limit(limit);
+        Ok(embedder)
     }
 
     pub fn new(base_url: &str, request_id: Option<&str>) -> Embedder {

@@ -17,10 +17,14 @@ impl ApiError {
         Self::new(ProblemKind::NotFound, detail)
     }
 
+    /// A 405 naming the accepted methods (`GET, POST`) in its detail and `Allow` header.
     pub fn method_not_allowed(allowed: &str) -> Self {
-        Self::new(
-            ProblemKind::MethodNotAllowed,
-            format!("this route accepts {allowed}"),
+        Self(
+            Problem::new(
+                ProblemKind::MethodNotAllowed,
+                format!("this route accepts {allowed}"),
+            )
+            .with_allow(allowed),
         )
     }
 
@@ -44,6 +48,9 @@ impl ApiError {
             .header("content-type", "application/problem+json");
         if let Some(secs) = self.0.retry_after {
             builder.header("retry-after", secs.to_string());
+        }
+        if let Some(methods) = &self.0.allow {
+            builder.header("allow", methods.as_str());
         }
         // RFC 6750: a 401 names the scheme the client should use.
         if self.0.kind == ProblemKind::Unauthorized {
@@ -100,6 +107,16 @@ mod tests {
         );
         let body: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
         assert_eq!(body["status"], 429);
+    }
+
+    #[test]
+    fn method_not_allowed_says_which_methods_in_allow() {
+        let resp = ApiError::method_not_allowed("GET, POST").to_response();
+        assert_eq!(*resp.status(), 405);
+        assert_eq!(
+            resp.header("allow").and_then(|v| v.as_str()),
+            Some("GET, POST")
+        );
     }
 
     #[test]

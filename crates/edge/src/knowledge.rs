@@ -8,6 +8,7 @@
 //! same way: without the embedder or the index, keyword results answer and the result says
 //! so. Decisions (validation, fusion, ids) are `core_logic`'s; this module sequences the I/O.
 
+use core_logic::breaker::Dependency;
 use core_logic::chunking::{ApproxTokenCounter, ChunkingConfig, chunk_markdown};
 use core_logic::kb::{
     DocumentFields, FusionWeights, Search, UpsertOutcome, VectorStatus, attachment_collection_name,
@@ -18,6 +19,8 @@ use core_logic::retrieval::{FusionConfig, Hit, Retriever, fuse};
 use serde::Serialize;
 
 use crate::ApiError;
+use crate::breaker::guarded;
+use crate::counters::Counters;
 use crate::db::Db;
 use crate::embedder::{Embedder, InputType};
 use crate::kb::{self, CitedChunk, Document, NewDocument};
@@ -36,6 +39,8 @@ pub struct Knowledge<'a> {
     pub weights: FusionWeights,
     pub embedder: Option<&'a Embedder>,
     pub index: Option<&'a dyn VectorIndex>,
+    /// Where the embedder's and the index's circuit breakers are kept (`None`: no breakers).
+    pub breakers: Option<&'a dyn Counters>,
 }
 
 /// The result of an upsert.
@@ -45,6 +50,18 @@ pub struct Ingested {
     pub status: UpsertOutcome,
     /// Whether the vectors are written (`pending`: retry by uploading again).
     pub vector_index: VectorStatus,
+}
+
+/// The result of indexing pending documents.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reindexed {
+    /// External ids of the documents whose vectors were written now.
+    pub indexed: Vec<String>,
+    /// Documents still pending afterwards.
+    pub pending: i64,
+    /// Why the run stopped early (the embedder or the vector index failed), if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<&'static str>,
 }
 
 /// One search result with its citation fields and each retriever's view of it.
@@ -116,6 +133,22 @@ fn embedding_text(chunk: &core_logic::chunking::Chunk) -> String {
 }
 
 impl Knowledge<'_> {
+    /// A call to the embedder through its circuit breaker.
+    fn embedder_call<T>(
+        &self,
+        call: impl FnOnce() -> Result<T, OutboundError>,
+    ) -> Result<T, OutboundError> {
+        guarded(self.breakers, Dependency::Embedder, call)
+    }
+
+    /// A call to the vector index through its circuit breaker.
+    fn index_call<T>(
+        &self,
+        call: impl FnOnce() -> Result<T, OutboundError>,
+    ) -> Result<T, OutboundError> {
+        guarded(self.breakers, Dependency::VectorIndex, call)
+    }
+
     /// Stores `upload` under `external_id`, replacing the tenant's document with that id.
     /// Unchanged content, title and source of an indexed document is a no-op.
     pub fn upsert(
@@ -277,18 +310,18 @@ impl Knowledge<'_> {
         };
         let texts: Vec<String> = chunks.iter().map(embedding_text).collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let vectors = embedder.embed(&refs, InputType::Document)?;
+        let vectors = self.embedder_call(|| embedder.embed(&refs, InputType::Document))?;
         let dimensions = vectors.first().map_or(0, Vec::len);
         let collection = match session_id {
             Some(_) => attachment_collection_name(self.tenant_id, dimensions),
             None => collection_name(self.tenant_id, dimensions),
         };
         if let Some(previous) = previous_collection {
-            index.delete_document(previous, document_id)?;
+            self.index_call(|| index.delete_document(previous, document_id))?;
         }
         if previous_collection != Some(collection.as_str()) {
             // Vectors a failed earlier attempt may have left behind.
-            index.delete_document(&collection, document_id)?;
+            self.index_call(|| index.delete_document(&collection, document_id))?;
         }
         let records: Vec<VectorRecord> = chunks
             .iter()
@@ -301,8 +334,58 @@ impl Knowledge<'_> {
                 session_id: session_id.map(str::to_string),
             })
             .collect();
-        index.upsert(&collection, &records)?;
+        self.index_call(|| index.upsert(&collection, &records))?;
         Ok(collection)
+    }
+
+    /// Writes the vectors of up to `limit` pending documents (stored while the embedder or
+    /// the vector index was down) from their stored chunks, oldest first; stops at the first
+    /// failure, which leaves that document pending.
+    pub fn index_pending(&self, limit: u32) -> Result<Reindexed, ApiError> {
+        let (documents, _) = kb::pending_documents(self.db, self.tenant_id, limit)?;
+        let mut indexed = Vec::new();
+        let mut stopped = None;
+        for document in documents {
+            let chunks: Vec<core_logic::chunking::Chunk> =
+                kb::chunks_of(self.db, self.tenant_id, &document.id)?
+                    .into_iter()
+                    .map(|c| core_logic::chunking::Chunk {
+                        id: c.id,
+                        document_id: c.document_id,
+                        index: usize::try_from(c.position).unwrap_or_default(),
+                        byte_range: usize::try_from(c.byte_start).unwrap_or_default()
+                            ..usize::try_from(c.byte_end).unwrap_or_default(),
+                        heading_path: c.heading_path,
+                        text: c.text,
+                        token_count: 0,
+                    })
+                    .collect();
+            match self.write_vectors(
+                &document.id,
+                &chunks,
+                None,
+                document.vector_collection.as_deref(),
+            ) {
+                Ok(collection) => {
+                    kb::mark_indexed(self.db, self.tenant_id, &document.id, &collection)?;
+                    indexed.push(document.external_id);
+                }
+                Err(e) => {
+                    crate::log::warn(
+                        "ingest",
+                        &format!("vectors of document {} still pending: {e}", document.id),
+                    );
+                    stopped = Some("the embedder or the vector index did not answer");
+                    break;
+                }
+            }
+        }
+        let (_, pending) = kb::pending_documents(self.db, self.tenant_id, 0)?;
+        Ok(Reindexed {
+            indexed,
+            pending,
+            stopped,
+        })
     }
 
     /// Deletes a document from the store and its vectors from the index. A vector-index
@@ -317,7 +400,7 @@ impl Knowledge<'_> {
         }
         if let Some(collection) = &document.vector_collection {
             let outcome = match self.index {
-                Some(index) => index.delete_document(collection, document_id),
+                Some(index) => self.index_call(|| index.delete_document(collection, document_id)),
                 None => Err(OutboundError::Unreachable("not configured".into())),
             };
             if let Err(e) = outcome {
@@ -343,7 +426,7 @@ impl Knowledge<'_> {
             .transaction(|db| kb::delete_attachments(db, self.tenant_id, session_id))?;
         for collection in collections {
             let outcome = match self.index {
-                Some(index) => index.delete_session(&collection, session_id),
+                Some(index) => self.index_call(|| index.delete_session(&collection, session_id)),
                 None => Err(OutboundError::Unreachable("not configured".into())),
             };
             if let Err(e) = outcome {
@@ -368,23 +451,27 @@ impl Knowledge<'_> {
             return Err(OutboundError::Unreachable("not configured".into()));
         };
         let started = std::time::Instant::now();
-        let vector = embedder.embed_query(query);
+        let vector = self.embedder_call(|| embedder.embed_query(query));
         // Embedding the query is part of the vector retriever's time, and reported apart.
         timings.push(("embed", started.elapsed()));
         let vector = vector?;
-        let mut matches = index.query(
-            &collection_name(self.tenant_id, vector.len()),
-            &vector,
-            n,
-            None,
-        )?;
-        if let Some(session) = self.session_id {
-            matches.extend(index.query(
-                &attachment_collection_name(self.tenant_id, vector.len()),
+        let mut matches = self.index_call(|| {
+            index.query(
+                &collection_name(self.tenant_id, vector.len()),
                 &vector,
                 n,
-                Some(session),
-            )?);
+                None,
+            )
+        })?;
+        if let Some(session) = self.session_id {
+            matches.extend(self.index_call(|| {
+                index.query(
+                    &attachment_collection_name(self.tenant_id, vector.len()),
+                    &vector,
+                    n,
+                    Some(session),
+                )
+            })?);
             matches.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
             matches.truncate(n);
         }

@@ -4,6 +4,7 @@
 //! `crates/core`; components stay thin glue between the two.
 
 pub mod auth;
+pub mod breaker;
 pub mod config;
 pub mod conversation;
 pub mod counters;

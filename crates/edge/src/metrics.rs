@@ -178,6 +178,11 @@ pub fn record_ticket_opened(counters: &dyn Counters, reason: &str) {
     record_ticket_status(counters, "open");
 }
 
+/// Records a failed call to `dependency` (`embedder` or `vector_index`).
+pub fn record_dependency_failure(counters: &dyn Counters, dependency: &str) {
+    record_event(counters, &metrics::DEPENDENCY_FAILURES, &[dependency]);
+}
+
 /// Records one webhook delivery attempt.
 pub fn record_webhook(counters: &dyn Counters, format: &str, outcome: &str) {
     record_event(counters, &metrics::WEBHOOK_DELIVERIES, &[format, outcome]);
@@ -203,8 +208,13 @@ pub fn exposition() -> Result<String, DbError> {
             }
         }
     });
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(text),
+    if let Some(e) = failure {
+        return Err(e);
     }
+    let mut states = Vec::new();
+    for dependency in core_logic::breaker::Dependency::ALL {
+        let state = crate::breaker::Breaker::new(counters.as_ref(), dependency).state()?;
+        states.push((dependency.as_str(), state));
+    }
+    Ok(text + metrics::circuit_exposition(&states).as_str())
 }

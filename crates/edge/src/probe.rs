@@ -8,7 +8,11 @@ use std::time::Instant;
 use core_logic::health::DependencyStatus;
 use spin_sdk::{pg4, redis, sqlite3};
 
-use crate::config::{CountersBackend, StoreBackend};
+use core_logic::breaker::Dependency;
+
+use crate::breaker::Breaker;
+use crate::config::{CallPath, CountersBackend, StoreBackend};
+use crate::counters::Counters;
 
 fn timed(
     name: &'static str,
@@ -24,6 +28,7 @@ fn timed(
         required: true,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         error: outcome.err(),
+        circuit: None,
     }
 }
 
@@ -62,27 +67,44 @@ pub fn counters(backend: &CountersBackend) -> DependencyStatus {
     }
 }
 
-/// Probes the embedding sidecar (optional: search degrades to keywords without it).
-pub fn embedder(request_id: Option<&str>) -> DependencyStatus {
-    let mut status = timed("embedder", "sidecar", || {
-        crate::embedder::Embedder::from_config(request_id)
+/// Probes the embedding sidecar (optional: search degrades to keywords without it), then
+/// reports its circuit breaker, which a successful probe closes.
+pub fn embedder(request_id: Option<&str>, breakers: Option<&dyn Counters>) -> DependencyStatus {
+    let status = timed("embedder", "sidecar", || {
+        crate::embedder::Embedder::from_config(request_id, CallPath::Answer)
             .map_err(|_| "not configured")?
             .healthy()
             .map_err(|_| "unreachable")
     });
-    status.required = false;
-    status
+    optional(status, Dependency::Embedder, breakers)
 }
 
 /// Probes the vector index (optional, as the embedder).
-pub fn vector_index(request_id: Option<&str>) -> DependencyStatus {
+pub fn vector_index(request_id: Option<&str>, breakers: Option<&dyn Counters>) -> DependencyStatus {
     use crate::vector_index::VectorIndex;
-    let mut status = timed("vector_index", "chroma", || {
-        crate::vector_index::Chroma::from_config(request_id)
+    let status = timed("vector_index", "chroma", || {
+        crate::vector_index::Chroma::from_config(request_id, CallPath::Answer)
             .map_err(|_| "not configured")?
             .healthy()
             .map_err(|_| "unreachable")
     });
+    optional(status, Dependency::VectorIndex, breakers)
+}
+
+/// An optional dependency's status with its breaker: closed by a successful probe, and
+/// its state read back (left out when the counters cannot be read).
+fn optional(
+    mut status: DependencyStatus,
+    dependency: Dependency,
+    breakers: Option<&dyn Counters>,
+) -> DependencyStatus {
     status.required = false;
+    if let Some(counters) = breakers {
+        let breaker = Breaker::new(counters, dependency);
+        if status.ok {
+            breaker.succeeded();
+        }
+        status.circuit = breaker.state().ok();
+    }
     status
 }

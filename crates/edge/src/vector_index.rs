@@ -7,7 +7,8 @@
 //! vector whose chunk is gone is dropped when results are read back.
 //!
 //! Configured by `chroma_url` (and `chroma_tenant` / `chroma_database`, Chroma's own
-//! namespaces, `default_tenant` / `default_database` unless set). Not for embedding
+//! namespaces, `default_tenant` / `default_database` unless set); each wait is limited by
+//! `chroma_timeout_ms` on the answer path and `index_timeout_ms` when writing. Not for embedding
 //! (`crate::embedder`) nor fusion (`core_logic::retrieval`).
 
 use std::cell::RefCell;
@@ -94,13 +95,20 @@ struct Records<'a> {
 }
 
 impl Chroma {
-    /// The server named by the `chroma_url` variable (and its optional namespace variables).
-    pub fn from_config(request_id: Option<&str>) -> Result<Chroma, config::ConfigError> {
+    /// The server named by the `chroma_url` variable (and its optional namespace
+    /// variables), with the time limit of `path`.
+    pub fn from_config(
+        request_id: Option<&str>,
+        path: config::CallPath,
+    ) -> Result<Chroma, config::ConfigError> {
+        let limit = path.time_limit("chroma_timeout_ms", config::DEFAULT_CHROMA_TIMEOUT_MS)?;
         let url = config::required("chroma_url")?;
         let tenant = config::optional("chroma_tenant").unwrap_or_else(|| "default_tenant".into());
         let database =
             config::optional("chroma_database").unwrap_or_else(|| "default_database".into());
-        Ok(Self::new(&url, &tenant, &database, request_id))
+        let mut chroma = Self::new(&url, &tenant, &database, request_id);
+        chroma.client = chroma.client.with_time_limit(limit);
+        Ok(chroma)
     }
 
     pub fn new(base_url: &str, tenant: &str, database: &str, request_id: Option<&str>) -> Chroma {

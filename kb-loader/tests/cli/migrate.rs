@@ -25,7 +25,7 @@ on_both_backends!(
 );
 
 fn migrate_applies_the_platform_schema_and_rerunning_is_a_no_op(db: &TestDb) {
-    // No --migrations: the repository's folder baked in at build time.
+    // No --migrations: the files built into the binary.
     let out = kb_loader(&["migrate", "--db-url", &db.url()]).success();
     assert_eq!(
         out,
@@ -122,4 +122,37 @@ fn an_applied_migration_that_changed_is_refused_naming_the_file(db: &TestDb) {
         "{err}"
     );
     assert!(!db.table_exists("sneaked_in"));
+}
+
+/// A copy of the binary elsewhere migrates without the tree that built it: the SQL is in
+/// the binary, and nothing in it names the repository's folder.
+#[test]
+fn a_copied_binary_migrates_without_the_source_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("kb-loader");
+    std::fs::copy(env!("CARGO_BIN_EXE_kb-loader"), &copy).unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .canonicalize()
+        .unwrap();
+    let bytes = std::fs::read(&copy).unwrap();
+    let needle = repo.to_str().unwrap().as_bytes();
+    assert!(
+        !bytes.windows(needle.len()).any(|w| w == needle),
+        "the binary names {}",
+        repo.display()
+    );
+    let db = dir.path().join("copied.db");
+    let out = std::process::Command::new(&copy)
+        .args(["migrate", "--db-url", &format!("sqlite://{}", db.display())])
+        .current_dir(dir.path())
+        .env_remove("KB_LOADER_DB_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with("applied 0004_handoff\n"),
+        "{out:?}"
+    );
 }
