@@ -181,7 +181,12 @@ mod tests {
             lines[2].starts_with("faq/b.md") && lines[2].contains("pending"),
             "{text}"
         );
-        assert_eq!(lines[3], "2 document(s)");
+        assert_eq!(
+            lines[3],
+            "2 document(s), 1 with vectors pending (kb-loader reindex writes them)"
+        );
+        let indexed = render_list(&docs[..1], false).unwrap();
+        assert!(indexed.ends_with("\n1 document(s)\n"), "{indexed}");
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub const ROUTES: &[Route] = &[
     route("ingest", "PUT", "/api/kb/documents/{id}"),
     route("ingest", "DELETE", "/api/kb/documents/{id}"),
     route("ingest", "POST", "/api/kb/search"),
+    route("ingest", "POST", "/api/kb/reindex"),
     route("escalate", "POST", "/api/sessions/{id}/escalate"),
     route("escalate", "GET", "/api/agent/conversations"),
     route("escalate", "GET", "/api/agent/conversations/{id}"),
