@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use core_logic::auth::Role;
 use e2e::http::{Reply, metric_value, post_json, request, send, staff_token};
-use e2e::platform::{Backend, PlatformApp, TenantSeed};
+use e2e::fault_proxy::{Fault, FaultProxy};
+use e2e::platform::{Backend, PG_HOST, PG_PORT, PlatformApp, TenantSeed};
 use e2e::services::{Chroma, Embedder};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -327,3 +328,50 @@ on_both_backends!(
     a_hung_dependency_answers_from_keywords_opens_its_breaker_and_recovers,
     a_refused_dependency_opens_the_breaker_and_a_message_probes_it_after_the_cool_down,
 );
+
+/// PostgreSQL or Redis dropping every connection, or hung, while visitors start sessions
+/// and chat: a 503 problem with `Retry-After` within a bounded time, never a 500 or a hang;
+/// readiness says `unavailable`; and once the store is back the app serves again without a
+/// restart.
+#[test]
+fn a_dropped_or_hung_store_means_503_with_retry_after_and_recovery_without_restart() {
+    let pg = FaultProxy::start(&format!("{PG_HOST}:{PG_PORT}"));
+    let redis = FaultProxy::start("127.0.0.1:6379");
+    let tenant = TenantSeed::unique("storefault", ROOMY);
+    let app = PlatformApp::start_postgres_through(
+        std::slice::from_ref(&tenant),
+        &[],
+        &[],
+        &pg.addr(),
+        &redis.addr(),
+    );
+    let start_session = || {
+        let started = Instant::now();
+        let reply = send(post_json(
+            &app,
+            "/api/sessions",
+            None,
+            &json!({ "widget_key": tenant.widget_key }),
+        ));
+        (reply, started.elapsed())
+    };
+    assert_eq!(start_session().0.status, 201);
+    for (name, proxy) in [("postgres", &pg), ("redis", &redis)] {
+        for fault in [Fault::Drop, Fault::Hang] {
+            proxy.set(fault);
+            let (reply, took) = start_session();
+            eprintln!("{name} {fault:?}: {} in {took:?}", reply.status);
+            reply.assert_problem(503, &format!("{name} {fault:?}"));
+            assert!(reply.header("retry-after").is_some(), "{name} {fault:?}");
+            assert!(took < BOUND, "{name} {fault:?}: {took:?}");
+            let ready = send(request(&app, Method::GET, "/health/ready", None));
+            assert_eq!(ready.status, 503, "{name} {fault:?}: {}", ready.text);
+            assert_eq!(ready.json()["status"], "unavailable");
+
+            proxy.set(Fault::Pass);
+            let (reply, took) = start_session();
+            eprintln!("{name} back after {fault:?}: {} in {took:?}", reply.status);
+            assert_eq!(reply.status, 201, "{name} after {fault:?}: {}", reply.text);
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! (built by `make test` before the tests) in a private state folder on a free port, with
 //! the environment a test chooses, and talks to it over HTTP.
 
+pub mod fault_proxy;
 pub mod http;
 pub mod llm_server;
 pub mod platform;

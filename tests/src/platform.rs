@@ -206,6 +206,20 @@ impl PlatformApp {
         env: &[(&str, &str)],
         host_args: &[&str],
     ) -> PlatformApp {
+        let (pg, redis) = (format!("{PG_HOST}:{PG_PORT}"), REDIS_URL.replace("redis://", ""));
+        Self::start_postgres_through(tenants, env, host_args, &pg, &redis)
+    }
+
+    /// The PostgreSQL backend with the app reaching PostgreSQL and Redis at other addresses
+    /// (`host:port`, e.g. a [`crate::fault_proxy::FaultProxy`] in front of the real ones);
+    /// the database is created and migrated directly.
+    pub fn start_postgres_through(
+        tenants: &[TenantSeed],
+        env: &[(&str, &str)],
+        host_args: &[&str],
+        pg_addr: &str,
+        redis_addr: &str,
+    ) -> PlatformApp {
         let database = format!("e2e_{}", unique_suffix());
         run(psql("postgres").args(["-c", &format!("CREATE DATABASE {database}")]));
         let db_url = format!("postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}");
@@ -219,9 +233,13 @@ impl PlatformApp {
         if !inserts.is_empty() {
             run(psql(&database).args(["-c", &inserts]));
         }
+        let app_db_url = format!("postgres://{PG_USER}@{pg_addr}/{database}");
+        let counters_url = format!("redis://{redis_addr}");
         let mut full_env: Vec<(&str, &str)> = vec![
-            ("SPIN_VARIABLE_DB_URL", db_url.as_str()),
-            ("SPIN_VARIABLE_COUNTERS_URL", REDIS_URL),
+            ("SPIN_VARIABLE_DB_URL", app_db_url.as_str()),
+            ("SPIN_VARIABLE_DB_HOST", pg_addr),
+            ("SPIN_VARIABLE_COUNTERS_URL", counters_url.as_str()),
+            ("SPIN_VARIABLE_COUNTERS_HOST", redis_addr),
         ];
         full_env.extend_from_slice(env);
         let app = App::start_with_args(&full_env, host_args);

@@ -18,6 +18,24 @@ pub trait Counters {
     fn get(&self, tenant: &str, key: &str) -> Result<Option<i64>, DbError>;
 }
 
+/// Whether the counters store failed to answer earlier in this request (a component
+/// instance serves one request): later optional uses (recording metrics) skip it rather
+/// than wait for it again.
+static UNAVAILABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// See [`UNAVAILABLE`].
+pub fn unavailable_in_this_request() -> bool {
+    UNAVAILABLE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Notes an `Unavailable` error on its way out.
+fn noted(e: DbError) -> DbError {
+    if matches!(e, DbError::Unavailable(_)) {
+        UNAVAILABLE.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    e
+}
+
 /// Opens the configured counters backend.
 pub fn open(backend: &CountersBackend) -> Result<Box<dyn Counters>, DbError> {
     match backend {
@@ -28,7 +46,7 @@ pub fn open(backend: &CountersBackend) -> Result<Box<dyn Counters>, DbError> {
         })),
         CountersBackend::Redis { url } => redis::Connection::open(url)
             .map(|conn| Box::new(RedisCounters { conn }) as Box<dyn Counters>)
-            .map_err(|e| DbError::Unavailable(format!("redis: {e:?}"))),
+            .map_err(|e| noted(DbError::Unavailable(format!("redis: {e:?}")))),
     }
 }
 
@@ -102,11 +120,11 @@ impl Counters for RedisCounters {
                     P::Binary(b"NX".to_vec()),
                 ],
             )
-            .map_err(|e| DbError::Unavailable(format!("redis: {e:?}")))?;
+            .map_err(|e| noted(DbError::Unavailable(format!("redis: {e:?}"))))?;
         let result = self
             .conn
             .execute("INCRBY", &[P::Binary(key.into_bytes()), P::Int64(by)])
-            .map_err(|e| DbError::Unavailable(format!("redis: {e:?}")))?;
+            .map_err(|e| noted(DbError::Unavailable(format!("redis: {e:?}"))))?;
         match result.first() {
             Some(R::Int64(v)) => Ok(*v),
             other => Err(DbError::Decode(format!("INCRBY returned {other:?}"))),
@@ -117,7 +135,7 @@ impl Counters for RedisCounters {
         let value = self
             .conn
             .get(&redis_key(tenant, key))
-            .map_err(|e| DbError::Unavailable(format!("redis: {e:?}")))?;
+            .map_err(|e| noted(DbError::Unavailable(format!("redis: {e:?}"))))?;
         value
             .map(|bytes| {
                 String::from_utf8_lossy(&bytes)

@@ -19,6 +19,9 @@ pub const METRICS_SCOPE: &str = "_metrics";
 const SERIES_TTL_SECS: u64 = 10 * 365 * 24 * 60 * 60;
 
 fn open() -> Result<Box<dyn Counters>, DbError> {
+    if counters::unavailable_in_this_request() {
+        return Err(DbError::Unavailable("failed earlier in this request".into()));
+    }
     let backend = config::counters_backend().map_err(|e| DbError::Unavailable(e.0))?;
     counters::open(&backend)
 }
@@ -36,7 +39,7 @@ fn add(
     labels: &[&str],
     value: f64,
 ) -> Result<(), DbError> {
-    if !recording() {
+    if !recording() || counters::unavailable_in_this_request() {
         return Ok(());
     }
     for (series, by) in metrics::observe(metric, labels, value) {

@@ -54,10 +54,13 @@ impl HostConnection for HostState {
     ) -> Result<RowSet, Error> {
         let params = sql_params(&params)?;
         let client = client(self, &connection)?;
-        let rows = client
-            .query(&statement, &param_refs(&params))
-            .await
-            .map_err(query_failed)?;
+        let rows = tokio::time::timeout(
+            super::STATEMENT_TIMEOUT,
+            client.query(&statement, &param_refs(&params)),
+        )
+        .await
+        .map_err(|_| statement_timed_out())?
+        .map_err(query_failed)?;
         let Some(first) = rows.first() else {
             return Ok(RowSet {
                 columns: vec![],
@@ -88,10 +91,13 @@ impl HostConnection for HostState {
     ) -> Result<u64, Error> {
         let params = sql_params(&params)?;
         let client = client(self, &connection)?;
-        client
-            .execute(&statement, &param_refs(&params))
-            .await
-            .map_err(query_failed)
+        tokio::time::timeout(
+            super::STATEMENT_TIMEOUT,
+            client.execute(&statement, &param_refs(&params)),
+        )
+        .await
+        .map_err(|_| statement_timed_out())?
+        .map_err(query_failed)
     }
 
     async fn drop(&mut self, connection: Resource<PgConnection>) -> wasmtime::Result<()> {
@@ -175,7 +181,19 @@ fn ensure_allowed(allowed: &AllowedHosts, config: &Config) -> Result<(), Error> 
 
 /// A failed statement: the server's structured error when there is one, else the driver's
 /// message (for example a parameter whose type does not suit the statement).
+/// A statement the server did not answer in time: the connection, not the query, failed.
+fn statement_timed_out() -> Error {
+    Error::ConnectionFailed(format!(
+        "the server did not answer within {:?}",
+        super::STATEMENT_TIMEOUT
+    ))
+}
+
 fn query_failed(e: tokio_postgres::Error) -> Error {
+    // The server went away under the connection: a connection failure, not a bad query.
+    if e.is_closed() {
+        return Error::ConnectionFailed("the connection was closed".into());
+    }
     let as_text = format!("{e:?}");
     Error::QueryFailed(match e.as_db_error() {
         None => QueryError::Text(as_text),

@@ -26,7 +26,11 @@ const MAX_IDLE_PER_ADDRESS: usize = 16;
 /// Addresses whose pools are kept; past this, unused pools are forgotten.
 const MAX_ADDRESSES: usize = 16;
 /// How long connecting (TCP and start-up) may take when the address sets no `connect_timeout`.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one statement may wait for the server before the call fails as a connection
+/// failure: a hung server or network then costs a request seconds, not the whole request
+/// limit. (Spin sets no such limit; our statements take milliseconds.)
+pub(crate) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long resetting a released connection may take before it is closed instead.
 const RESET_TIMEOUT: Duration = Duration::from_secs(5);
 /// Run on a released connection before another request may use it: ends any transaction the

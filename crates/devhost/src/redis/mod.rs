@@ -18,7 +18,11 @@ use redis::{AsyncConnectionConfig, RedisError, RedisResult};
 pub use host::add_to_linker;
 
 /// How long connecting to a Redis server may take before the call fails.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one command may wait for its answer before the call fails (and the connection
+/// is reopened on the next call): a hung server costs a request seconds, not the whole
+/// request limit. Spin sets no such limit; our commands take microseconds.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One Redis server's multiplexed connection, opened on first use and reopened on the next use
 /// after it broke (a restarted server, a dropped socket).
@@ -42,7 +46,9 @@ impl SharedConnection {
         if let Some(conn) = slot.as_ref() {
             return Ok(conn.clone());
         }
-        let config = AsyncConnectionConfig::new().set_connection_timeout(CONNECT_TIMEOUT);
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(CONNECT_TIMEOUT)
+            .set_response_timeout(RESPONSE_TIMEOUT);
         let conn = self
             .client
             .get_multiplexed_async_connection_with_config(&config)
