@@ -12,8 +12,8 @@
 use std::time::{Duration, Instant};
 
 use core_logic::auth::Role;
-use e2e::http::{Reply, metric_value, post_json, request, send, staff_token};
 use e2e::fault_proxy::{Fault, FaultProxy};
+use e2e::http::{Reply, metric_value, post_json, request, send, staff_token};
 use e2e::platform::{Backend, PG_HOST, PG_PORT, PlatformApp, TenantSeed};
 use e2e::services::{Chroma, Embedder};
 use reqwest::Method;

@@ -206,7 +206,10 @@ impl PlatformApp {
         env: &[(&str, &str)],
         host_args: &[&str],
     ) -> PlatformApp {
-        let (pg, redis) = (format!("{PG_HOST}:{PG_PORT}"), REDIS_URL.replace("redis://", ""));
+        let (pg, redis) = (
+            format!("{PG_HOST}:{PG_PORT}"),
+            REDIS_URL.replace("redis://", ""),
+        );
         Self::start_postgres_through(tenants, env, host_args, &pg, &redis)
     }
 

@@ -71,9 +71,8 @@ fn route(req: &Request) -> Result<Response, ApiError> {
         (Method::Post, ["api", "admin", "outbox", "flush"]) => flush(req),
         (Method::Get, ["api", "admin", "outbox"]) => outbox(req),
         (Method::Post, ["api", "admin", "outbox", id, "replay"]) => replay(req, id),
-        (_, ["api", "admin", "outbox", ..]) => Err(ApiError::method_not_allowed(
-            "GET (list), POST (flush, replay)",
-        )),
+        (_, ["api", "admin", "outbox"]) => Err(ApiError::method_not_allowed("GET")),
+        (_, ["api", "admin", "outbox", ..]) => Err(ApiError::method_not_allowed("POST")),
         _ => Err(ApiError::not_found("no such handoff route")),
     }
 }

@@ -316,8 +316,22 @@ impl SearchMode {
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     pub query: String,
+    #[serde(default, deserialize_with = "whole_number")]
     pub limit: Option<usize>,
     pub mode: Option<SearchMode>,
+}
+
+/// A JSON integer as JSON Schema counts them: `50` and `50.0` alike, not `50.5` or `-1`.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let Some(n) = Option::<f64>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if n.fract() != 0.0 || n < 0.0 || n > u32::MAX as f64 {
+        return Err(serde::de::Error::custom(format!(
+            "expected a whole number, got {n}"
+        )));
+    }
+    Ok(Some(n as usize))
 }
 
 /// A search request, checked.
@@ -396,11 +410,14 @@ pub fn parse_document_list_query(query: &str) -> Result<DocumentListQuery, Probl
                     })?;
             }
             "cursor" => {
+                // Only a place in external-id order: any non-empty hex text is one (the
+                // contract's pattern), so a schema-valid cursor is never refused.
                 let invalid = || bad_request("`cursor` is not a cursor this API returned");
+                if value.is_empty() || value.len() > 2 * MAX_EXTERNAL_ID_BYTES {
+                    return Err(invalid());
+                }
                 let bytes = hex::decode(&value).map_err(|_| invalid())?;
-                let id = String::from_utf8(bytes).map_err(|_| invalid())?;
-                validate_external_id(&id).map_err(|_| invalid())?;
-                out.after = Some(id);
+                out.after = Some(String::from_utf8_lossy(&bytes).into_owned());
             }
             other => {
                 let shown: String = other.chars().take(40).collect();
@@ -524,6 +541,17 @@ mod tests {
     }
 
     #[test]
+    fn a_search_limit_is_any_whole_json_number() {
+        let limit = |body: &str| serde_json::from_str::<SearchRequest>(body).map(|r| r.limit);
+        assert_eq!(limit(r#"{"query":"x","limit":50}"#).unwrap(), Some(50));
+        assert_eq!(limit(r#"{"query":"x","limit":50.0}"#).unwrap(), Some(50));
+        assert_eq!(limit(r#"{"query":"x"}"#).unwrap(), None);
+        assert_eq!(limit(r#"{"query":"x","limit":null}"#).unwrap(), None);
+        assert!(limit(r#"{"query":"x","limit":50.5}"#).is_err());
+        assert!(limit(r#"{"query":"x","limit":-1}"#).is_err());
+    }
+
+    #[test]
     fn search_requests_are_checked() {
         let ok = validate_search(SearchRequest {
             query: "  refunds ".into(),
@@ -561,10 +589,15 @@ mod tests {
         assert_eq!(q.limit, 5);
         assert_eq!(q.after.as_deref(), Some("billing/a.md"));
         assert_eq!(parse_document_list_query("").unwrap().limit, 50);
+        // Hex that is no external id is still a place in the order.
+        let odd = parse_document_list_query("cursor=ff41").unwrap();
+        assert_eq!(odd.after.as_deref(), Some("\u{fffd}A"));
         for bad in [
             "limit=0",
             "limit=201",
             "cursor=zz",
+            "cursor=",
+            "cursor=abc",
             "limit=1&limit=2",
             "foo=1",
         ] {

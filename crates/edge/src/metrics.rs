@@ -20,7 +20,9 @@ const SERIES_TTL_SECS: u64 = 10 * 365 * 24 * 60 * 60;
 
 fn open() -> Result<Box<dyn Counters>, DbError> {
     if counters::unavailable_in_this_request() {
-        return Err(DbError::Unavailable("failed earlier in this request".into()));
+        return Err(DbError::Unavailable(
+            "failed earlier in this request".into(),
+        ));
     }
     let backend = config::counters_backend().map_err(|e| DbError::Unavailable(e.0))?;
     counters::open(&backend)
