@@ -8,6 +8,11 @@
 //! opens (`/health/ready` and `/metrics` say so) and the dependency is skipped; once it
 //! answers again, the readiness probe closes the breaker and answers use vectors again.
 //! Ingest with a hung dependency stores the document with its vectors pending.
+//!
+//! The stores: PostgreSQL and Redis dropping connections or hung (through a fault proxy)
+//! mean 503 with `Retry-After` within devhost's store deadlines, and service again without a
+//! restart. And devhost killed under concurrent chat on both backends: every acknowledged
+//! message is stored exactly once after retries with the same Idempotency-Key.
 
 use std::time::{Duration, Instant};
 
@@ -313,6 +318,111 @@ fn a_refused_dependency_opens_the_breaker_and_a_message_probes_it_after_the_cool
     assert_eq!(turn["degraded"], false, "{turn}");
 }
 
+/// Visitors chatting at once while devhost is killed (SIGKILL) and restarted on the same
+/// state: every sender retries with its Idempotency-Key until acknowledged; afterwards every
+/// message is in its history exactly once, each with one bot reply.
+fn a_crash_under_concurrent_chat_loses_and_duplicates_nothing(backend: Backend) {
+    const SENDERS: usize = 4;
+    const MESSAGES: usize = 25;
+    let tenant = TenantSeed::unique("crash", ROOMY);
+    let mut app = PlatformApp::start(backend, std::slice::from_ref(&tenant), &[]);
+    let sessions: Vec<(String, String)> = (0..SENDERS)
+        .map(|_| {
+            let reply = send(post_json(
+                &app,
+                "/api/sessions",
+                None,
+                &json!({ "widget_key": tenant.widget_key }),
+            ));
+            assert_eq!(reply.status, 201, "{}", reply.text);
+            let body = reply.json();
+            (
+                body["session"]["id"].as_str().unwrap().to_string(),
+                body["token"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let base = std::sync::Arc::new(std::sync::Mutex::new(app.base.clone()));
+    let acknowledged = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let senders: Vec<_> = sessions
+        .iter()
+        .cloned()
+        .map(|(session, token)| {
+            let base = std::sync::Arc::clone(&base);
+            let acknowledged = std::sync::Arc::clone(&acknowledged);
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(20))
+                    .build()
+                    .unwrap();
+                let mut retries = 0;
+                for i in 0..MESSAGES {
+                    let deadline = Instant::now() + Duration::from_secs(120);
+                    loop {
+                        let url =
+                            format!("{}/api/sessions/{session}/messages", base.lock().unwrap());
+                        let status = client
+                            .post(url)
+                            .bearer_auth(&token)
+                            .header("idempotency-key", format!("{session}-{i}"))
+                            .json(&json!({ "text": format!("message {i} about delivery times") }))
+                            .send()
+                            .map(|r| r.status().as_u16());
+                        match status {
+                            Ok(200 | 201) => break,
+                            Ok(s) if (400..500).contains(&s) && s != 409 && s != 429 => {
+                                panic!("message {i}: {s}")
+                            }
+                            _ => {
+                                retries += 1;
+                                assert!(
+                                    Instant::now() < deadline,
+                                    "message {i} never acknowledged"
+                                );
+                                std::thread::sleep(Duration::from_millis(100));
+                            }
+                        }
+                    }
+                    acknowledged.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                retries
+            })
+        })
+        .collect();
+
+    // Crash once a third of the messages are in, while the rest are on their way.
+    while acknowledged.load(std::sync::atomic::Ordering::SeqCst) < SENDERS * MESSAGES / 3 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    app.app.kill();
+    let at_crash = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
+    app.app.restart(&[]);
+    *base.lock().unwrap() = app.base.clone();
+    let retries: usize = senders.into_iter().map(|t| t.join().unwrap()).sum();
+    eprintln!("[{backend:?}] crashed after {at_crash} acknowledged; {retries} retries");
+    assert!(retries > 0, "the crash interrupted nobody");
+
+    for (session, token) in &sessions {
+        let history = send(request(
+            &app,
+            Method::GET,
+            &format!("/api/sessions/{session}/messages?limit=200"),
+            Some(token),
+        ))
+        .json();
+        let messages = history["messages"].as_array().unwrap();
+        for i in 0..MESSAGES {
+            let text = format!("message {i} about delivery times");
+            let stored: Vec<&Value> = messages.iter().filter(|m| m["text"] == text).collect();
+            assert_eq!(stored.len(), 1, "{session}: {text}");
+            let id = &stored[0]["id"];
+            let replies = messages.iter().filter(|m| m["reply_to"] == *id).count();
+            assert_eq!(replies, 1, "{session}: the reply to {text}");
+        }
+        assert_eq!(messages.len(), 2 * MESSAGES, "{session}");
+    }
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -327,6 +437,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     a_hung_dependency_answers_from_keywords_opens_its_breaker_and_recovers,
     a_refused_dependency_opens_the_breaker_and_a_message_probes_it_after_the_cool_down,
+    a_crash_under_concurrent_chat_loses_and_duplicates_nothing,
 );
 
 /// PostgreSQL or Redis dropping every connection, or hung, while visitors start sessions
