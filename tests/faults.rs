@@ -423,18 +423,7 @@ fn a_crash_under_concurrent_chat_loses_and_duplicates_nothing(backend: Backend) 
     }
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(e2e::platform::Backend::Sqlite) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { super::$name(e2e::platform::Backend::Postgres) } )*
-        }
-    };
-}
-
-on_both_backends!(
+e2e::on_both_backends!(
     a_hung_dependency_answers_from_keywords_opens_its_breaker_and_recovers,
     a_refused_dependency_opens_the_breaker_and_a_message_probes_it_after_the_cool_down,
     a_crash_under_concurrent_chat_loses_and_duplicates_nothing,

@@ -123,12 +123,38 @@ fn ask_timed(app: &PlatformApp, tenant: &TenantSeed, text: &str) -> (Value, Stri
     (reply.json(), timing)
 }
 
+/// A hung LLM server (it answers nothing for longer than `llm_timeout_ms`) costs the visitor
+/// one time limit, not the request limit: the extractive answer comes instead.
+fn a_hung_llm_costs_one_time_limit_and_the_extractive_answer_replies(backend: Backend) {
+    let bot = Bot::start(
+        backend,
+        vec![Reply::Delay(
+            Duration::from_secs(20),
+            Box::new(Reply::completion("Too late [1].")),
+        )],
+    );
+    let started = Instant::now();
+    let turn = bot.ask("How long does standard delivery take?");
+    let took = started.elapsed();
+    eprintln!("[{backend:?}] hung LLM (3 s limit): {took:?}");
+    // The limit is 3 s per wait; well under the 30 s request limit and the 20 s hang.
+    assert!(took < Duration::from_secs(12), "{took:?}");
+    let reply = &turn["reply"];
+    assert_eq!(reply["responder"], "fallback", "{turn}");
+    assert!(
+        reply["text"].as_str().unwrap().contains("3 to 5 working days"),
+        "{turn}"
+    );
+    assert_eq!(reply["citations"][0]["title"], "Shipping");
+}
+
 e2e::on_both_backends!(
     a_grounded_llm_answer_after_a_search_is_the_reply,
     ungrounded_failed_or_looping_models_fall_back_to_the_extractive_answer,
     the_model_offers_a_person_and_requests_for_one_skip_it,
     a_server_that_cannot_stream_tool_calls_is_not_asked_to_and_its_answer_is_the_reply,
     a_server_that_cannot_stream_gets_the_answer_request_again_unstreamed,
+    a_hung_llm_costs_one_time_limit_and_the_extractive_answer_replies,
 );
 
 fn a_grounded_llm_answer_after_a_search_is_the_reply(backend: Backend) {
