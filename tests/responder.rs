@@ -142,7 +142,10 @@ fn a_hung_llm_costs_one_time_limit_and_the_extractive_answer_replies(backend: Ba
     let reply = &turn["reply"];
     assert_eq!(reply["responder"], "fallback", "{turn}");
     assert!(
-        reply["text"].as_str().unwrap().contains("3 to 5 working days"),
+        reply["text"]
+            .as_str()
+            .unwrap()
+            .contains("3 to 5 working days"),
         "{turn}"
     );
     assert_eq!(reply["citations"][0]["title"], "Shipping");
