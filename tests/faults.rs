@@ -318,6 +318,47 @@ fn a_refused_dependency_opens_the_breaker_and_a_message_probes_it_after_the_cool
     assert_eq!(turn["degraded"], false, "{turn}");
 }
 
+/// An embedding sidecar that answers garbage (bytes that are no HTTP) is a failed retriever:
+/// a cited keyword answer with `degraded: true`; once it answers properly, vectors again.
+fn an_embedder_answering_garbage_means_a_keyword_answer(backend: Backend) {
+    let tenant = TenantSeed::unique("garbage", ROOMY);
+    let chroma = Chroma::start();
+    let embedder = Embedder::start();
+    let proxy = FaultProxy::start(&embedder.host());
+    let (chroma_host, proxy_url) = (chroma.host(), format!("http://{}", proxy.addr()));
+    let app = PlatformApp::start(
+        backend,
+        std::slice::from_ref(&tenant),
+        &[
+            ("SPIN_VARIABLE_CHROMA_URL", &chroma.url),
+            ("SPIN_VARIABLE_CHROMA_HOST", &chroma_host),
+            ("SPIN_VARIABLE_EMBEDDER_URL", &proxy_url),
+            ("SPIN_VARIABLE_EMBEDDER_HOST", &proxy.addr()),
+        ],
+    );
+    let site = Site {
+        app,
+        tenant,
+        chroma,
+        embedder,
+    };
+    let stored = site.put_document("shipping.md", SHIPPING);
+    assert_eq!(stored.status, 201, "{}", stored.text);
+    assert_eq!(stored.json()["vector_index"], "indexed");
+
+    proxy.set(Fault::Garbage);
+    let (turn, took) = site.ask();
+    eprintln!("[{backend:?}] embedder answering garbage: {took:?}");
+    assert!(took < BOUND, "{took:?}");
+    assert_eq!(turn["degraded"], true, "{turn}");
+    cites_the_shipping_page(&turn);
+
+    proxy.set(Fault::Pass);
+    let (turn, _) = site.ask();
+    assert_eq!(turn["degraded"], false, "{turn}");
+    cites_the_shipping_page(&turn);
+}
+
 /// Visitors chatting at once while devhost is killed (SIGKILL) and restarted on the same
 /// state: every sender retries with its Idempotency-Key until acknowledged; afterwards every
 /// message is in its history exactly once, each with one bot reply.
@@ -427,6 +468,7 @@ e2e::on_both_backends!(
     a_hung_dependency_answers_from_keywords_opens_its_breaker_and_recovers,
     a_refused_dependency_opens_the_breaker_and_a_message_probes_it_after_the_cool_down,
     a_crash_under_concurrent_chat_loses_and_duplicates_nothing,
+    an_embedder_answering_garbage_means_a_keyword_answer,
 );
 
 /// PostgreSQL or Redis dropping every connection, or hung, while visitors start sessions

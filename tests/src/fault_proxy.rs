@@ -1,6 +1,7 @@
-//! A TCP proxy that injects faults between the app and a real service (PostgreSQL, Redis):
-//! it forwards bytes both ways until told to drop every connection, to hang (hold the
-//! connections, forward nothing, answer nothing), or to pass again. Connections already
+//! A TCP proxy that injects faults between the app and a real service (PostgreSQL, Redis,
+//! the embedding sidecar): it forwards bytes both ways until told to drop every connection,
+//! to hang (hold the connections, forward nothing, answer nothing), to answer garbage, or to
+//! pass again. Connections already
 //! open see the change too, as pooled connections would in production.
 
 use std::io::{ErrorKind, Read, Write};
@@ -18,6 +19,8 @@ pub enum Fault {
     Drop,
     /// Keep connections open but forward nothing: the service seems hung.
     Hang,
+    /// Answer every new connection with bytes that are no protocol at all, then close it.
+    Garbage,
 }
 
 impl Fault {
@@ -26,6 +29,7 @@ impl Fault {
             Fault::Pass => 0,
             Fault::Drop => 1,
             Fault::Hang => 2,
+            Fault::Garbage => 3,
         }
     }
 
@@ -33,6 +37,7 @@ impl Fault {
         match code {
             1 => Fault::Drop,
             2 => Fault::Hang,
+            3 => Fault::Garbage,
             _ => Fault::Pass,
         }
     }
@@ -98,10 +103,10 @@ impl FaultProxy {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// From now on, `fault`; `Drop` also closes what is open.
+    /// From now on, `fault`; `Drop` and `Garbage` also close what is open.
     pub fn set(&self, fault: Fault) {
         self.shared.fault.store(fault.code(), Ordering::SeqCst);
-        if fault == Fault::Drop {
+        if matches!(fault, Fault::Drop | Fault::Garbage) {
             self.shared.close_all();
         }
     }
@@ -124,6 +129,11 @@ fn accept(client: TcpStream, target: &str, shared: &Arc<Shared>) {
         }
         // Held open (in `streams`), never read from or answered.
         Fault::Hang => {}
+        Fault::Garbage => {
+            let mut client = client;
+            let _ = client.write_all(b"\x00\xffnot a protocol\r\n\x1b[2J\x00\x00");
+            let _ = client.shutdown(Shutdown::Both);
+        }
         Fault::Pass => {
             let Ok(upstream) = TcpStream::connect(target) else {
                 let _ = client.shutdown(Shutdown::Both);
@@ -150,7 +160,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared) {
     let mut buf = [0u8; 16 * 1024];
     loop {
         match shared.fault() {
-            Fault::Drop => break,
+            Fault::Drop | Fault::Garbage => break,
             Fault::Hang => {
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
