@@ -83,6 +83,16 @@ impl Site {
                 ("SPIN_VARIABLE_BREAKER_COOLDOWN_SECS", &cooldown),
             ],
         );
+        Site::with_shipping_page(app, tenant, chroma, embedder)
+    }
+
+    /// The site of `app`, its shipping page stored and indexed.
+    fn with_shipping_page(
+        app: PlatformApp,
+        tenant: TenantSeed,
+        chroma: Chroma,
+        embedder: Embedder,
+    ) -> Site {
         let site = Site {
             app,
             tenant,
@@ -336,15 +346,7 @@ fn an_embedder_answering_garbage_means_a_keyword_answer(backend: Backend) {
             ("SPIN_VARIABLE_EMBEDDER_HOST", &proxy.addr()),
         ],
     );
-    let site = Site {
-        app,
-        tenant,
-        chroma,
-        embedder,
-    };
-    let stored = site.put_document("shipping.md", SHIPPING);
-    assert_eq!(stored.status, 201, "{}", stored.text);
-    assert_eq!(stored.json()["vector_index"], "indexed");
+    let site = Site::with_shipping_page(app, tenant, chroma, embedder);
 
     proxy.set(Fault::Garbage);
     let (turn, took) = site.ask();

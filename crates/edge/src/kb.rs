@@ -489,29 +489,33 @@ pub fn replace_document(
 }
 
 /// The tenant's knowledge-base documents whose vectors are not written yet, oldest change
-/// first, at most `limit`; and how many there are in all.
-pub fn pending_documents(
-    db: &Db,
-    tenant_id: &str,
-    limit: u32,
-) -> Result<(Vec<Document>, i64), DbError> {
-    let pending = VectorStatus::Pending.as_str();
-    let documents = db
-        .query(
-            &format!(
-                "SELECT {DOCUMENT_COLUMNS} FROM kb_documents WHERE tenant_id = $1                  AND session_id IS NULL AND vector_status = $2                  ORDER BY updated_at, id LIMIT $3"
-            ),
-            &[tenant_id.into(), pending.into(), Value::Int(i64::from(limit))],
-        )?
-        .iter()
-        .map(document_from)
-        .collect::<Result<Vec<_>, _>>()?;
+/// first, at most `limit`.
+pub fn pending_documents(db: &Db, tenant_id: &str, limit: u32) -> Result<Vec<Document>, DbError> {
+    db.query(
+        &format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM kb_documents WHERE tenant_id = $1 \
+             AND session_id IS NULL AND vector_status = $2 \
+             ORDER BY updated_at, id LIMIT $3"
+        ),
+        &[
+            tenant_id.into(),
+            VectorStatus::Pending.as_str().into(),
+            Value::Int(i64::from(limit)),
+        ],
+    )?
+    .iter()
+    .map(document_from)
+    .collect()
+}
+
+/// How many of the tenant's knowledge-base documents have their vectors still pending.
+pub fn pending_count(db: &Db, tenant_id: &str) -> Result<i64, DbError> {
     let rows = db.query(
-        "SELECT COUNT(*) FROM kb_documents WHERE tenant_id = $1          AND session_id IS NULL AND vector_status = $2",
-        &[tenant_id.into(), pending.into()],
+        "SELECT COUNT(*) FROM kb_documents WHERE tenant_id = $1 \
+         AND session_id IS NULL AND vector_status = $2",
+        &[tenant_id.into(), VectorStatus::Pending.as_str().into()],
     )?;
-    let total = rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
-    Ok((documents, total))
+    Ok(rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0))
 }
 
 /// Records that a document's vectors are all written, and where.

@@ -342,7 +342,7 @@ impl Knowledge<'_> {
     /// the vector index was down) from their stored chunks, oldest first; stops at the first
     /// failure, which leaves that document pending.
     pub fn index_pending(&self, limit: u32) -> Result<Reindexed, ApiError> {
-        let (documents, _) = kb::pending_documents(self.db, self.tenant_id, limit)?;
+        let documents = kb::pending_documents(self.db, self.tenant_id, limit)?;
         let mut indexed = Vec::new();
         let mut stopped = None;
         for document in documents {
@@ -380,7 +380,7 @@ impl Knowledge<'_> {
                 }
             }
         }
-        let (_, pending) = kb::pending_documents(self.db, self.tenant_id, 0)?;
+        let pending = kb::pending_count(self.db, self.tenant_id)?;
         Ok(Reindexed {
             indexed,
             pending,
