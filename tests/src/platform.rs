@@ -138,6 +138,37 @@ fn kb_loader_migrate(db_url: &str) -> bool {
 }
 
 impl PlatformApp {
+    /// The first column of the first row of `sql` run on the app's database, as text
+    /// (through the `sqlite3` or `psql` command line, beside the running app).
+    pub fn sql_scalar(&self, sql: &str) -> String {
+        let mut cmd = match &self.pg_database {
+            Some(database) => {
+                let mut cmd = psql(database);
+                cmd.args(["-t", "-A", "-c", sql]);
+                cmd
+            }
+            None => {
+                let mut cmd = Command::new("sqlite3");
+                cmd.arg(self.state_dir().join("sqlite_db.db")).arg(sql);
+                cmd
+            }
+        };
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    }
+
     /// Starts the app on `backend` with `tenants` seeded and extra environment `env`.
     pub fn start(backend: Backend, tenants: &[TenantSeed], env: &[(&str, &str)]) -> PlatformApp {
         Self::start_with_args(backend, tenants, env, &[])

@@ -10,6 +10,9 @@
 //!   after a cursor, waiting up to `wait` seconds for something new (long-poll).
 //! - `POST /api/sessions/{id}/attachments`: the visitor uploads a document for this
 //!   session only.
+//! - `PUT /api/sessions/{id}/feedback`: the visitor rates a bot reply ("helpful?") or the
+//!   conversation ("did this solve your problem?"); a second rating of the same thing
+//!   replaces the first. The ratings come back with the history.
 //!
 //! The visitor reaches only their own session; the tenant's agents and admins may read any
 //! of the tenant's sessions. Anything else is a 404.
@@ -61,9 +64,11 @@ fn route(req: &Request) -> Result<Response, ApiError> {
         (Method::Get, "messages") => history(req, &id),
         (Method::Get, "events") => events(req, &id),
         (Method::Post, "attachments") => attach(req, &id),
+        (Method::Put, "feedback") => rate(req, &id),
         (_, "messages") => Err(ApiError::method_not_allowed("GET, POST")),
         (_, "events") => Err(ApiError::method_not_allowed("GET")),
         (_, "attachments") => Err(ApiError::method_not_allowed("POST")),
+        (_, "feedback") => Err(ApiError::method_not_allowed("PUT")),
         _ => Err(ApiError::not_found("no such conversation route")),
     }
 }
@@ -303,9 +308,11 @@ fn history(req: &Request, id: &str) -> Result<Response, ApiError> {
     let query = parse_history_query(req.query())?;
     let (messages, before) =
         edge::conversation::history(&services.db, &tenant.id, &session.id, &query)?;
+    let feedback = edge::feedback::ratings(&services.db, &tenant.id, &session.id)?;
     let mut body = json!({
         "messages": to_json(&messages)?,
         "next_cursor": before.map(encode_history_cursor),
+        "feedback": to_json(&feedback)?,
     });
     // Staff see what the bot remembers of the visitor (facts, summary of older turns).
     if principal.role != Role::Visitor {
@@ -340,6 +347,25 @@ fn events(req: &Request, id: &str) -> Result<Response, ApiError> {
     Ok(edge::error::json_response(
         200,
         &json!({ "events": to_json(&events)?, "cursor": cursor }),
+    ))
+}
+
+/// `PUT /api/sessions/{id}/feedback`: 200 with the stored rating (`changed: false` when it
+/// was already so).
+fn rate(req: &Request, id: &str) -> Result<Response, ApiError> {
+    let services = Services::open(req, "message")?;
+    let (principal, tenant) = services.caller(req)?;
+    require_role(&principal, &[Role::Visitor])?;
+    let session = visible_session(&services.db, &principal, &tenant, id)?;
+    let rating = core_logic::outcome::validate_feedback(request::json_body(
+        req,
+        MAX_JSON_BODY_BYTES,
+    )?)?;
+    let (feedback, changed) =
+        edge::feedback::rate(&services.db, &tenant.id, &session.id, &rating, now_ms())?;
+    Ok(edge::error::json_response(
+        200,
+        &json!({ "feedback": to_json(&feedback)?, "changed": changed }),
     ))
 }
 

@@ -33,6 +33,7 @@ pub const ROUTES: &[Route] = &[
     route("message", "GET", "/api/sessions/{id}/messages"),
     route("message", "GET", "/api/sessions/{id}/events"),
     route("message", "POST", "/api/sessions/{id}/attachments"),
+    route("message", "PUT", "/api/sessions/{id}/feedback"),
     route("ingest", "POST", "/api/kb/documents"),
     route("ingest", "GET", "/api/kb/documents"),
     route("ingest", "GET", "/api/kb/documents/{id}"),

@@ -19,6 +19,7 @@ pub mod kb;
 pub mod llm;
 pub mod memory;
 pub mod metrics;
+pub mod outcome;
 pub mod problem;
 pub mod rate_limit;
 pub mod retrieval;

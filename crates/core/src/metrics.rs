@@ -120,6 +120,18 @@ pub const ANSWERS: Metric = Metric {
     ],
 };
 
+/// Conversations by how they ended (`core_logic::outcome`), counted once each when it is
+/// settled after going idle.
+pub const CONVERSATIONS: Metric = Metric {
+    name: "support_conversations_total",
+    help: "Conversations settled after going idle, by outcome (resolved: by the bot; handed_off; abandoned: left after an offer or a question; unresolved: rated not helpful or asked again).",
+    kind: Kind::Counter,
+    labels: &[(
+        "outcome",
+        &["resolved", "handed_off", "abandoned", "unresolved", "other"],
+    )],
+};
+
 /// Hand-offs to a person by why.
 pub const ESCALATIONS: Metric = Metric {
     name: "support_escalations_total",
@@ -244,6 +256,7 @@ pub const ALL: &[Metric] = &[
     KB_CHUNKS,
     MESSAGE_LATENCY,
     ANSWERS,
+    CONVERSATIONS,
     ESCALATIONS,
     TICKETS,
     WEBHOOK_DELIVERIES,

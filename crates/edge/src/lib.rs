@@ -10,6 +10,7 @@ pub mod conversation;
 pub mod counters;
 pub mod db;
 pub mod embedder;
+pub mod feedback;
 pub mod error;
 pub mod handoff;
 pub mod idempotency;

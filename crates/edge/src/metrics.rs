@@ -126,6 +126,26 @@ pub fn record_turn(
     }
 }
 
+/// Records conversations just settled, by outcome.
+pub fn record_outcomes(outcomes: &[core_logic::outcome::Outcome]) {
+    if outcomes.is_empty() {
+        return;
+    }
+    let result = open().and_then(|c| {
+        outcomes.iter().try_for_each(|outcome| {
+            add(
+                c.as_ref(),
+                &metrics::CONVERSATIONS,
+                &[outcome.as_str()],
+                1.0,
+            )
+        })
+    });
+    if let Err(e) = result {
+        crate::log::warn("metrics", &format!("not recorded: {}", short(&e)));
+    }
+}
+
 /// Records a knowledge-base upload: its outcome and, when it stored chunks, how many and
 /// whether their vectors were written.
 pub fn record_ingest(counters: &dyn Counters, outcome: &str, chunks: Option<(i64, &str)>) {

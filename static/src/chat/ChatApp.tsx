@@ -1,12 +1,24 @@
 // The chat page (full page, or inside the widget's iframe with `embed=1`): header with the
-// connection state and "Talk to a person", the message log, errors, attachment chips and
-// the composer. Renders ChatController's view and forwards events to it; no logic here.
+// connection state and "Talk to a person", the message log (with "Helpful" / "Not helpful"
+// under each bot reply, and "Did this solve your problem?" after the bot's latest answer),
+// errors, attachment chips and the composer. Renders ChatController's view and forwards
+// events to it; no logic here.
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { MessageView } from "../components/MessageView";
+import { CONVERSATION } from "../lib/feedback";
 import { ACCEPT_ATTRIBUTE } from "../lib/file-check";
-import { isTyping, streamingReply, type ChatItem } from "./conversation";
+import { asksResolved, isTyping, streamingReply, type ChatItem } from "./conversation";
 import { requestClose } from "./embed";
-import { ChatController, browserEnvironment, type AttachmentChip, type ChatView, type Connection } from "./controller";
+import {
+  ChatController,
+  NO_RATING,
+  browserEnvironment,
+  ratingChoice,
+  type AttachmentChip,
+  type ChatView,
+  type Connection,
+  type RatingState,
+} from "./controller";
 
 const CONNECTION_LABELS: Record<Connection, string> = {
   connecting: "Connecting…",
@@ -21,15 +33,169 @@ function useView(controller: ChatController): ChatView {
   return view;
 }
 
+/** One rating (of a bot reply, or of the conversation) as the buttons and comment box see it. */
+interface RatingProps {
+  choice: boolean | null;
+  state: RatingState;
+  onRate(choice: boolean): void;
+  onComment(text: string): void;
+  onSendComment(): void;
+}
+
+const THUMB_UP = (
+  <svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+    <path d="M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z" />
+  </svg>
+);
+const THUMB_DOWN = (
+  <svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+    <path d="M15 3H6c-.83 0-1.54.5-1.84 1.22l-3.02 7.05c-.09.23-.14.47-.14.73v2c0 1.1.9 2 2 2h6.31l-.95 4.57-.03.32c0 .41.17.79.44 1.06L9.83 23l6.59-6.59c.36-.36.58-.86.58-1.41V5c0-1.1-.9-2-2-2zm4 0v12h4V3h-4z" />
+  </svg>
+);
+
+export const THANKS_TEXT = "Thanks for your feedback.";
+
+/** The optional comment after "Not helpful" or "No", sent with the same rating. */
+function CommentBox({ rating, label }: { rating: RatingProps; label: string }) {
+  const { state } = rating;
+  return (
+    <form
+      class="rating__comment"
+      onSubmit={(e) => {
+        e.preventDefault();
+        rating.onSendComment();
+      }}
+    >
+      <input
+        type="text"
+        class="rating__input"
+        data-testid="rating-comment"
+        aria-label={label}
+        placeholder={label}
+        maxLength={1000}
+        value={state.comment}
+        onInput={(e) => rating.onComment(e.currentTarget.value)}
+      />
+      <button
+        type="submit"
+        class="btn btn--small"
+        data-testid="rating-comment-send"
+        disabled={state.sending !== null || state.comment.trim() === ""}
+      >
+        Send
+      </button>
+    </form>
+  );
+}
+
+function RatingError({ state }: { state: RatingState }) {
+  if (!state.error) return null;
+  return (
+    <span class="rating__error" data-testid="rating-error" role="alert">
+      {state.error}
+    </span>
+  );
+}
+
+/** "Helpful" / "Not helpful" under a bot reply. */
+function ReplyRating({ rating }: { rating: RatingProps }) {
+  const { choice, state } = rating;
+  return (
+    <div class="rating" data-testid="rating" aria-busy={state.sending !== null ? "true" : undefined}>
+      <div class="rating__buttons" role="group" aria-label="Was this reply helpful?">
+        <button
+          type="button"
+          class="rating__button"
+          data-testid="rate-helpful"
+          aria-label="Helpful"
+          title="Helpful"
+          aria-pressed={choice === true}
+          onClick={() => rating.onRate(true)}
+        >
+          {THUMB_UP}
+          <span class="sr-only">Helpful</span>
+        </button>
+        <button
+          type="button"
+          class="rating__button"
+          data-testid="rate-not-helpful"
+          aria-label="Not helpful"
+          title="Not helpful"
+          aria-pressed={choice === false}
+          onClick={() => rating.onRate(false)}
+        >
+          {THUMB_DOWN}
+          <span class="sr-only">Not helpful</span>
+        </button>
+      </div>
+      {state.commenting && choice === false && <CommentBox rating={rating} label="What was missing? (optional)" />}
+      {state.thanked && !state.commenting && (
+        <span class="rating__thanks" data-testid="rating-thanks" role="status">
+          {THANKS_TEXT}
+        </span>
+      )}
+      <RatingError state={state} />
+    </div>
+  );
+}
+
+/** "Did this solve your problem?" after the bot's latest answer. */
+function ResolvedQuestion({ rating }: { rating: RatingProps }) {
+  const { choice, state } = rating;
+  const answered = choice !== null && state.sending === null && !state.error;
+  return (
+    <div class="resolved" data-testid="resolved-question" aria-busy={state.sending !== null ? "true" : undefined}>
+      <div class="resolved__ask" role="group" aria-labelledby="resolved-label">
+        <span id="resolved-label">Did this solve your problem?</span>
+        <span class="resolved__buttons">
+          <button
+            type="button"
+            class="btn btn--small btn--ghost"
+            data-testid="resolved-yes"
+            aria-pressed={choice === true}
+            onClick={() => rating.onRate(true)}
+          >
+            Yes
+          </button>
+          <button
+            type="button"
+            class="btn btn--small btn--ghost"
+            data-testid="resolved-no"
+            aria-pressed={choice === false}
+            onClick={() => rating.onRate(false)}
+          >
+            No
+          </button>
+        </span>
+      </div>
+      {answered && (
+        <span class="rating__thanks" data-testid="rating-thanks" role="status">
+          {THANKS_TEXT}
+        </span>
+      )}
+      {state.commenting && choice === false && <CommentBox rating={rating} label="What could we do better? (optional)" />}
+      <RatingError state={state} />
+    </div>
+  );
+}
+
 interface ItemProps {
   item: ChatItem;
   onHandoff(): void;
   onChoose(option: string): void;
   escalating: boolean;
+  ratingFor(target: string): RatingProps;
 }
 
-function ItemView({ item, onHandoff, onChoose, escalating }: ItemProps) {
-  if (item.kind === "message") return <MessageView message={item.message} delivery={item.delivery} />;
+function ItemView({ item, onHandoff, onChoose, escalating, ratingFor }: ItemProps) {
+  if (item.kind === "message") {
+    const rateable = item.message.author === "bot" && !item.delivery;
+    return (
+      <MessageView message={item.message} delivery={item.delivery}>
+        {rateable && <ReplyRating rating={ratingFor(item.message.id)} />}
+      </MessageView>
+    );
+  }
   return (
     <div class="notice" data-testid="notice" role="status">
       <span>{item.text}</span>
@@ -116,6 +282,8 @@ export function ChatApp({ widgetKey, embedded, company }: ChatAppProps) {
 
   const streamed = streamingReply(view.chat);
   const typing = isTyping(view.chat);
+  const askResolved = asksResolved(view.chat);
+  const resolvedState = view.rating[CONVERSATION] ?? NO_RATING;
 
   // Follow the conversation while the reader is at (or near) the bottom.
   const wasAtBottom = useRef(true);
@@ -124,7 +292,7 @@ export function ChatApp({ widgetKey, embedded, company }: ChatAppProps) {
   useLayoutEffect(() => {
     const el = logRef.current;
     if (el && wasAtBottom.current) el.scrollTop = el.scrollHeight;
-  }, [view.chat.items.length, streamed?.text, typing]);
+  }, [view.chat.items.length, streamed?.text, typing, askResolved, resolvedState.commenting]);
 
   // The composer grows with its text, up to a few lines.
   useLayoutEffect(() => {
@@ -138,6 +306,13 @@ export function ChatApp({ widgetKey, embedded, company }: ChatAppProps) {
     if (controller.send()) inputRef.current?.focus();
   };
   const escalate = () => void controller.escalate();
+  const ratingFor = (target: string): RatingProps => ({
+    choice: ratingChoice(view, target),
+    state: view.rating[target] ?? NO_RATING,
+    onRate: (choice) => controller.rate(target, choice),
+    onComment: (text) => controller.setRatingComment(target, text),
+    onSendComment: () => controller.sendRatingComment(target),
+  });
   // A clarifying question's option is sent as the visitor's answer.
   const choose = (option: string) => {
     controller.setDraft(option);
@@ -205,8 +380,16 @@ export function ChatApp({ widgetKey, embedded, company }: ChatAppProps) {
           bring in a person when you need one.
         </p>
         {view.chat.items.map((item) => (
-          <ItemView key={item.key} item={item} onHandoff={escalate} onChoose={choose} escalating={view.escalating} />
+          <ItemView
+            key={item.key}
+            item={item}
+            onHandoff={escalate}
+            onChoose={choose}
+            escalating={view.escalating}
+            ratingFor={ratingFor}
+          />
         ))}
+        {askResolved && <ResolvedQuestion rating={ratingFor(CONVERSATION)} />}
         {streamed && <MessageView key={streamed.id} message={streamed} streaming />}
         {typing && (
           <div class="typing" data-testid="typing-indicator" aria-label="The assistant is typing">

@@ -2,7 +2,7 @@
 // visitor's session (kept in localStorage per widget key, token refreshed near expiry, a
 // new session when the old one is gone), sending a message and reading its event stream,
 // retrying with the same Idempotency-Key, following the session's event feed, escalating,
-// and uploading attachments. Components subscribe to `view` and call the methods; they
+// uploading attachments, and the visitor's ratings of replies and of the conversation. Components subscribe to `view` and call the methods; they
 // hold no logic of their own.
 import {
   ApiError,
@@ -13,8 +13,10 @@ import {
   friendlyMessage,
   isAbort,
   isSessionGone,
+  rate as putRating,
 } from "../lib/api";
 import { EventFeed, eventsPath, type FeedState } from "../lib/event-feed";
+import { CONVERSATION } from "../lib/feedback";
 import { fileProblem } from "../lib/file-check";
 import { randomId } from "../lib/ids";
 import { readSse } from "../lib/sse";
@@ -34,6 +36,7 @@ import type {
   FeedBatch,
   Message,
   MessagePage,
+  Rating,
   Session,
   SessionWithToken,
   Turn,
@@ -43,6 +46,7 @@ import {
   abandonTurn,
   addMessages,
   addNotice,
+  addRatings,
   applyFeed,
   failTurn,
   finishTurn,
@@ -61,6 +65,7 @@ import {
 export const MAX_ATTACHMENTS_PER_MESSAGE = 5;
 export const HISTORY_PAGE = 50;
 export const NEW_SESSION_NOTICE = "Your previous conversation has expired, so we started a new one.";
+export const RATING_OFFLINE_MESSAGE = "You're offline, so your feedback was not sent. Please try again.";
 export const MISSING_KEY_MESSAGE = "This chat link is missing its widget key (?key=…).";
 
 export type Connection = "connecting" | FeedState;
@@ -81,6 +86,21 @@ export interface ChatError {
   retry: boolean;
 }
 
+/** A rating the visitor is giving (of a bot reply, or of the conversation). */
+export interface RatingState {
+  /** The choice on its way to the server, shown as chosen already; null when none is. */
+  sending: boolean | null;
+  /** The optional comment box (opened by "Not helpful" or "No"). */
+  commenting: boolean;
+  comment: string;
+  /** A comment went: say thanks. */
+  thanked: boolean;
+  /** The last rating did not go; the stored choice shows again. */
+  error: string | null;
+}
+
+export const NO_RATING: RatingState = { sending: null, commenting: false, comment: "", thanked: false, error: null };
+
 export interface ChatView {
   phase: "starting" | "ready" | "failed";
   chat: ChatState;
@@ -89,6 +109,16 @@ export interface ChatView {
   attachments: AttachmentChip[];
   draft: string;
   escalating: boolean;
+  /** Ratings being given, by target: a bot reply's id, or `CONVERSATION`. */
+  rating: Record<string, RatingState>;
+}
+
+/** The choice a rating button shows as pressed: the one being sent, else the stored one. */
+export function ratingChoice(view: ChatView, target: string): boolean | null {
+  const sending = view.rating[target]?.sending;
+  if (sending != null) return sending;
+  const stored = view.chat.ratings[target];
+  return (target === CONVERSATION ? stored?.resolved : stored?.helpful) ?? null;
 }
 
 export interface ChatEnvironment {
@@ -129,6 +159,7 @@ export class ChatController {
     attachments: [],
     draft: "",
     escalating: false,
+    rating: {},
   };
   private listeners = new Set<(view: ChatView) => void>();
   private session: StoredSession | null = null;
@@ -143,6 +174,8 @@ export class ChatController {
   /** Sent or attached before the session was ready: done as soon as it is. */
   private sendWhenReady = false;
   private filesWhenReady: File[] = [];
+  /** Targets with a rating on its way, and the rating to send next once it is answered. */
+  private ratingsInFlight = new Map<string, { rating: Rating; withComment: boolean } | null>();
 
   constructor(private readonly env: ChatEnvironment) {}
 
@@ -270,7 +303,7 @@ export class ChatController {
       apiJson<{ session: Session }>(sessionPath(session.sessionId), { token: session.token }),
     ]);
     this.updateChat((chat) => ({
-      ...addMessages(chat, page.messages),
+      ...addRatings(addMessages(chat, page.messages), page.feedback),
       handedOff: current.session.status === "handed_off",
     }));
   }
@@ -289,7 +322,8 @@ export class ChatController {
     this.forgetSession();
     try {
       await this.createSession();
-      this.updateChat((chat) => ({ ...addNotice(chat, NEW_SESSION_NOTICE), handedOff: false }));
+      this.update({ rating: {} });
+      this.updateChat((chat) => ({ ...addNotice(chat, NEW_SESSION_NOTICE), handedOff: false, ratings: {} }));
       this.followFeed();
     } catch (error) {
       if (!isAbort(error)) this.update({ phase: "failed", error: { text: friendlyMessage(error), retry: true } });
@@ -500,6 +534,81 @@ export class ChatController {
       this.update({ error: { text: friendlyMessage(error), retry: false } });
     } finally {
       this.update({ escalating: false });
+    }
+  }
+
+  // ---- feedback -----------------------------------------------------------
+
+  private changeRating(target: string, change: Partial<RatingState>): void {
+    const known = this.current.rating[target] ?? NO_RATING;
+    this.update({ rating: { ...this.current.rating, [target]: { ...known, ...change } } });
+  }
+
+  private ratingOf(target: string, choice: boolean, comment: string | null): Rating {
+    const rating: Rating = target === CONVERSATION ? { resolved: choice } : { message_id: target, helpful: choice };
+    return comment === null ? rating : { ...rating, comment };
+  }
+
+  /**
+   * Rates a bot reply (`target` is its id: helpful or not) or the conversation (`target` is
+   * `CONVERSATION`: solved or not). Shown as chosen at once; "Not helpful" and "No" open the
+   * comment box. A change of mind while one is on its way is sent after it.
+   */
+  rate(target: string, choice: boolean): void {
+    if (this.current.phase !== "ready") return;
+    this.changeRating(target, {
+      sending: choice,
+      error: null,
+      commenting: !choice,
+      thanked: false,
+    });
+    this.sendRating(target, { rating: this.ratingOf(target, choice, null), withComment: false });
+  }
+
+  setRatingComment(target: string, text: string): void {
+    this.changeRating(target, { comment: text });
+  }
+
+  /** Sends the comment box's text with the current (negative) choice. */
+  sendRatingComment(target: string): void {
+    const state = this.current.rating[target];
+    const comment = state?.comment.trim() ?? "";
+    if (this.current.phase !== "ready" || !state?.commenting || comment === "") return;
+    const choice = ratingChoice(this.current, target) ?? false;
+    this.changeRating(target, { sending: choice, error: null });
+    this.sendRating(target, { rating: this.ratingOf(target, choice, comment), withComment: true });
+  }
+
+  private sendRating(target: string, request: { rating: Rating; withComment: boolean }): void {
+    if (this.ratingsInFlight.has(target)) {
+      this.ratingsInFlight.set(target, request);
+      return;
+    }
+    this.ratingsInFlight.set(target, null);
+    void this.runRatings(target, request);
+  }
+
+  /** Sends one target's ratings one after another, so the last choice is the one stored. */
+  private async runRatings(target: string, first: { rating: Rating; withComment: boolean }): Promise<void> {
+    let request: { rating: Rating; withComment: boolean } | null = first;
+    try {
+      while (request) {
+        await this.ensureToken();
+        const session = this.session!;
+        const { feedback } = await putRating(session.token, session.sessionId, request.rating);
+        if (this.disposed || this.session?.sessionId !== session.sessionId) return;
+        this.updateChat((chat) => addRatings(chat, [feedback]));
+        if (request.withComment) this.changeRating(target, { commenting: false, comment: "", thanked: true });
+        request = this.ratingsInFlight.get(target) ?? null;
+        this.ratingsInFlight.set(target, null);
+      }
+      this.changeRating(target, { sending: null });
+    } catch (error) {
+      if (isAbort(error)) return;
+      const text = error instanceof NetworkError ? RATING_OFFLINE_MESSAGE : friendlyMessage(error);
+      this.changeRating(target, { sending: null, error: text });
+    } finally {
+      this.ratingsInFlight.delete(target);
     }
   }
 

@@ -2,10 +2,13 @@
 // order, the turn being sent and streamed, and whether a person has the conversation.
 // Messages are deduplicated by id (the turn's own answer, history and the event feed all
 // deliver the same messages); while a turn streams, feed events are held back and applied
-// when it ends, so the streamed reply is not shown twice or out of order. The controller
-// (controller.ts) does the I/O and calls these; components only render the result.
+// when it ends, so the streamed reply is not shown twice or out of order. The visitor's
+// stored ratings (of replies, and of the conversation) come from history, the feed and the
+// rating calls' answers. The controller (controller.ts) does the I/O and calls these;
+// components only render the result.
+import { feedbackFromEventData, mergeRatings, type Ratings } from "../lib/feedback";
 import { messageFromEventData } from "../lib/messages";
-import type { Action, Citation, FeedEvent, Message } from "../lib/types";
+import type { Action, Citation, Feedback, FeedEvent, Message } from "../lib/types";
 
 export type ChatItem =
   | { kind: "message"; key: string; message: Message; delivery?: "sending" | "failed" }
@@ -36,6 +39,8 @@ export interface ChatState {
   deferred: FeedEvent[];
   handedOff: boolean;
   noticeCount: number;
+  /** The visitor's stored ratings, by target (a bot reply's id, or the conversation). */
+  ratings: Ratings;
 }
 
 export const ESCALATED_NOTICE = "A person from our support team will take over this conversation and reply here.";
@@ -47,7 +52,7 @@ export const HANDED_BACK_NOTICE = "You're back with the assistant.";
 export const CLOSED_NOTICE = "This conversation has ended.";
 
 export function initialChat(): ChatState {
-  return { items: [], turn: null, deferred: [], handedOff: false, noticeCount: 0 };
+  return { items: [], turn: null, deferred: [], handedOff: false, noticeCount: 0, ratings: {} };
 }
 
 export function addNotice(state: ChatState, text: string, offerHandoff = false): ChatState {
@@ -130,6 +135,12 @@ export function applyStatus(state: ChatState, data: Record<string, unknown>): Ch
   }
 }
 
+/** Stored ratings (history's `feedback`, a rating's answer, a `feedback` event). */
+export function addRatings(state: ChatState, feedback: readonly Feedback[] | undefined): ChatState {
+  const ratings = mergeRatings(state.ratings, feedback);
+  return ratings === state.ratings ? state : { ...state, ratings };
+}
+
 function applyEvents(state: ChatState, events: readonly FeedEvent[]): ChatState {
   let next = state;
   for (const event of events) {
@@ -138,6 +149,9 @@ function applyEvents(state: ChatState, events: readonly FeedEvent[]): ChatState 
       if (message) next = addMessage(next, message);
     } else if (event.type === "status") {
       next = applyStatus(next, event.data);
+    } else if (event.type === "feedback") {
+      const feedback = feedbackFromEventData(event.data);
+      if (feedback) next = addRatings(next, [feedback]);
     }
   }
   return next;
@@ -268,6 +282,21 @@ export function abandonTurn(state: ChatState): ChatState {
   if (!turn) return state;
   const items = state.items.filter((i) => !(i.kind === "message" && i.key === turn.localId && i.delivery));
   return flushDeferred({ ...state, items, turn: null });
+}
+
+/**
+ * Whether "Did this solve your problem?" shows: the newest message is the bot's answer (not a
+ * clarifying question), no message of the visitor is on its way, and no person has the
+ * conversation.
+ */
+export function asksResolved(state: ChatState): boolean {
+  if (state.turn || state.handedOff) return false;
+  for (let i = state.items.length - 1; i >= 0; i--) {
+    const item = state.items[i]!;
+    if (item.kind !== "message" || item.message.author === "system") continue;
+    return item.message.author === "bot" && item.message.action?.type !== "clarify";
+  }
+  return false;
 }
 
 /** Whether the typing indicator shows: a turn is waiting for its first token. */

@@ -2,6 +2,8 @@
 // as plain text, bot and agent replies as safe Markdown, human agents in their own colour
 // with a "Support agent" label, and a bot answer's citations (title, heading path, quoted
 // passage, link) under it. Carries the `message`/`citation` test ids of the selector contract.
+// Children go under the bubble (the chat's rating buttons, the inbox's rating of a reply).
+import type { ComponentChildren } from "preact";
 import { headingPathLabel } from "../lib/messages";
 import { safeHref } from "../lib/markdown";
 import type { Citation, Message } from "../lib/types";
@@ -20,6 +22,8 @@ export interface MessageViewProps {
   /** Label every author (the inbox); the chat labels only human agents. */
   labelAll?: boolean;
   streaming?: boolean;
+  /** Shown under the bubble. */
+  children?: ComponentChildren;
 }
 
 export function CitationView({ citation }: { citation: Citation }) {
@@ -43,7 +47,7 @@ export function CitationView({ citation }: { citation: Citation }) {
   );
 }
 
-export function MessageView({ message, delivery, labelAll = false, streaming = false }: MessageViewProps) {
+export function MessageView({ message, delivery, labelAll = false, streaming = false, children }: MessageViewProps) {
   const { author } = message;
   const rich = author === "bot" || author === "agent";
   const label = labelAll || author === "agent" ? AUTHOR_LABELS[author] : null;
@@ -67,6 +71,7 @@ export function MessageView({ message, delivery, labelAll = false, streaming = f
         )}
       </div>
       {delivery === "failed" && <div class="message__delivery">Not sent</div>}
+      {children}
     </div>
   );
 }

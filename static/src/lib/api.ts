@@ -1,8 +1,9 @@
 // The one HTTP client of the web UI: same-origin `/api/...` requests with a bearer token,
 // JSON bodies and an optional Idempotency-Key; failures become `ApiError` (the server's
 // problem+json) or `NetworkError` (no answer at all), and `friendlyMessage` turns either
-// into the sentence a person sees. Uploads with progress live in upload.ts.
-import type { Problem } from "./types";
+// into the sentence a person sees. Also the visitor's one rating call (`rate`). Uploads with
+// progress live in upload.ts.
+import type { Problem, Rated, Rating } from "./types";
 
 /** The server answered with an error status (its body is problem+json when it can be). */
 export class ApiError extends Error {
@@ -131,6 +132,18 @@ export async function apiJson<T>(path: string, req: ApiRequest = {}): Promise<T>
     if (isAbort(error)) throw error;
     throw new NetworkError("the answer was cut off");
   }
+}
+
+/**
+ * The visitor rates a bot reply (`{message_id, helpful}`) or the conversation
+ * (`{resolved}`), optionally with a comment; a second rating of the same target replaces it.
+ */
+export function rate(token: string, sessionId: string, rating: Rating): Promise<Rated> {
+  return apiJson<Rated>(`/api/sessions/${encodeURIComponent(sessionId)}/feedback`, {
+    method: "PUT",
+    token,
+    json: rating,
+  });
 }
 
 export const OFFLINE_MESSAGE = "You're offline. We'll send it when you're back.";

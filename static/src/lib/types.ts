@@ -61,6 +61,8 @@ export interface Message {
 export interface MessagePage {
   messages: Message[];
   next_cursor: string | null;
+  /** Every rating of the session (its replies' and the conversation's), last changed last. */
+  feedback: Feedback[];
   memory?: {
     facts: { kind: "name" | "email" | "order_number" | "phone"; value: string }[];
     summary: string;
@@ -77,9 +79,34 @@ export interface Turn {
   ticket?: { id: string; status: TicketStatus } | null;
 }
 
+/**
+ * The visitor's rating of one bot reply (`message_id` and `helpful`) or of the whole
+ * conversation (`resolved`: did it solve the problem). One per target; a new one replaces it.
+ */
+export interface Feedback {
+  message_id?: string;
+  helpful?: boolean;
+  resolved?: boolean;
+  comment: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The body of PUT /api/sessions/{id}/feedback: rate a bot reply, or the conversation. */
+export type Rating =
+  | { message_id: string; helpful: boolean; comment?: string | null }
+  | { resolved: boolean; comment?: string | null };
+
+/** The answer of PUT /api/sessions/{id}/feedback. */
+export interface Rated {
+  feedback: Feedback;
+  /** False when the same rating was already stored. */
+  changed: boolean;
+}
+
 export interface FeedEvent {
   cursor: number;
-  type: "message" | "status";
+  type: "message" | "status" | "feedback";
   data: Record<string, unknown>;
   created_at: number;
 }
