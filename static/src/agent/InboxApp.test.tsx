@@ -1,9 +1,10 @@
 // Tests of the agent inbox as rendered: sign-in from the URL fragment and back to the form
-// on 401, the queue, and the buttons following the ticket's status through claim and reply.
+// on 401, the queue, the buttons following the ticket's status through claim and reply, and
+// the visitor's ratings in the transcript.
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { STAFF_TOKEN_KEY } from "../lib/staff-auth";
 import type { Ticket } from "../lib/types";
-import { FakeApi, json, message, problem } from "../test/fake-api";
+import { FakeApi, feedback, json, message, problem } from "../test/fake-api";
 import { byTestId, click, mount, typeInto } from "../test/render";
 import { InboxApp } from "./InboxApp";
 
@@ -108,6 +109,45 @@ describe("InboxApp", () => {
     const sent = api.requestsTo("POST", /\/api\/agent\/conversations\/s1\/messages$/)[0]!;
     expect(sent.headers["Idempotency-Key"]).toBeTruthy();
     expect(sent.body).toEqual({ text: "Hi Jane, I can help." });
+  });
+
+  it("shows the visitor's ratings in the transcript, and changes of them live", async () => {
+    sessionStorage.setItem(STAFF_TOKEN_KEY, ANN);
+    api.on("GET", /^\/api\/sessions\/s1\/messages/, () =>
+      json({
+        messages: [
+          message("v1", "visitor", "Refunds?"),
+          message("b1", "bot", "Five days."),
+          message("v2", "visitor", "Exchanges?"),
+          message("b2", "bot", "Also five days."),
+        ],
+        next_cursor: null,
+        feedback: [feedback({ message_id: "b1", helpful: false, comment: "Five days from when?" })],
+      }),
+    );
+    const root = mount(<InboxApp />);
+    await vi.waitFor(() => expect(byTestId(root, "queue-item")).toBeTruthy());
+    click(byTestId(root, "queue-item"));
+    await vi.waitFor(() => expect(byTestId(root, "reply-rating")).toBeTruthy());
+    const transcript = byTestId(root, "transcript");
+    const bots = () => Array.from(transcript.querySelectorAll<HTMLElement>('[data-testid="message"][data-author="bot"]'));
+    const first = byTestId(bots()[0]!, "reply-rating");
+    expect(first.dataset.helpful).toBe("false");
+    expect(first.textContent).toContain("👎");
+    expect(first.textContent).toContain("Not helpful");
+    expect(first.textContent).toContain("Five days from when?");
+    expect(bots()[1]!.querySelector('[data-testid="reply-rating"]')).toBeNull();
+    expect(root.querySelector('[data-testid="conversation-rating"]')).toBeNull();
+    api.pushEvents([
+      { cursor: 1, type: "feedback", data: { ...feedback({ message_id: "b2", helpful: true }, 5) }, created_at: 5 },
+      { cursor: 2, type: "feedback", data: { ...feedback({ resolved: true, comment: "Thanks!" }, 6) }, created_at: 6 },
+    ]);
+    await vi.waitFor(() => expect(byTestId(root, "conversation-rating").dataset.resolved).toBe("true"));
+    expect(byTestId(root, "conversation-rating").textContent).toContain("solved their problem");
+    expect(byTestId(root, "conversation-rating").textContent).toContain("Thanks!");
+    const second = byTestId(bots()[1]!, "reply-rating");
+    expect(second.dataset.helpful).toBe("true");
+    expect(second.textContent).toContain("👍");
   });
 
   it("says someone else claimed it when the claim loses the race", async () => {

@@ -1,11 +1,13 @@
 // The agent inbox page: the handoff queue in three tabs (refreshed every 5 s), and the
-// selected conversation's ticket, live transcript and actions (claim, reply, resolve, hand
-// back). Enabling rules live in lib/ticket-rules.ts, API calls in inbox-api.ts, the live
-// transcript in transcript.ts; this file wires them to the screen.
+// selected conversation's ticket, live transcript (with the visitor's ratings of replies and
+// of the conversation) and actions (claim, reply, resolve, hand back). Enabling rules live
+// in lib/ticket-rules.ts, API calls in inbox-api.ts, the live transcript in transcript.ts;
+// this file wires them to the screen.
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { MessageView } from "../components/MessageView";
 import { StaffGate, useStaffFailure, type StaffAuth } from "../components/StaffGate";
 import type { FeedState } from "../lib/event-feed";
+import { CONVERSATION, type Ratings } from "../lib/feedback";
 import { randomId } from "../lib/ids";
 import {
   QUEUE_TABS,
@@ -15,7 +17,7 @@ import {
   reasonLabel,
   ticketActions,
 } from "../lib/ticket-rules";
-import type { Conversation, Message, QueueItem, TicketStatus } from "../lib/types";
+import type { Conversation, Feedback, Message, QueueItem, TicketStatus } from "../lib/types";
 import {
   claimConversation,
   getConversation,
@@ -109,9 +111,42 @@ function QueueList({
   );
 }
 
+function RatingComment({ feedback }: { feedback: Feedback }) {
+  return feedback.comment ? <q class="rated__comment">{feedback.comment}</q> : null;
+}
+
+/** The visitor's rating of a bot reply, under it. */
+function ReplyRating({ feedback }: { feedback: Feedback }) {
+  const helpful = feedback.helpful === true;
+  return (
+    <p class={`rated rated--${helpful ? "up" : "down"}`} data-testid="reply-rating" data-helpful={String(helpful)}>
+      <span class="sr-only">The visitor rated this reply: </span>
+      <span aria-hidden="true">{helpful ? "👍" : "👎"}</span> {helpful ? "Helpful" : "Not helpful"}
+      <RatingComment feedback={feedback} />
+    </p>
+  );
+}
+
+/** The visitor's answer to "Did this solve your problem?". */
+function ConversationRating({ feedback }: { feedback: Feedback }) {
+  const resolved = feedback.resolved === true;
+  return (
+    <p
+      class={`rated rated--${resolved ? "up" : "down"} conversation__rating`}
+      data-testid="conversation-rating"
+      data-resolved={String(resolved)}
+    >
+      <span aria-hidden="true">{resolved ? "👍" : "👎"}</span>{" "}
+      {resolved ? "The visitor says this solved their problem" : "The visitor says this did not solve their problem"}
+      <RatingComment feedback={feedback} />
+    </p>
+  );
+}
+
 function ConversationPanel({ auth, sessionId, onChanged }: { auth: StaffAuth; sessionId: string; onChanged(): void }) {
   const [conversation, setConversation] = useState<Conversation | null>(null);
   const [messages, setMessages] = useState<Message[]>([]);
+  const [ratings, setRatings] = useState<Ratings>({});
   const [feedState, setFeedState] = useState<FeedState>("live");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -137,6 +172,7 @@ function ConversationPanel({ auth, sessionId, onChanged }: { auth: StaffAuth; se
   useEffect(() => {
     setConversation(null);
     setMessages([]);
+    setRatings({});
     setError(null);
     setDraft("");
     replyKey.current = null;
@@ -148,6 +184,7 @@ function ConversationPanel({ auth, sessionId, onChanged }: { auth: StaffAuth; se
       },
       {
         onMessages: setMessages,
+        onRatings: setRatings,
         onStatus: () => {
           void reload();
           onChanged();
@@ -194,6 +231,7 @@ function ConversationPanel({ auth, sessionId, onChanged }: { auth: StaffAuth; se
     : { claim: false, reply: false, resolve: false, handback: false };
   const visitor = conversation?.visitor;
   const visitorName = visitor?.name || visitor?.email || "Visitor";
+  const conversationRating = ratings[CONVERSATION];
 
   return (
     <section class="conversation" aria-label="Conversation">
@@ -248,11 +286,17 @@ function ConversationPanel({ auth, sessionId, onChanged }: { auth: StaffAuth; se
           {error}
         </p>
       )}
+      {conversationRating && <ConversationRating feedback={conversationRating} />}
       <div class="transcript" ref={transcriptRef} data-testid="transcript" role="log" aria-live="polite" aria-label="Transcript">
         {messages.length === 0 && <p class="muted">No messages yet.</p>}
-        {messages.map((m) => (
-          <MessageView key={m.id} message={m} labelAll />
-        ))}
+        {messages.map((m) => {
+          const rating = m.author === "bot" ? ratings[m.id] : undefined;
+          return (
+            <MessageView key={m.id} message={m} labelAll>
+              {rating && <ReplyRating feedback={rating} />}
+            </MessageView>
+          );
+        })}
       </div>
       <form
         class="reply"

@@ -1,7 +1,8 @@
 // Tests of the inbox's API calls and of following a conversation's transcript live.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiError } from "../lib/api";
-import { FakeApi, json, message, problem } from "../test/fake-api";
+import { CONVERSATION, type Ratings } from "../lib/feedback";
+import { FakeApi, feedback, json, message, problem } from "../test/fake-api";
 import {
   claimConversation,
   getTranscript,
@@ -67,15 +68,16 @@ describe("TranscriptFollower", () => {
 
   function follow(onStatus = vi.fn(), onError = vi.fn()) {
     const shown: Message[][] = [];
+    const rated: Ratings[] = [];
     follower = new TranscriptFollower(
       {
         transcript: () => getTranscript("t", "s1"),
         poll: (after, signal) => pollEvents("t", "s1", after, signal),
       },
-      { onMessages: (m) => shown.push(m), onStatus, onState: () => {}, onError },
+      { onMessages: (m) => shown.push(m), onRatings: (r) => rated.push(r), onStatus, onState: () => {}, onError },
       { sleep: async () => {} },
     );
-    return { shown, onStatus, onError };
+    return { shown, rated, onStatus, onError };
   }
 
   it("shows the transcript with citations, then new feed messages once each", async () => {
@@ -96,6 +98,27 @@ describe("TranscriptFollower", () => {
     await vi.waitFor(() => expect(shown.at(-1)!.map((m) => m.id)).toEqual(["v1", "b1", "v2"]));
     expect(onStatus).toHaveBeenCalledWith({ status: "handed_off" });
     expect(api.requestsTo("GET", /events/)[0]!.url).toBe("/api/sessions/s1/events?after=0&wait=25");
+  });
+
+  it("shows the history's ratings, then the feed's new and changed ones", async () => {
+    api.on("GET", /\/messages\?limit=200$/, () =>
+      json({
+        messages: [message("v1", "visitor", "Hi"), message("b1", "bot", "Hello"), message("b2", "bot", "Bye")],
+        next_cursor: null,
+        feedback: [feedback({ message_id: "b1", helpful: true })],
+      }),
+    );
+    const { rated } = follow();
+    await follower!.start();
+    expect(rated).toHaveLength(1);
+    expect(rated[0]!.b1).toMatchObject({ helpful: true });
+    api.pushEvents([
+      { cursor: 1, type: "feedback", data: { ...feedback({ message_id: "b1", helpful: false, comment: "vague" }, 5) }, created_at: 5 },
+      { cursor: 2, type: "feedback", data: { ...feedback({ resolved: false }, 6) }, created_at: 6 },
+    ]);
+    await vi.waitFor(() => expect(rated).toHaveLength(2));
+    expect(rated[1]!.b1).toMatchObject({ helpful: false, comment: "vague" });
+    expect(rated[1]![CONVERSATION]).toMatchObject({ resolved: false });
   });
 
   it("reports an expired sign-in instead of retrying forever", async () => {

@@ -1,10 +1,12 @@
-// A conversation as the agent follows it: the transcript (with the bot's citations) loaded
-// once, then the session's event feed from its start, so new visitor messages appear live
-// and nothing is shown twice. Status events are passed on (the ticket changed).
+// A conversation as the agent follows it: the transcript (with the bot's citations and the
+// visitor's ratings) loaded once, then the session's event feed from its start, so new
+// visitor messages and ratings appear live and nothing is shown twice. Status events are
+// passed on (the ticket changed).
 import { isAbort, isSessionGone } from "../lib/api";
 import { EventFeed, type FeedState } from "../lib/event-feed";
+import { feedbackFromEventData, mergeRatings, type Ratings } from "../lib/feedback";
 import { mergeMessages, messageFromEventData } from "../lib/messages";
-import type { FeedBatch, Message, MessagePage } from "../lib/types";
+import type { Feedback, FeedBatch, Message, MessagePage } from "../lib/types";
 
 export interface TranscriptSource {
   transcript(): Promise<MessagePage>;
@@ -13,6 +15,8 @@ export interface TranscriptSource {
 
 export interface TranscriptListener {
   onMessages(messages: Message[]): void;
+  /** The visitor's ratings, by target (a bot reply's id, or the conversation). */
+  onRatings(ratings: Ratings): void;
   onStatus(data: Record<string, unknown>): void;
   onState(state: FeedState): void;
   onError(error: unknown): void;
@@ -20,6 +24,7 @@ export interface TranscriptListener {
 
 export class TranscriptFollower {
   private messages: Message[] = [];
+  private ratings: Ratings = {};
   private feed: EventFeed | null = null;
   private stopped = false;
 
@@ -34,6 +39,7 @@ export class TranscriptFollower {
       const page = await this.source.transcript();
       if (this.stopped) return;
       this.add(page.messages);
+      this.rate(page.feedback);
     } catch (error) {
       if (!this.stopped && !isAbort(error)) this.listener.onError(error);
       return;
@@ -58,18 +64,31 @@ export class TranscriptFollower {
     this.listener.onMessages(this.messages);
   }
 
+  private rate(feedback: readonly Feedback[] | undefined): void {
+    if (this.stopped) return;
+    const ratings = mergeRatings(this.ratings, feedback);
+    if (ratings === this.ratings) return;
+    this.ratings = ratings;
+    this.listener.onRatings(ratings);
+  }
+
   private apply(batch: FeedBatch): void {
     const incoming: Message[] = [];
+    const feedback: Feedback[] = [];
     let status: Record<string, unknown> | null = null;
     for (const event of batch.events) {
       if (event.type === "message") {
         const message = messageFromEventData(event.data);
         if (message) incoming.push(message);
+      } else if (event.type === "feedback") {
+        const rating = feedbackFromEventData(event.data);
+        if (rating) feedback.push(rating);
       } else if (event.type === "status") {
         status = event.data;
       }
     }
     if (incoming.length > 0) this.add(incoming);
+    this.rate(feedback);
     if (status && !this.stopped) this.listener.onStatus(status);
   }
 

@@ -1,7 +1,10 @@
 // Tests of the chat page as rendered: the selector contract's test ids and roles, a
-// streamed answer with citations, Enter versus Shift+Enter, and errors as alerts.
+// streamed answer with citations, Enter versus Shift+Enter, errors as alerts, and rating
+// replies and the conversation.
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { FakeApi, json, message, problem, sse } from "../test/fake-api";
+import { storageKey } from "../lib/session-store";
+import type { Feedback, Message } from "../lib/types";
+import { FakeApi, echoRating, feedback, json, message, problem, sse } from "../test/fake-api";
 import { allByTestId, byTestId, click, mount, pressKey, typeInto } from "../test/render";
 import { ChatApp, initials } from "./ChatApp";
 
@@ -151,5 +154,137 @@ describe("ChatApp", () => {
     await vi.waitFor(() => expect(finishUpload).toBeTypeOf("function"));
     finishUpload();
     await vi.waitFor(() => expect(byTestId(root, "attachment-chip").dataset.state).toBe("ready"));
+  });
+});
+
+describe("ChatApp feedback", () => {
+  const HISTORY = [message("v1", "visitor", "How long do refunds take?"), message("b1", "bot", "Five days.")];
+
+  /** A returning visitor: the stored session, its history and its stored ratings. */
+  async function resumed(messages: Message[] = HISTORY, ratings: Feedback[] = []) {
+    localStorage.setItem(
+      storageKey("wk_demo"),
+      JSON.stringify({ sessionId: "s1", token: "tok", expiresAt: Date.now() + 3600_000, cursor: 0 }),
+    );
+    api.on("GET", /^\/api\/sessions\/s1\/messages/, () => json({ messages, next_cursor: null, feedback: ratings }));
+    api.on("GET", /^\/api\/sessions\/s1$/, () =>
+      json({ session: { id: "s1", status: "open", visitor: { id: "v" }, created_at: 0, updated_at: 0 } }),
+    );
+    api.on("PUT", /^\/api\/sessions\/s1\/feedback$/, echoRating);
+    return ready();
+  }
+
+  const bot = (root: HTMLElement) => root.querySelector<HTMLElement>('[data-testid="message"][data-author="bot"]')!;
+  const pressed = (el: HTMLElement) => el.getAttribute("aria-pressed");
+  const puts = () => api.requestsTo("PUT", /\/feedback$/).map((r) => r.body);
+
+  it("rates a bot reply with a thumb, and shows the choice as pressed", async () => {
+    const root = await resumed();
+    expect(root.querySelector('[data-author="visitor"] [data-testid="rating"]')).toBeNull();
+    const helpful = byTestId(bot(root), "rate-helpful");
+    const notHelpful = byTestId(bot(root), "rate-not-helpful");
+    expect(helpful.getAttribute("aria-label")).toBe("Helpful");
+    expect(notHelpful.getAttribute("aria-label")).toBe("Not helpful");
+    expect(notHelpful.textContent).toBe("Not helpful");
+    expect([pressed(helpful), pressed(notHelpful)]).toEqual(["false", "false"]);
+    click(helpful);
+    expect([pressed(helpful), pressed(notHelpful)]).toEqual(["true", "false"]);
+    await vi.waitFor(() => expect(puts()).toEqual([{ message_id: "b1", helpful: true }]));
+    expect(api.requestsTo("PUT", /\/feedback$/)[0]!.headers.Authorization).toBe("Bearer tok");
+    expect(root.querySelector('[data-testid="rating-comment"]')).toBeNull();
+  });
+
+  it("offers an optional comment after Not helpful and sends it with the same rating", async () => {
+    const root = await resumed();
+    click(byTestId(bot(root), "rate-not-helpful"));
+    expect(pressed(byTestId(bot(root), "rate-not-helpful"))).toBe("true");
+    await vi.waitFor(() => expect(puts()).toEqual([{ message_id: "b1", helpful: false }]));
+    const comment = byTestId<HTMLInputElement>(bot(root), "rating-comment");
+    expect(comment.getAttribute("aria-label")).toBe("What was missing? (optional)");
+    const send = byTestId<HTMLButtonElement>(bot(root), "rating-comment-send");
+    await vi.waitFor(() => expect(send.disabled).toBe(true));
+    typeInto(comment, "It did not say when the 5 days start.");
+    expect(send.disabled).toBe(false);
+    click(send);
+    await vi.waitFor(() => expect(byTestId(bot(root), "rating-thanks").textContent).toBe("Thanks for your feedback."));
+    expect(puts()[1]).toEqual({ message_id: "b1", helpful: false, comment: "It did not say when the 5 days start." });
+    expect(root.querySelector('[data-testid="rating-comment"]')).toBeNull();
+    // The choice can be changed.
+    click(byTestId(bot(root), "rate-helpful"));
+    await vi.waitFor(() => expect(puts()[2]).toEqual({ message_id: "b1", helpful: true }));
+    expect(pressed(byTestId(bot(root), "rate-not-helpful"))).toBe("false");
+  });
+
+  it("asks whether it solved the problem after a bot answer, not while one is pending, and not with a person", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    api.on("POST", /\/messages$/, async () => {
+      await gate;
+      return sse([
+        ["message", message("v1", "visitor", "Refunds?")],
+        ["token", { text: "Five days." }],
+        ["done", { reply: message("b1", "bot", "Five days."), degraded: false }],
+      ]);
+    });
+    api.on("PUT", /\/feedback$/, echoRating);
+    const root = await ready();
+    expect(root.querySelector('[data-testid="resolved-question"]')).toBeNull();
+    typeInto(byTestId(root, "chat-input"), "Refunds?");
+    click(byTestId(root, "chat-send"));
+    await vi.waitFor(() => expect(byTestId(root, "typing-indicator")).toBeTruthy());
+    expect(root.querySelector('[data-testid="resolved-question"]')).toBeNull();
+    release();
+    await vi.waitFor(() => expect(byTestId(root, "resolved-question").textContent).toContain("Did this solve your problem?"));
+    expect(root.querySelector('[data-testid="resolved-question"] [data-testid="rating-thanks"]')).toBeNull();
+    click(byTestId(root, "resolved-yes"));
+    expect(pressed(byTestId(root, "resolved-yes"))).toBe("true");
+    await vi.waitFor(() =>
+      expect(byTestId(byTestId(root, "resolved-question"), "rating-thanks").textContent).toBe("Thanks for your feedback."),
+    );
+    expect(puts()).toEqual([{ resolved: true }]);
+    expect(root.querySelector('[data-testid="resolved-question"] [data-testid="rating-comment"]')).toBeNull();
+    api.pushEvents([{ cursor: 1, type: "status", data: { status: "handed_off" }, created_at: 1 }]);
+    await vi.waitFor(() => expect(root.querySelector('[data-testid="resolved-question"]')).toBeNull());
+  });
+
+  it("offers an optional comment after No", async () => {
+    const root = await resumed();
+    click(byTestId(root, "resolved-no"));
+    await vi.waitFor(() => expect(puts()).toEqual([{ resolved: false }]));
+    const question = byTestId(root, "resolved-question");
+    await vi.waitFor(() => expect(byTestId(question, "rating-thanks")).toBeTruthy());
+    typeInto(byTestId(question, "rating-comment"), "I still can't log in");
+    click(byTestId(question, "rating-comment-send"));
+    await vi.waitFor(() => expect(puts()[1]).toEqual({ resolved: false, comment: "I still can't log in" }));
+    await vi.waitFor(() => expect(question.querySelector('[data-testid="rating-comment"]')).toBeNull());
+  });
+
+  it("marks the ratings stored before a reload", async () => {
+    const root = await resumed(
+      [...HISTORY, message("v2", "visitor", "And exchanges?"), message("b2", "bot", "Also five days.")],
+      [feedback({ message_id: "b1", helpful: false, comment: "vague" }), feedback({ resolved: true }, 2)],
+    );
+    const [first, second] = allByTestId(root, "message").filter((m) => m.dataset.author === "bot");
+    expect(pressed(byTestId(first!, "rate-not-helpful"))).toBe("true");
+    expect(pressed(byTestId(first!, "rate-helpful"))).toBe("false");
+    expect(first!.querySelector('[data-testid="rating-comment"]')).toBeNull();
+    expect(pressed(byTestId(second!, "rate-helpful"))).toBe("false");
+    expect(pressed(byTestId(second!, "rate-not-helpful"))).toBe("false");
+    expect(pressed(byTestId(root, "resolved-yes"))).toBe("true");
+    expect(byTestId(byTestId(root, "resolved-question"), "rating-thanks")).toBeTruthy();
+    // A rating given in another tab arrives through the feed.
+    api.pushEvents([{ cursor: 1, type: "feedback", data: feedback({ message_id: "b2", helpful: true }, 3) as unknown as Record<string, unknown>, created_at: 3 }]);
+    await vi.waitFor(() => expect(pressed(byTestId(second!, "rate-helpful"))).toBe("true"));
+  });
+
+  it("shows a failed rating as a small inline error and keeps the chat", async () => {
+    const root = await resumed();
+    api.on("PUT", /\/feedback$/, () => problem(503, "down"));
+    click(byTestId(bot(root), "rate-helpful"));
+    await vi.waitFor(() => expect(byTestId(bot(root), "rating-error").textContent).toBe("Something went wrong on our side. Please try again."));
+    expect(byTestId(bot(root), "rating-error").getAttribute("role")).toBe("alert");
+    expect(pressed(byTestId(bot(root), "rate-helpful"))).toBe("false");
+    expect(root.querySelector('[data-testid="chat-error"]')).toBeNull();
+    expect(allByTestId(root, "message")).toHaveLength(2);
   });
 });

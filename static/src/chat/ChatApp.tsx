@@ -145,8 +145,9 @@ function ResolvedQuestion({ rating }: { rating: RatingProps }) {
   const answered = choice !== null && state.sending === null && !state.error;
   return (
     <div class="resolved" data-testid="resolved-question" aria-busy={state.sending !== null ? "true" : undefined}>
-      <div class="resolved__ask" role="group" aria-labelledby="resolved-label">
-        <span id="resolved-label">Did this solve your problem?</span>
+      {/* One question at most on the page, so a fixed id is unique. */}
+      <div class="resolved__ask" role="group" aria-labelledby="resolved-question-label">
+        <span id="resolved-question-label">Did this solve your problem?</span>
         <span class="resolved__buttons">
           <button
             type="button"
@@ -173,7 +174,7 @@ function ResolvedQuestion({ rating }: { rating: RatingProps }) {
           {THANKS_TEXT}
         </span>
       )}
-      {state.commenting && choice === false && <CommentBox rating={rating} label="What could we do better? (optional)" />}
+      {state.commenting && choice === false && <CommentBox rating={rating} label="What went wrong? (optional)" />}
       <RatingError state={state} />
     </div>
   );

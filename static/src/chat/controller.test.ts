@@ -1,12 +1,20 @@
 // Tests of the chat controller against a fake API: session start and resume, token
 // refresh, streamed sending, retries with the same Idempotency-Key, the event feed,
-// escalation and attachments.
+// escalation, attachments and the visitor's ratings.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { OFFLINE_MESSAGE } from "../lib/api";
+import { CONVERSATION } from "../lib/feedback";
 import { storageKey, type StoredSession } from "../lib/session-store";
 import type { UploadRequest } from "../lib/upload";
-import { FakeApi, json, message, problem, sse } from "../test/fake-api";
-import { ChatController, MISSING_KEY_MESSAGE, NEW_SESSION_NOTICE, type ChatEnvironment } from "./controller";
+import { FakeApi, echoRating, feedback, json, message, problem, sse } from "../test/fake-api";
+import {
+  ChatController,
+  MISSING_KEY_MESSAGE,
+  NEW_SESSION_NOTICE,
+  RATING_OFFLINE_MESSAGE,
+  ratingChoice,
+  type ChatEnvironment,
+} from "./controller";
 import { isTyping, streamingReply } from "./conversation";
 
 const NOW = 1_700_000_000_000;
@@ -438,5 +446,118 @@ describe("before the session is ready", () => {
     await vi.waitFor(() => expect(c.view.chat.turn).toBeNull());
     expect(api.requestsTo("POST", /s-new\/messages$/)[0]!.body).toEqual({ text: "Early question" });
     expect(uploads[0]!.url).toBe("/api/sessions/s-new/attachments");
+  });
+});
+
+describe("feedback", () => {
+  const puts = () => api.requestsTo("PUT", /^\/api\/sessions\/s1\/feedback$/);
+
+  it("shows the ratings stored with the history", async () => {
+    storeSession();
+    api.on("GET", /^\/api\/sessions\/s1\/messages/, () =>
+      json({
+        messages: [message("v0", "visitor", "Hi"), message("b0", "bot", "Hello!")],
+        next_cursor: null,
+        feedback: [feedback({ message_id: "b0", helpful: false, comment: "vague" }), feedback({ resolved: true })],
+      }),
+    );
+    const c = await started(controllerFor());
+    expect(ratingChoice(c.view, "b0")).toBe(false);
+    expect(ratingChoice(c.view, CONVERSATION)).toBe(true);
+    expect(ratingChoice(c.view, "b-other")).toBeNull();
+  });
+
+  it("puts a reply's rating with the token, shown as chosen at once and stored from the answer", async () => {
+    storeSession();
+    let answer!: () => void;
+    api.on("PUT", /\/feedback$/, async (req) => {
+      await new Promise<void>((resolve) => (answer = resolve));
+      return echoRating(req);
+    });
+    const c = await started(controllerFor());
+    c.rate("b0", true);
+    expect(ratingChoice(c.view, "b0")).toBe(true);
+    expect(c.view.rating.b0).toMatchObject({ sending: true, commenting: false });
+    await vi.waitFor(() => expect(answer).toBeTypeOf("function"));
+    expect(puts()[0]!.body).toEqual({ message_id: "b0", helpful: true });
+    expect(puts()[0]!.headers.Authorization).toBe("Bearer tok-old");
+    answer();
+    await vi.waitFor(() => expect(c.view.rating.b0!.sending).toBeNull());
+    expect(c.view.chat.ratings.b0).toMatchObject({ helpful: true });
+    expect(ratingChoice(c.view, "b0")).toBe(true);
+  });
+
+  it("opens the comment box on Not helpful and sends the comment with the same rating", async () => {
+    storeSession();
+    api.on("PUT", /\/feedback$/, echoRating);
+    const c = await started(controllerFor());
+    c.rate("b0", false);
+    expect(c.view.rating.b0!.commenting).toBe(true);
+    await vi.waitFor(() => expect(c.view.chat.ratings.b0).toMatchObject({ helpful: false }));
+    c.sendRatingComment("b0");
+    expect(puts()).toHaveLength(1);
+    c.setRatingComment("b0", "  It did not say how long.  ");
+    c.sendRatingComment("b0");
+    await vi.waitFor(() => expect(c.view.rating.b0).toMatchObject({ commenting: false, comment: "", thanked: true }));
+    expect(puts().map((r) => r.body)).toEqual([
+      { message_id: "b0", helpful: false },
+      { message_id: "b0", helpful: false, comment: "It did not say how long." },
+    ]);
+    expect(c.view.chat.ratings.b0).toMatchObject({ helpful: false, comment: "It did not say how long." });
+  });
+
+  it("sends a change of mind after the rating on its way, so the last choice is stored", async () => {
+    storeSession();
+    const answers: (() => void)[] = [];
+    api.on("PUT", /\/feedback$/, async (req) => {
+      await new Promise<void>((resolve) => answers.push(resolve));
+      return echoRating(req);
+    });
+    const c = await started(controllerFor());
+    c.rate("b0", true);
+    c.rate("b0", false);
+    c.rate("b0", true);
+    expect(ratingChoice(c.view, "b0")).toBe(true);
+    await vi.waitFor(() => expect(answers).toHaveLength(1));
+    answers[0]!();
+    await vi.waitFor(() => expect(answers).toHaveLength(2));
+    expect(ratingChoice(c.view, "b0")).toBe(true);
+    answers[1]!();
+    await vi.waitFor(() => expect(c.view.rating.b0!.sending).toBeNull());
+    expect(puts().map((r) => (r.body as { helpful: boolean }).helpful)).toEqual([true, true]);
+    expect(c.view.chat.ratings.b0).toMatchObject({ helpful: true });
+  });
+
+  it("answers the conversation's question with `resolved`", async () => {
+    storeSession();
+    api.on("PUT", /\/feedback$/, echoRating);
+    const c = await started(controllerFor());
+    c.rate(CONVERSATION, false);
+    expect(c.view.rating[CONVERSATION]!.commenting).toBe(true);
+    await vi.waitFor(() => expect(c.view.chat.ratings[CONVERSATION]).toMatchObject({ resolved: false }));
+    c.setRatingComment(CONVERSATION, "Still cannot log in");
+    c.sendRatingComment(CONVERSATION);
+    await vi.waitFor(() => expect(c.view.rating[CONVERSATION]!.thanked).toBe(true));
+    expect(puts().map((r) => r.body)).toEqual([{ resolved: false }, { resolved: false, comment: "Still cannot log in" }]);
+  });
+
+  it("shows a failed rating as its own error, back to the stored choice, and keeps the chat", async () => {
+    storeSession();
+    api.on("PUT", /\/feedback$/, () => problem(422, "Only the bot's replies can be rated."));
+    const c = await started(controllerFor());
+    const before = shown(c);
+    c.rate("b0", true);
+    await vi.waitFor(() => expect(c.view.rating.b0!.error).toBe("Only the bot's replies can be rated."));
+    expect(ratingChoice(c.view, "b0")).toBeNull();
+    expect(c.view.error).toBeNull();
+    expect(shown(c)).toEqual(before);
+    expect(c.view.phase).toBe("ready");
+    api.on("PUT", /\/feedback$/, async () => {
+      throw new TypeError("Failed to fetch");
+    });
+    c.rate("b0", false);
+    expect(c.view.rating.b0!.error).toBeNull();
+    await vi.waitFor(() => expect(c.view.rating.b0!.error).toBe(RATING_OFFLINE_MESSAGE));
+    expect(api.requestsTo("POST", /^\/api\/sessions$/)).toHaveLength(0);
   });
 });

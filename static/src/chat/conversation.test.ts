@@ -11,8 +11,10 @@ import {
   RESOLVED_NOTICE,
   abandonTurn,
   addMessages,
+  addRatings,
   applyFeed,
   applyStatus,
+  asksResolved,
   failTurn,
   finishTurn,
   initialChat,
@@ -27,7 +29,8 @@ import {
   turnToken,
   type ChatState,
 } from "./conversation";
-import type { Citation, FeedEvent, Message } from "../lib/types";
+import { CONVERSATION } from "../lib/feedback";
+import type { Citation, Feedback, FeedEvent, Message } from "../lib/types";
 
 const message = (id: string, author: Message["author"], text: string, extra: Partial<Message> = {}): Message => ({
   id,
@@ -53,6 +56,13 @@ const citation: Citation = {
 
 const feedMessage = (cursor: number, m: Message): FeedEvent => ({ cursor, type: "message", data: { ...m }, created_at: 1 });
 const feedStatus = (cursor: number, data: Record<string, unknown>): FeedEvent => ({ cursor, type: "status", data, created_at: 1 });
+
+const feedRating = (cursor: number, f: Partial<Feedback> | Record<string, unknown>, updatedAt = cursor): FeedEvent => ({
+  cursor,
+  type: "feedback",
+  data: { comment: null, created_at: 1, updated_at: updatedAt, ...f },
+  created_at: 1,
+});
 
 function started(text = "How long do refunds take?"): ChatState {
   return startTurn(initialChat(), { localId: "local-1", idempotencyKey: "key-1", text, attachmentIds: [], now: 5 });
@@ -208,5 +218,56 @@ describe("history and the event feed", () => {
     let s = applyStatus(initialChat(), { status: "closed" });
     s = applyStatus(s, { status: "closed" });
     expect(new Set(s.items.map((i) => i.key)).size).toBe(2);
+  });
+});
+
+describe("ratings", () => {
+  const answered = () => addMessages(initialChat(), [message("v1", "visitor", "Refunds?"), message("b1", "bot", "Five days.")]);
+
+  it("keeps history's ratings and the feed's changes by target", () => {
+    let s = addRatings(answered(), [
+      { message_id: "b1", helpful: true, comment: null, created_at: 1, updated_at: 1 },
+      { resolved: false, comment: "still broken", created_at: 2, updated_at: 2 },
+    ]);
+    expect(s.ratings.b1).toMatchObject({ helpful: true });
+    expect(s.ratings[CONVERSATION]).toMatchObject({ resolved: false, comment: "still broken" });
+    s = applyFeed(s, [feedRating(7, { message_id: "b1", helpful: false, comment: "vague" }), feedRating(8, { nonsense: 1 })]);
+    expect(s.ratings.b1).toMatchObject({ helpful: false, comment: "vague" });
+    expect(Object.keys(s.ratings)).toHaveLength(2);
+  });
+
+  it("holds a feed rating back while a turn streams, like any event", () => {
+    let s = startTurn(answered(), { localId: "local-2", idempotencyKey: "k", text: "More?", attachmentIds: [], now: 5 });
+    s = applyFeed(s, [feedRating(3, { message_id: "b1", helpful: true })]);
+    expect(s.ratings).toEqual({});
+    s = finishTurn(s, message("b2", "bot", "Sure."));
+    expect(s.ratings.b1).toMatchObject({ helpful: true });
+  });
+});
+
+describe("asksResolved", () => {
+  it("asks once the newest message is the bot's answer", () => {
+    expect(asksResolved(initialChat())).toBe(false);
+    expect(asksResolved(addMessages(initialChat(), [message("v1", "visitor", "Hi")]))).toBe(false);
+    const answered = addMessages(initialChat(), [message("v1", "visitor", "Hi"), message("b1", "bot", "Hello!")]);
+    expect(asksResolved(answered)).toBe(true);
+    expect(asksResolved(addMessages(answered, [message("y1", "system", "Ticket opened")]))).toBe(true);
+  });
+
+  it("does not ask while a reply is on its way, after a clarifying question, or with a person", () => {
+    const answered = addMessages(initialChat(), [message("v1", "visitor", "Hi"), message("b1", "bot", "Hello!")]);
+    const pending = startTurn(answered, { localId: "local-2", idempotencyKey: "k", text: "More?", attachmentIds: [], now: 5 });
+    expect(asksResolved(pending)).toBe(false);
+    expect(asksResolved(turnToken(pending, "Su"))).toBe(false);
+    expect(asksResolved(finishTurn(turnToken(pending, "Sure."), message("b2", "bot", "Sure.")))).toBe(true);
+    const clarify = addMessages(answered, [
+      message("v2", "visitor", "The library?"),
+      message("b2", "bot", "Which one?", { action: { type: "clarify", options: ["A", "B"] } }),
+    ]);
+    expect(asksResolved(clarify)).toBe(false);
+    expect(asksResolved(applyStatus(answered, { status: "handed_off" }))).toBe(false);
+    const handedBack = applyStatus(applyStatus(answered, { status: "handed_off" }), { status: "open", resolution: "handed_back" });
+    expect(asksResolved(handedBack)).toBe(true);
+    expect(asksResolved(addMessages(handedBack, [message("a1", "agent", "Bye!")]))).toBe(false);
   });
 });

@@ -9,6 +9,7 @@ import {
   friendlyMessage,
   isSessionGone,
   parseRetryAfter,
+  rate,
 } from "./api";
 
 function problemResponse(status: number, detail: string, headers: Record<string, string> = {}) {
@@ -126,5 +127,24 @@ describe("isSessionGone", () => {
     expect(isSessionGone(new ApiError(404, null))).toBe(true);
     expect(isSessionGone(new ApiError(409, null))).toBe(false);
     expect(isSessionGone(new NetworkError())).toBe(false);
+  });
+});
+
+describe("rate", () => {
+  it("puts the visitor's rating of a reply or of the conversation with the session token", async () => {
+    const stored = { message_id: "b1", helpful: false, comment: "vague", created_at: 1, updated_at: 1 };
+    const fetchMock = vi.fn(async () => new Response(JSON.stringify({ feedback: stored, changed: true })));
+    vi.stubGlobal("fetch", fetchMock);
+    await expect(rate("t0k", "s/1", { message_id: "b1", helpful: false, comment: "vague" })).resolves.toEqual({
+      feedback: stored,
+      changed: true,
+    });
+    await rate("t0k", "s1", { resolved: true });
+    const calls = fetchMock.mock.calls as unknown as [string, RequestInit][];
+    expect(calls.map(([url, init]) => [url, init.method, init.body])).toEqual([
+      ["/api/sessions/s%2F1/feedback", "PUT", '{"message_id":"b1","helpful":false,"comment":"vague"}'],
+      ["/api/sessions/s1/feedback", "PUT", '{"resolved":true}'],
+    ]);
+    expect((calls[0]![1].headers as Record<string, string>).Authorization).toBe("Bearer t0k");
   });
 });

@@ -2,7 +2,7 @@
 // method and path, records every request, and serves the event feed as a long-poll that
 // answers from a queue of batches (or waits until the test pushes one, or aborts).
 import { vi } from "vitest";
-import type { FeedBatch, FeedEvent, Message } from "../lib/types";
+import type { Feedback, FeedBatch, FeedEvent, Message } from "../lib/types";
 
 export interface RecordedRequest {
   method: string;
@@ -39,6 +39,17 @@ export function sse(events: [string, unknown][], chunkSize = 7): Response {
 
 export function message(id: string, author: Message["author"], text: string, extra: Partial<Message> = {}): Message {
   return { id, author, text, citations: [], action: null, reply_to: null, responder: null, created_at: 1, ...extra };
+}
+
+/** A stored rating: of a bot reply (`{ message_id, helpful }`) or of the conversation (`{ resolved }`). */
+export function feedback(rating: Partial<Feedback>, updatedAt = 1): Feedback {
+  return { comment: null, created_at: updatedAt, updated_at: updatedAt, ...rating };
+}
+
+/** A PUT /feedback handler that stores and answers whatever rating it is sent. */
+export function echoRating(req: RecordedRequest): Response {
+  const body = req.body as Partial<Feedback>;
+  return json({ feedback: feedback({ ...body, comment: body.comment ?? null }), changed: true });
 }
 
 export class FakeApi {
