@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 const ROOMY: &str = r#"{"rate_limits":{"per_visitor":100000,"per_client":100000}}"#;
 const METRICS_TOKEN: &str = "feedback-metrics-token";
 
-const REFUNDS: &str = "# Refunds\n\n## How long a refund takes\n\nOnce the warehouse receives \
-your return, the refund reaches your card within 5 to 7 business days.\n";
+const SHIPPING: &str = "# Shipping\n\n## Delivery times\n\nStandard delivery takes 3 to 5 \
+working days. Express delivery arrives the next working day when you order before 2 pm.\n";
 
 struct Site {
     app: PlatformApp,
@@ -25,7 +25,7 @@ struct Site {
 }
 
 impl Site {
-    /// The app with one tenant whose knowledge base holds the refunds article; conversations
+    /// The app with one tenant whose knowledge base holds the shipping article; conversations
     /// count as finished as soon as `/metrics` is scraped (`outcome_idle_secs` 0).
     fn start(backend: Backend, others: &[TenantSeed]) -> Site {
         let tenant = TenantSeed::unique("rated", ROOMY);
@@ -44,7 +44,7 @@ impl Site {
             &app,
             "/api/kb/documents",
             Some(&admin),
-            &json!({ "external_id": "refunds.md", "content": REFUNDS }),
+            &json!({ "external_id": "shipping.md", "content": SHIPPING }),
         ));
         assert_eq!(stored.status, 201, "{}", stored.text);
         Site { app, tenant }
@@ -110,13 +110,13 @@ impl Site {
 
 /// An answered question: the turn's reply id, checked to be a cited answer without an action.
 fn answered(site: &Site, session: &str, token: &str) -> String {
-    let turn = site.say(session, token, "How long does a refund take to reach my card?");
+    let turn = site.say(session, token, "How long does standard delivery take?");
     assert_eq!(turn["action"], Value::Null, "{turn}");
     assert!(
         turn["reply"]["text"]
             .as_str()
             .unwrap()
-            .contains("5 to 7 business days"),
+            .contains("3 to 5 working days"),
         "{turn}"
     );
     turn["reply"]["id"].as_str().unwrap().to_string()
@@ -258,10 +258,7 @@ fn idle_conversations_are_counted_once_by_outcome(backend: Backend) {
     answered(&site, &s, &t);
     let (s, t) = site.session();
     answered(&site, &s, &t);
-    assert_eq!(
-        site.rate(&s, &t, &json!({ "resolved": true })).status,
-        200
-    );
+    assert_eq!(site.rate(&s, &t, &json!({ "resolved": true })).status, 200);
     // Unresolved: an answer rated not helpful.
     let (s, t) = site.session();
     let reply = answered(&site, &s, &t);
@@ -298,10 +295,7 @@ fn idle_conversations_are_counted_once_by_outcome(backend: Backend) {
     assert_eq!(site.app.sql_scalar(&settled), "none");
 
     // Settled once: a later scrape, or a later rating, counts nothing again.
-    assert_eq!(
-        site.rate(&s, &t, &json!({ "resolved": true })).status,
-        200
-    );
+    assert_eq!(site.rate(&s, &t, &json!({ "resolved": true })).status, 200);
     let again = site.scrape();
     for outcome in ["resolved", "unresolved", "abandoned", "handed_off"] {
         assert_eq!(

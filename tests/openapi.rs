@@ -289,6 +289,43 @@ fn session_responses_match_their_documented_shapes() {
         Some(&admin),
         None,
     );
+    // A turn, its history with the visitor's ratings, and the ratings themselves.
+    let turn = check(
+        &spec,
+        &app,
+        "POST",
+        "/api/sessions/{id}/messages",
+        &format!("{one}/messages"),
+        Some(&visitor),
+        Some(serde_json::json!({ "text": "Do you ship to Mars?" })),
+    );
+    let reply = turn["reply"]["id"].as_str().unwrap().to_string();
+    let feedback = format!("{one}/feedback");
+    for body in [
+        serde_json::json!({ "message_id": reply, "helpful": false, "comment": "vague" }),
+        serde_json::json!({ "resolved": true, "comment": null }),
+        serde_json::json!({ "resolved": true, "helpful": true }),
+    ] {
+        check(
+            &spec,
+            &app,
+            "PUT",
+            "/api/sessions/{id}/feedback",
+            &feedback,
+            Some(&visitor),
+            Some(body),
+        );
+    }
+    let history = check(
+        &spec,
+        &app,
+        "GET",
+        "/api/sessions/{id}/messages",
+        &format!("{one}/messages"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(history["feedback"].as_array().unwrap().len(), 2, "{history}");
     check(
         &spec,
         &app,

@@ -94,6 +94,11 @@ describe("the web UI", () => {
     }, null, { timeout: ANSWER_MS });
     const citation = await reply.getByTestId("citation").first().textContent();
     assert.match(citation, /plans and pricing/i);
+    // The visitor rates the answer (kept: the reload below shows it from the history).
+    await reply.getByTestId("rate-helpful").click();
+    await reply
+      .locator('[data-testid="rate-helpful"][aria-pressed="true"]')
+      .waitFor({ timeout: 10_000 });
     // Phone-sized: nothing scrolls sideways.
     const overflow = await visitor.evaluate(
       () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
@@ -123,6 +128,10 @@ describe("the web UI", () => {
     );
     const text = await visitor.getByTestId("message").first().textContent();
     assert.match(text, /Pro plan/);
+    await visitor
+      .locator('[data-testid="rate-helpful"][aria-pressed="true"]')
+      .first()
+      .waitFor({ timeout: 15_000 });
   });
 
   test("a file of a type the chat does not take is refused before upload", async () => {
@@ -201,8 +210,13 @@ describe("the web UI", () => {
     await item.waitFor({ timeout: 20_000 });
     await item.click();
     await agent.getByTestId("transcript").getByText("Zorblax").first().waitFor({ timeout: 15_000 });
-    // The bot's answers show their citations in the transcript.
+    // The bot's answers show their citations in the transcript, and the visitor's rating.
     await agent.getByTestId("transcript").getByTestId("citation").first().waitFor();
+    await agent
+      .getByTestId("transcript")
+      .locator('[data-testid="reply-rating"][data-helpful="true"]')
+      .first()
+      .waitFor({ timeout: 15_000 });
     await agent.getByTestId("claim-button").click();
     await agent.waitForFunction(
       () => /pending/i.test(document.querySelector('[data-testid="ticket-status"]')?.textContent ?? ""),

@@ -357,10 +357,8 @@ fn rate(req: &Request, id: &str) -> Result<Response, ApiError> {
     let (principal, tenant) = services.caller(req)?;
     require_role(&principal, &[Role::Visitor])?;
     let session = visible_session(&services.db, &principal, &tenant, id)?;
-    let rating = core_logic::outcome::validate_feedback(request::json_body(
-        req,
-        MAX_JSON_BODY_BYTES,
-    )?)?;
+    let rating =
+        core_logic::outcome::validate_feedback(request::json_body(req, MAX_JSON_BODY_BYTES)?)?;
     let (feedback, changed) =
         edge::feedback::rate(&services.db, &tenant.id, &session.id, &rating, now_ms())?;
     Ok(edge::error::json_response(

@@ -71,7 +71,7 @@ impl Rating {
 /// trimmed (empty is none), at most [`MAX_COMMENT_CHARS`] characters, without control
 /// characters but newlines and tabs.
 pub fn validate_feedback(body: PutFeedback) -> Result<Rating, Problem> {
-    let target_and_value = match (body.message_id, body.helpful, body.resolved) {
+    let (target, positive) = match (body.message_id, body.helpful, body.resolved) {
         (Some(id), Some(helpful), None) => {
             if !crate::session::is_session_id(&id) {
                 return Err(bad_request("`message_id` must be a message id"));
@@ -103,8 +103,8 @@ pub fn validate_feedback(body: PutFeedback) -> Result<Rating, Problem> {
         }
     }
     Ok(Rating {
-        target: target_and_value.0,
-        positive: target_and_value.1,
+        target,
+        positive,
         comment,
     })
 }

@@ -111,12 +111,7 @@ pub fn rate(
     Ok(stored)
 }
 
-fn get(
-    db: &Db,
-    tenant_id: &str,
-    session_id: &str,
-    key: &str,
-) -> Result<Option<Feedback>, DbError> {
+fn get(db: &Db, tenant_id: &str, session_id: &str, key: &str) -> Result<Option<Feedback>, DbError> {
     db.query(
         &format!(
             "SELECT {FEEDBACK_COLUMNS} FROM feedback \
