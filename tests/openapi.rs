@@ -325,7 +325,11 @@ fn session_responses_match_their_documented_shapes() {
         Some(&admin),
         None,
     );
-    assert_eq!(history["feedback"].as_array().unwrap().len(), 2, "{history}");
+    assert_eq!(
+        history["feedback"].as_array().unwrap().len(),
+        2,
+        "{history}"
+    );
     check(
         &spec,
         &app,

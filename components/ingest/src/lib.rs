@@ -8,6 +8,10 @@
 //!   unchanged content is not re-embedded.
 //! - `GET /api/kb/documents?limit=&cursor=`, `GET|DELETE /api/kb/documents/{id}`.
 //! - `POST /api/kb/search`: the search preview, with each retriever's rank and score.
+//! - `GET /api/kb/unanswered?since=&until=&format=json|csv`: the questions the bot could
+//!   not answer, near-duplicates grouped, with the passages the knowledge base offers.
+//! - `GET|POST /api/kb/curated`: the answers admins wrote for them (each a document of kind
+//!   `curated`, which the bot then cites), marking the questions they address.
 
 use core_logic::auth::{Role, require_role};
 use core_logic::kb::{
@@ -51,9 +55,14 @@ fn route(req: &Request) -> Result<Response, ApiError> {
         (Method::Delete, ["documents", id]) => delete(req, id),
         (Method::Post, ["search"]) => search(req),
         (Method::Post, ["reindex"]) => reindex(req),
+        (Method::Get, ["unanswered"]) => unanswered(req),
+        (Method::Get, ["curated"]) => curated_list(req),
+        (Method::Post, ["curated"]) => curate(req),
         (_, ["documents"]) => Err(ApiError::method_not_allowed("GET, POST")),
         (_, ["documents", _]) => Err(ApiError::method_not_allowed("GET, PUT, DELETE")),
         (_, ["search"] | ["reindex"]) => Err(ApiError::method_not_allowed("POST")),
+        (_, ["unanswered"]) => Err(ApiError::method_not_allowed("GET")),
+        (_, ["curated"]) => Err(ApiError::method_not_allowed("GET, POST")),
         _ => Err(ApiError::not_found("no such knowledge-base route")),
     }
 }
@@ -232,4 +241,69 @@ fn search(req: &Request) -> Result<Response, ApiError> {
     let outcome = retrievers.knowledge(&services, &tenant).search(&search)?;
     edge::metrics::record_retrieval(services.counters.as_ref(), &outcome.timings);
     Ok(edge::error::json_response(200, &to_json(&outcome)?))
+}
+
+/// `GET /api/kb/unanswered`: JSON, or CSV with `format=csv`.
+fn unanswered(req: &Request) -> Result<Response, ApiError> {
+    let services = Services::open(req, "ingest")?;
+    let tenant = admin(&services, req)?;
+    let query = core_logic::unanswered::parse_list_query(req.query(), now_ms())?;
+    let retrievers = Retrievers::open(services.request_id.as_deref(), CallPath::Answer);
+    let knowledge = retrievers.knowledge(&services, &tenant);
+    let list = edge::unanswered::list(&knowledge, query.since, query.until)?;
+    if query.csv {
+        return Ok(Response::builder()
+            .status(200)
+            .header("content-type", "text/csv; charset=utf-8")
+            .header(
+                "content-disposition",
+                "attachment; filename=\"unanswered.csv\"",
+            )
+            .body(edge::unanswered::csv(&list))
+            .build());
+    }
+    Ok(edge::error::json_response(200, &to_json(&list)?))
+}
+
+fn curated_list(req: &Request) -> Result<Response, ApiError> {
+    let services = Services::open(req, "ingest")?;
+    let tenant = admin(&services, req)?;
+    let answers = edge::unanswered::curated_answers(&services.db, &tenant.id)?;
+    Ok(edge::error::json_response(
+        200,
+        &serde_json::json!({ "answers": to_json(&answers)? }),
+    ))
+}
+
+/// `POST /api/kb/curated`: 201 for a new question, 200 when it updated the answer.
+fn curate(req: &Request) -> Result<Response, ApiError> {
+    let services = Services::open(req, "ingest")?;
+    let tenant = admin(&services, req)?;
+    let curated =
+        core_logic::unanswered::validate_curated(request::json_body(req, MAX_JSON_BODY_BYTES)?)?;
+    let retrievers = Retrievers::open(services.request_id.as_deref(), CallPath::Write);
+    let knowledge = retrievers.knowledge(&services, &tenant);
+    let (ingested, answer, addressed) = edge::unanswered::curate(&knowledge, &curated, now_ms())?;
+    let stored = (ingested.status != UpsertOutcome::Unchanged).then(|| {
+        (
+            ingested.document.chunk_count,
+            ingested.vector_index.as_str(),
+        )
+    });
+    let outcome = serde_json::to_value(ingested.status).unwrap_or_default();
+    edge::metrics::record_ingest(
+        services.counters.as_ref(),
+        outcome.as_str().unwrap_or("other"),
+        stored,
+    );
+    Ok(edge::error::json_response(
+        ingested.status.status(),
+        &serde_json::json!({
+            "answer": to_json(&answer)?,
+            "status": ingested.status,
+            "document": to_json(&ingested.document)?,
+            "vector_index": ingested.vector_index,
+            "addressed": addressed,
+        }),
+    ))
 }

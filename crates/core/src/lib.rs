@@ -25,3 +25,4 @@ pub mod rate_limit;
 pub mod retrieval;
 pub mod session;
 pub mod static_site;
+pub mod unanswered;

@@ -377,9 +377,15 @@ pub fn set_status(
 }
 
 /// Deletes everything the conversation store holds for a session (with the session), its
-/// visitor's ratings included.
+/// visitor's ratings and the marks of its questions as addressed included.
 pub fn delete_session_data(db: &Db, tenant_id: &str, session_id: &str) -> Result<(), DbError> {
-    for table in ["messages", "session_events", "session_memory", "feedback"] {
+    for table in [
+        "messages",
+        "session_events",
+        "session_memory",
+        "feedback",
+        "addressed_questions",
+    ] {
         db.execute(
             &format!("DELETE FROM {table} WHERE tenant_id = $1 AND session_id = $2"),
             &[tenant_id.into(), session_id.into()],

@@ -149,6 +149,15 @@ impl Knowledge<'_> {
         guarded(self.breakers, Dependency::VectorIndex, call)
     }
 
+    /// Query vectors of `texts` (to compare questions with each other), through the
+    /// embedder's circuit breaker.
+    pub fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, OutboundError> {
+        let Some(embedder) = self.embedder else {
+            return Err(OutboundError::Unreachable("not configured".into()));
+        };
+        self.embedder_call(|| embedder.embed(texts, InputType::Query))
+    }
+
     /// Stores `upload` under `external_id`, replacing the tenant's document with that id.
     /// Unchanged content, title and source of an indexed document is a no-op.
     pub fn upsert(

@@ -27,6 +27,7 @@ pub mod request;
 pub mod responder;
 pub mod services;
 pub mod store;
+pub mod unanswered;
 pub mod upload;
 pub mod vector_index;
 

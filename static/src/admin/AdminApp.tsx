@@ -1,6 +1,7 @@
 // The admin knowledge page: upload a document (with progress), the documents table with
-// "Load more" and per-row delete, and a search preview showing each retriever's rank and
-// score. API calls live in admin-api.ts, wording in format.ts; this file wires them up.
+// "Load more" and per-row delete, a search preview showing each retriever's rank and
+// score, and the unanswered questions with their curated answers (Curation.tsx). API calls
+// live in admin-api.ts, wording in format.ts; this file wires them up.
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { StaffGate, useStaffFailure, type StaffAuth } from "../components/StaffGate";
 import { ACCEPT_ATTRIBUTE, MAX_DOCUMENT_BYTES, fileProblem } from "../lib/file-check";
@@ -8,7 +9,9 @@ import { headingPathLabel } from "../lib/messages";
 import { safeHref } from "../lib/markdown";
 import type { KbDocument, SearchMode, SearchResults } from "../lib/types";
 import { deleteDocument, listDocuments, searchKnowledge, uploadDocument } from "./admin-api";
+import { Curation } from "./Curation";
 import {
+  ADMIN_ONLY,
   contentTypeLabel,
   formatDate,
   formatScore,
@@ -17,10 +20,8 @@ import {
   uploadStatusText,
 } from "./format";
 
-const FORBIDDEN = "This page needs an access token with the admin role.";
-
 function useFailure(auth: StaffAuth) {
-  return useStaffFailure(auth, FORBIDDEN);
+  return useStaffFailure(auth, ADMIN_ONLY);
 }
 
 function UploadForm({ auth, onUploaded }: { auth: StaffAuth; onUploaded(): void }) {
@@ -355,6 +356,7 @@ function Knowledge({ auth }: { auth: StaffAuth }) {
       <UploadForm auth={auth} onUploaded={() => setRefreshKey((k) => k + 1)} />
       <DocumentsTable auth={auth} refreshKey={refreshKey} />
       <SearchPreview auth={auth} />
+      <Curation auth={auth} onSaved={() => setRefreshKey((k) => k + 1)} />
     </main>
   );
 }

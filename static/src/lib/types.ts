@@ -116,7 +116,8 @@ export interface FeedBatch {
   cursor: number;
 }
 
-export type ContentType = "pdf" | "docx" | "html" | "markdown" | "csv" | "json" | "text";
+/** `curated`: an answer an admin wrote for unanswered questions (POST /api/kb/curated). */
+export type ContentType = "pdf" | "docx" | "html" | "markdown" | "csv" | "json" | "text" | "curated";
 
 export interface KbDocument {
   id: string;
@@ -224,4 +225,79 @@ export interface Escalated {
 export interface Solved {
   ticket: Ticket;
   session_status: "open";
+}
+
+/** Why the questions of an unanswered group count as unanswered, by how many of them. */
+export interface UnansweredReasons {
+  /** The bot declined and offered a person. */
+  declined: number;
+  /** The visitor rated the reply "not helpful". */
+  not_helpful: number;
+  /** Handed off to a person because the bot could not answer. */
+  escalated: number;
+}
+
+/** A passage retrieval found for a group's question (what the bot had to go on). */
+export interface UnansweredPassage {
+  document_id: string;
+  title: string;
+  score: number;
+  quote: string;
+}
+
+/** Near-duplicate unanswered questions, as one row (emails, phones and numbers masked). */
+export interface UnansweredGroup {
+  id: string;
+  question: string;
+  count: number;
+  first_asked: number;
+  last_asked: number;
+  reasons: UnansweredReasons;
+  examples: string[];
+  message_ids: string[];
+  /** The best passages found; null past the first 50 groups (not searched). */
+  passages: UnansweredPassage[] | null;
+  /** An agent's reply to one of the questions, when there was one. */
+  agent_reply: string | null;
+  /** The curated answer document that addresses the group, or null. */
+  addressed_by: string | null;
+}
+
+/** The answer of GET /api/kb/unanswered: groups by count, most asked first. */
+export interface UnansweredReport {
+  since: number;
+  until: number;
+  grouping: "embeddings" | "keywords";
+  /** How many questions in all (the sum of the groups' counts). */
+  questions: number;
+  groups: UnansweredGroup[];
+}
+
+/** An answer an admin wrote for a question, kept as a knowledge-base document. */
+export interface CuratedAnswer {
+  document_id: string;
+  question: string;
+  /** Markdown. */
+  answer: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The body of POST /api/kb/curated: a new answer, or a new text for the same question. */
+export interface CuratedAnswerInput {
+  question: string;
+  answer: string;
+  /** The unanswered questions it addresses (a group's `message_ids`). */
+  message_ids?: string[];
+}
+
+/** The answer of POST /api/kb/curated. */
+export interface CuratedSaved {
+  answer: CuratedAnswer;
+  /** How many of the given `message_ids` are now marked as addressed by it. */
+  addressed: number;
+}
+
+export interface CuratedAnswerList {
+  answers: CuratedAnswer[];
 }

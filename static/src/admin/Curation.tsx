@@ -1,0 +1,525 @@
+// The admin page's answers to what the bot could not answer: the unanswered-questions report
+// (near-duplicates grouped, why each counted, the best passage retrieval found; CSV export),
+// the curated answers, and one inline editor for either ("Write answer" on a group, "Edit" on
+// a curated answer). API calls live in admin-api.ts, wording in format.ts.
+import type { ComponentChildren } from "preact";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { useStaffFailure, type StaffAuth } from "../components/StaffGate";
+import type { CuratedAnswer, CuratedAnswerInput, CuratedSaved, UnansweredGroup, UnansweredReport } from "../lib/types";
+import { exportUnansweredCsv, lastDays, listCurated, listUnanswered, saveBlob, saveCurated } from "./admin-api";
+import {
+  ADMIN_ONLY,
+  bestPassage,
+  curatedSavedText,
+  examplesLabel,
+  firstLine,
+  formatDate,
+  formatScore,
+  reasonBadges,
+  unansweredMetaText,
+} from "./format";
+
+/** The periods to choose from, in days; the server's default is 30. */
+export const PERIOD_DAYS = [7, 30, 90] as const;
+const DEFAULT_DAYS = 30;
+export const CSV_FILENAME = "unanswered.csv";
+export const MAX_QUESTION_CHARS = 500;
+export const MAX_ANSWER_CHARS = 5000;
+/** The server takes at most this many `message_ids` per answer. */
+export const MAX_MESSAGE_IDS = 500;
+
+function useFailure(auth: StaffAuth) {
+  return useStaffFailure(auth, ADMIN_ONLY);
+}
+
+/** What the editor is open for: a group's first answer, or a curated answer's new text. */
+interface Draft {
+  /** `group:<id>` or `curated:<document id>`: the row the editor is shown under. */
+  key: string;
+  question: string;
+  answer: string;
+  /** The group's questions, marked as addressed by the saved answer. */
+  messageIds?: string[];
+  /** A saved answer: its question is what identifies it (the same question updates it). */
+  existing: boolean;
+}
+
+type Notice = { section: "unanswered" | "curated"; text: string };
+
+function editorHint(existing: boolean, questions: number): string {
+  if (existing) return "The question identifies this answer: saving replaces its text.";
+  const added = "Saving adds it to the knowledge base";
+  if (questions === 0) return `${added}.`;
+  const marked = questions === 1 ? "the question" : `the ${Math.min(questions, MAX_MESSAGE_IDS)} questions`;
+  return `${added} and marks ${marked} of this group as addressed.`;
+}
+
+function CuratedEditor({
+  auth,
+  draft,
+  onSaved,
+  onCancel,
+}: {
+  auth: StaffAuth;
+  draft: Draft;
+  onSaved(draft: Draft, saved: CuratedSaved): void;
+  onCancel(): void;
+}) {
+  const [question, setQuestion] = useState(draft.question);
+  const [answer, setAnswer] = useState(draft.answer);
+  const [saving, setSaving] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const failure = useFailure(auth);
+  const valid = question.trim() !== "" && answer.trim() !== "";
+  const ids = draft.messageIds ?? [];
+
+  const save = async () => {
+    if (!valid || saving) return;
+    setSaving(true);
+    setError(null);
+    const input: CuratedAnswerInput = { question: question.trim(), answer: answer.trim() };
+    if (ids.length > 0) input.message_ids = ids.slice(0, MAX_MESSAGE_IDS);
+    try {
+      onSaved(draft, await saveCurated(auth.token, input));
+    } catch (e) {
+      setError(failure(e));
+      setSaving(false);
+    }
+  };
+
+  return (
+    <form
+      class="editor"
+      aria-label={draft.existing ? "Edit the curated answer" : "Write a curated answer"}
+      onSubmit={(e) => {
+        e.preventDefault();
+        void save();
+      }}
+    >
+      <label class="field">
+        <span>Question</span>
+        <input
+          type="text"
+          data-testid="curated-question"
+          required
+          maxLength={MAX_QUESTION_CHARS}
+          readOnly={draft.existing}
+          value={question}
+          onInput={(e) => setQuestion(e.currentTarget.value)}
+        />
+      </label>
+      <label class="field">
+        <span>Answer (Markdown allowed)</span>
+        <textarea
+          data-testid="curated-answer"
+          required
+          rows={6}
+          maxLength={MAX_ANSWER_CHARS}
+          value={answer}
+          onInput={(e) => setAnswer(e.currentTarget.value)}
+        />
+      </label>
+      <p class="editor__hint muted">
+        {editorHint(draft.existing, ids.length)}
+      </p>
+      {error && (
+        <p class="alert" role="alert">
+          {error}
+        </p>
+      )}
+      <div class="editor__actions">
+        <button type="submit" class="btn btn--primary" data-testid="curated-save" disabled={!valid || saving}>
+          {saving ? "Saving…" : "Save answer"}
+        </button>
+        <button type="button" class="btn" onClick={onCancel} disabled={saving}>
+          Cancel
+        </button>
+        <span class="editor__count muted">
+          {answer.length} / {MAX_ANSWER_CHARS}
+        </span>
+      </div>
+    </form>
+  );
+}
+
+function NoticeLine({ notice, section }: { notice: Notice | null; section: Notice["section"] }) {
+  return (
+    <p class="curation__notice" role="status">
+      {notice?.section === section ? notice.text : ""}
+    </p>
+  );
+}
+
+function GroupRow({
+  group,
+  addressedBy,
+  open,
+  onWrite,
+  editor,
+}: {
+  group: UnansweredGroup;
+  addressedBy: string | null;
+  open: boolean;
+  onWrite(): void;
+  editor: ComponentChildren;
+}) {
+  const best = bestPassage(group.passages);
+  return (
+    <>
+      <tr data-testid="unanswered-group" data-group-id={group.id} data-count={group.count} data-addressed={String(addressedBy !== null)}>
+        <td class="unanswered__question">
+          <div>{group.question}</div>
+          {group.examples.length > 0 && (
+            <details class="unanswered__examples">
+              <summary>{examplesLabel(group.examples.length)}</summary>
+              <ul>
+                {group.examples.map((example, i) => (
+                  <li key={i}>{example}</li>
+                ))}
+              </ul>
+            </details>
+          )}
+        </td>
+        <td class="num">{group.count}</td>
+        <td class="nowrap">{formatDate(group.last_asked)}</td>
+        <td>
+          <span class="unanswered__reasons">
+            {reasonBadges(group.reasons).map((badge) => (
+              <span key={badge.key} class={`badge badge--reason-${badge.key}`} title={badge.title}>
+                {badge.text}
+              </span>
+            ))}
+          </span>
+        </td>
+        <td class="unanswered__passage">
+          {best ? (
+            <>
+              <div class="passage__title">{best.title}</div>
+              <div class="muted">score {formatScore(best.score)}</div>
+              {best.quote && <div class="unanswered__quote muted">{best.quote}</div>}
+            </>
+          ) : (
+            <span class="muted">No passage</span>
+          )}
+        </td>
+        <td>
+          {addressedBy !== null ? (
+            <div class="unanswered__addressed">
+              <span class="badge badge--done">Addressed</span>
+              <span class="mono">{addressedBy}</span>
+            </div>
+          ) : (
+            <button
+              type="button"
+              class="btn btn--small"
+              data-testid="write-answer"
+              aria-expanded={open}
+              aria-label={`Write an answer to “${group.question}”`}
+              onClick={onWrite}
+            >
+              Write answer
+            </button>
+          )}
+        </td>
+      </tr>
+      {open && (
+        <tr class="unanswered__editor">
+          <td colSpan={6}>{editor}</td>
+        </tr>
+      )}
+    </>
+  );
+}
+
+function UnansweredQuestions({
+  auth,
+  reloadKey,
+  addressed,
+  draftKey,
+  notice,
+  onWrite,
+  editor,
+}: {
+  auth: StaffAuth;
+  reloadKey: number;
+  /** Groups answered on this page, before the reloaded report says so. */
+  addressed: Record<string, string>;
+  draftKey: string | null;
+  notice: Notice | null;
+  onWrite(group: UnansweredGroup): void;
+  editor: ComponentChildren;
+}) {
+  const [days, setDays] = useState<number>(DEFAULT_DAYS);
+  const [report, setReport] = useState<UnansweredReport | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [exporting, setExporting] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const current = useRef<AbortController | null>(null);
+  const failure = useFailure(auth);
+
+  const load = useCallback(
+    async (period: number) => {
+      current.current?.abort();
+      const controller = new AbortController();
+      current.current = controller;
+      setLoading(true);
+      try {
+        const next = await listUnanswered(auth.token, lastDays(period), controller.signal);
+        if (current.current !== controller) return;
+        setReport(next);
+        setError(null);
+      } catch (e) {
+        if (current.current !== controller) return;
+        setError(failure(e));
+      } finally {
+        if (current.current === controller) setLoading(false);
+      }
+    },
+    [auth.token, failure],
+  );
+
+  useEffect(() => {
+    void load(days);
+  }, [load, days, reloadKey]);
+
+  useEffect(() => () => current.current?.abort(), []);
+
+  const exportCsv = async () => {
+    setExporting(true);
+    try {
+      saveBlob(await exportUnansweredCsv(auth.token, lastDays(days)), CSV_FILENAME);
+    } catch (e) {
+      setError(failure(e));
+    } finally {
+      setExporting(false);
+    }
+  };
+
+  const groups = report?.groups ?? [];
+  return (
+    <section class="card" aria-labelledby="unanswered-heading">
+      <div class="card__head">
+        <h2 id="unanswered-heading">Unanswered questions</h2>
+        <div class="card__tools">
+          <select
+            data-testid="unanswered-period"
+            aria-label="Period"
+            value={String(days)}
+            onChange={(e) => setDays(Number(e.currentTarget.value))}
+          >
+            {PERIOD_DAYS.map((d) => (
+              <option key={d} value={String(d)}>
+                Last {d} days
+              </option>
+            ))}
+          </select>
+          <button type="button" class="btn btn--small" onClick={() => void load(days)} disabled={loading}>
+            Refresh
+          </button>
+          <button
+            type="button"
+            class="btn btn--small"
+            data-testid="unanswered-export"
+            onClick={() => void exportCsv()}
+            disabled={exporting}
+          >
+            {exporting ? "Exporting…" : "Export CSV"}
+          </button>
+        </div>
+      </div>
+      <p class="muted unanswered__intro">
+        Questions the bot declined, handed to a person because it could not answer, or that a visitor rated not
+        helpful; near-duplicates are one row. Emails, phone numbers and order numbers are masked.
+      </p>
+      {error && (
+        <p class="alert" role="alert">
+          {error}
+        </p>
+      )}
+      {report && groups.length > 0 && <p class="search__meta">{unansweredMetaText(report)}</p>}
+      {groups.length > 0 && (
+        <div class="table-wrap">
+          <table class="table">
+            <thead>
+              <tr>
+                <th scope="col">Question</th>
+                <th scope="col" class="num">
+                  Asked
+                </th>
+                <th scope="col">Last asked</th>
+                <th scope="col">Why</th>
+                <th scope="col">Best passage found</th>
+                <th scope="col">
+                  <span class="sr-only">Answer</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {groups.map((group) => {
+                const key = `group:${group.id}`;
+                return (
+                  <GroupRow
+                    key={group.id}
+                    group={group}
+                    addressedBy={group.addressed_by ?? addressed[group.id] ?? null}
+                    open={draftKey === key}
+                    onWrite={() => onWrite(group)}
+                    editor={draftKey === key ? editor : null}
+                  />
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <NoticeLine notice={notice} section="unanswered" />
+      {!loading && report && groups.length === 0 && !error && (
+        <p class="muted">No unanswered questions in this period.</p>
+      )}
+      {loading && <p class="muted">Loading…</p>}
+    </section>
+  );
+}
+
+function CuratedAnswers({
+  auth,
+  reloadKey,
+  draftKey,
+  notice,
+  onEdit,
+  editor,
+}: {
+  auth: StaffAuth;
+  reloadKey: number;
+  draftKey: string | null;
+  notice: Notice | null;
+  onEdit(answer: CuratedAnswer): void;
+  editor: ComponentChildren;
+}) {
+  const [answers, setAnswers] = useState<CuratedAnswer[]>([]);
+  const [loading, setLoading] = useState(true);
+  const [error, setError] = useState<string | null>(null);
+  const failure = useFailure(auth);
+
+  const load = useCallback(async () => {
+    setLoading(true);
+    try {
+      setAnswers((await listCurated(auth.token)).answers);
+      setError(null);
+    } catch (e) {
+      setError(failure(e));
+    } finally {
+      setLoading(false);
+    }
+  }, [auth.token, failure]);
+
+  useEffect(() => {
+    void load();
+  }, [load, reloadKey]);
+
+  return (
+    <section class="card" aria-labelledby="curated-heading">
+      <div class="card__head">
+        <h2 id="curated-heading">Curated answers</h2>
+        <button type="button" class="btn btn--small" onClick={() => void load()} disabled={loading}>
+          Refresh
+        </button>
+      </div>
+      {error && (
+        <p class="alert" role="alert">
+          {error}
+        </p>
+      )}
+      {answers.length > 0 && (
+        <ul class="curated">
+          {answers.map((a) => {
+            const key = `curated:${a.document_id}`;
+            return (
+              <li key={a.document_id} class="curated__item" data-testid="curated-item" data-doc-id={a.document_id}>
+                <div class="curated__row">
+                  <div class="curated__text">
+                    <div class="curated__question">{a.question}</div>
+                    <div class="curated__first muted">{firstLine(a.answer)}</div>
+                  </div>
+                  <span class="curated__date muted nowrap">{formatDate(a.updated_at)}</span>
+                  <button
+                    type="button"
+                    class="btn btn--small"
+                    aria-expanded={draftKey === key}
+                    aria-label={`Edit the answer to “${a.question}”`}
+                    onClick={() => onEdit(a)}
+                  >
+                    Edit
+                  </button>
+                </div>
+                {draftKey === key && editor}
+              </li>
+            );
+          })}
+        </ul>
+      )}
+      <NoticeLine notice={notice} section="curated" />
+      {!loading && answers.length === 0 && !error && (
+        <p class="muted">No curated answers yet. Write one for an unanswered question above.</p>
+      )}
+      {loading && <p class="muted">Loading…</p>}
+    </section>
+  );
+}
+
+/** Both sections and their one editor; `onSaved` after an answer is saved (a new document). */
+export function Curation({ auth, onSaved }: { auth: StaffAuth; onSaved(): void }) {
+  const [draft, setDraft] = useState<Draft | null>(null);
+  const [reloadKey, setReloadKey] = useState(0);
+  const [addressed, setAddressed] = useState<Record<string, string>>({});
+  const [notice, setNotice] = useState<Notice | null>(null);
+
+  // Opening the editor where it is already open closes it (the button toggles).
+  const open = (next: Draft) => {
+    setNotice(null);
+    setDraft((current) => (current?.key === next.key ? null : next));
+  };
+
+  const saved = (from: Draft, result: CuratedSaved) => {
+    const groupId = from.key.startsWith("group:") ? from.key.slice("group:".length) : null;
+    if (groupId !== null) setAddressed((a) => ({ ...a, [groupId]: result.answer.document_id }));
+    setNotice({ section: groupId !== null ? "unanswered" : "curated", text: curatedSavedText(result) });
+    setDraft((current) => (current?.key === from.key ? null : current));
+    setReloadKey((k) => k + 1);
+    onSaved();
+  };
+
+  const editor = draft && (
+    <CuratedEditor key={draft.key} auth={auth} draft={draft} onSaved={saved} onCancel={() => setDraft(null)} />
+  );
+
+  return (
+    <>
+      <UnansweredQuestions
+        auth={auth}
+        reloadKey={reloadKey}
+        addressed={addressed}
+        draftKey={draft?.key ?? null}
+        notice={notice}
+        editor={editor}
+        onWrite={(group) =>
+          open({
+            key: `group:${group.id}`,
+            question: group.question,
+            answer: group.agent_reply ?? "",
+            messageIds: group.message_ids,
+            existing: false,
+          })
+        }
+      />
+      <CuratedAnswers
+        auth={auth}
+        reloadKey={reloadKey}
+        draftKey={draft?.key ?? null}
+        notice={notice}
+        editor={editor}
+        onEdit={(a) => open({ key: `curated:${a.document_id}`, question: a.question, answer: a.answer, existing: true })}
+      />
+    </>
+  );
+}
