@@ -398,6 +398,69 @@ fn knowledge_base_responses_match_their_documented_shapes() {
         Some(doc.clone()),
     );
     let id = created["document"]["id"].as_str().unwrap().to_string();
+    // The improvement loop: a declined question on the list, a curated answer, the answers.
+    let session = check(
+        &spec,
+        &app,
+        "POST",
+        "/api/sessions",
+        "/api/sessions",
+        None,
+        Some(serde_json::json!({ "widget_key": tenant.widget_key })),
+    );
+    let sid = session["session"]["id"].as_str().unwrap();
+    check(
+        &spec,
+        &app,
+        "POST",
+        "/api/sessions/{id}/messages",
+        &format!("/api/sessions/{sid}/messages"),
+        session["token"].as_str(),
+        Some(serde_json::json!({ "text": "Can I pay with Bitcoin?" })),
+    );
+    let list = check(
+        &spec,
+        &app,
+        "GET",
+        "/api/kb/unanswered",
+        "/api/kb/unanswered",
+        Some(&admin),
+        None,
+    );
+    assert_eq!(list["groups"].as_array().unwrap().len(), 1, "{list}");
+    for _ in 0..2 {
+        check(
+            &spec,
+            &app,
+            "POST",
+            "/api/kb/curated",
+            "/api/kb/curated",
+            Some(&admin),
+            Some(serde_json::json!({
+                "question": "Can I pay with Bitcoin?",
+                "answer": "No: cards and PayPal only.",
+                "message_ids": list["groups"][0]["message_ids"],
+            })),
+        );
+    }
+    check(
+        &spec,
+        &app,
+        "GET",
+        "/api/kb/curated",
+        "/api/kb/curated",
+        Some(&admin),
+        None,
+    );
+    check(
+        &spec,
+        &app,
+        "GET",
+        "/api/kb/unanswered",
+        "/api/kb/unanswered?since=0&format=json",
+        Some(&admin),
+        None,
+    );
     check(
         &spec,
         &app,

@@ -311,6 +311,46 @@ describe("the web UI", () => {
     await admin.context().close();
   });
 
+  test("a question the bot did not help with becomes a curated answer the next visitor gets", async () => {
+    const question = "Do you offer summer internships for students?";
+    const asker = await open(`${BASE}/chat/?key=${KEY}`);
+    const reply = await ask(asker, question);
+    // Declined or answered, the visitor says it did not help: it is on the admin's list.
+    await reply.getByTestId("rate-not-helpful").click();
+    await reply
+      .locator('[data-testid="rate-not-helpful"][aria-pressed="true"]')
+      .waitFor({ timeout: 10_000 });
+    await asker.waitForTimeout(500);
+    await asker.context().close();
+
+    const admin = await open(`${BASE}/admin/#token=${env("ADMIN_TOKEN")}`);
+    const group = admin.getByTestId("unanswered-group").filter({ hasText: "summer internships" });
+    await group.waitFor({ timeout: 20_000 });
+    assert.equal(await group.getAttribute("data-addressed"), "false");
+    await group.getByTestId("write-answer").click();
+    await admin.getByTestId("curated-answer").fill(
+      "Yes: every summer we take six students for a paid ten-week internship. Apply from January.",
+    );
+    await admin.getByTestId("curated-save").click();
+    await admin
+      .locator('[data-testid="unanswered-group"][data-addressed="true"]')
+      .filter({ hasText: "summer internships" })
+      .waitFor({ timeout: 30_000 });
+    await admin.getByTestId("curated-item").filter({ hasText: "summer internships" }).waitFor();
+    assert.deepEqual(await unnamedControls(admin), []);
+    await admin.context().close();
+
+    const next = await open(`${BASE}/chat/?key=${KEY}`);
+    const answer = await ask(next, "Are there internships for students in the summer?");
+    await next.waitForFunction(() => {
+      const bots = document.querySelectorAll('[data-testid="message"][data-author="bot"]');
+      return bots.length > 0 && bots[bots.length - 1].textContent.includes("ten-week internship");
+    }, null, { timeout: ANSWER_MS });
+    const cited = await answer.getByTestId("citation").first().textContent();
+    assert.match(cited, /summer internships/i);
+    await next.context().close();
+  });
+
   test("the widget works on a plain host page of another origin whose CSS tries to break it", async () => {
     const hostile = `<!doctype html><html><head><title>Someone's shop</title>
       <style>
