@@ -84,6 +84,18 @@ impl Site {
     }
 }
 
+/// Runs kb-loader against the app with `token`; its stdout (it must succeed).
+fn kb_loader(site: &Site, token: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(e2e::devhost_bin().with_file_name("kb-loader"))
+        .args(args)
+        .args(["--url", &site.app.base])
+        .env("SUPPORT_AGENT_TOKEN", token)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "kb-loader {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The group holding the visitor message `id`.
 fn group_of<'a>(list: &'a Value, id: &str) -> &'a Value {
     list["groups"]
@@ -237,6 +249,24 @@ fn declined_questions_become_curated_answers_the_bot_then_cites(backend: Backend
         "No: cards and PayPal only."
     );
     assert_eq!(answers["answers"][0]["document_id"], document.as_str());
+    // kb-loader exports them as JSON Lines and imports them into another tenant.
+    let exported = tempfile::NamedTempFile::new().unwrap();
+    let path = exported.path().to_str().unwrap();
+    kb_loader(&site, &site.admin, &["curated", "export", "--out", path]);
+    let lines = std::fs::read_to_string(path).unwrap();
+    assert_eq!(
+        lines.trim(),
+        r#"{"question":"can I pay with bitcoin?","answer":"No: cards and PayPal only."}"#
+    );
+    let imported = kb_loader(&site, &stranger, &["curated", "import", path]);
+    assert!(imported.contains("created"), "{imported}");
+    let theirs = send(request(
+        &site.app,
+        Method::GET,
+        "/api/kb/curated",
+        Some(&stranger),
+    ));
+    assert_eq!(theirs.json()["answers"].as_array().unwrap().len(), 1);
     for bad in [
         json!({ "question": "", "answer": "x" }),
         json!({ "question": "q", "answer": "x", "message_ids": ["nope"] }),

@@ -62,6 +62,22 @@ pub struct Upserted {
     pub vector_index: VectorStatus,
 }
 
+/// A curated answer: the question an admin answered and the answer, as `kb-loader curated`
+/// exports and imports them (one JSON object a line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CuratedAnswer {
+    pub question: String,
+    pub answer: String,
+}
+
+/// The answer to `POST /api/kb/curated`; only what the CLI uses.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct Curated {
+    pub status: UpsertStatus,
+    pub vector_index: VectorStatus,
+}
+
 /// One search result; only what the CLI uses.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SearchResult {
@@ -288,6 +304,35 @@ impl Api {
     pub fn reindex(&self) -> Result<Reindexed, ApiError> {
         let url = self.url("/api/kb/reindex");
         self.json(|| self.http.post(&url))
+    }
+
+    /// The tenant's curated answers, most recently changed first.
+    pub fn curated_answers(&self) -> Result<Vec<CuratedAnswer>, ApiError> {
+        #[derive(Deserialize)]
+        struct Stored {
+            question: String,
+            answer: String,
+        }
+        #[derive(Deserialize)]
+        struct Page {
+            answers: Vec<Stored>,
+        }
+        let url = self.url("/api/kb/curated");
+        let page: Page = self.json(|| self.http.get(&url))?;
+        Ok(page
+            .answers
+            .into_iter()
+            .map(|a| CuratedAnswer {
+                question: a.question,
+                answer: a.answer,
+            })
+            .collect())
+    }
+
+    /// Writes a curated answer (a new question, or a new answer to a known one).
+    pub fn curate(&self, answer: &CuratedAnswer) -> Result<Curated, ApiError> {
+        let url = self.url("/api/kb/curated");
+        self.json(|| self.http.post(&url).json(answer))
     }
 
     pub fn search(

@@ -6,6 +6,7 @@
 
 mod answers;
 mod api;
+mod curated;
 mod database;
 mod db_url;
 mod documents;
@@ -71,6 +72,9 @@ enum Command {
     /// Add or list tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Export or import the tenant's curated answers (JSON Lines of question and answer).
+    #[command(subcommand)]
+    Curated(CuratedCommand),
     /// Upload a folder's documents to the tenant's knowledge base.
     ///
     /// Takes .md, .markdown, .html, .htm, .pdf, .docx, .csv, .tsv, .json and .txt files,
@@ -312,6 +316,32 @@ impl From<RoleArg> for Role {
 }
 
 #[derive(Subcommand)]
+enum CuratedCommand {
+    /// Write every curated answer to stdout (or --out), one JSON object a line.
+    Export(CuratedExportArgs),
+    /// Write each curated answer of a JSON Lines file through the app (a known question gets
+    /// the new answer); reports each, exits 1 when any failed.
+    Import(CuratedImportArgs),
+}
+
+#[derive(Args)]
+struct CuratedExportArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// The file to write (default: stdout).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CuratedImportArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// A JSON Lines file as `curated export` writes it.
+    file: PathBuf,
+}
+
+#[derive(Subcommand)]
 enum TenantCommand {
     /// Add a tenant and print its widget key (generated when not given) to stdout.
     Add(TenantAddArgs),
@@ -381,6 +411,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let token = token::mint(&request, |name| std::env::var(name).ok())?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Curated(CuratedCommand::Export(args)) => {
+            let api = args.app.connect()?;
+            let count = match &args.out {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(
+                        std::fs::File::create(path)
+                            .with_context(|| format!("cannot write {}", path.display()))?,
+                    );
+                    curated::export(&api, &mut file)?
+                }
+                None => curated::export(&api, &mut std::io::stdout().lock())?,
+            };
+            eprintln!("{count} curated answers exported");
+            Ok(())
+        }
+        Command::Curated(CuratedCommand::Import(args)) => {
+            let file = std::fs::File::open(&args.file)
+                .with_context(|| format!("cannot read {}", args.file.display()))?;
+            let answers = curated::parse(std::io::BufReader::new(file))?;
+            let api = args.app.connect()?;
+            let count = curated::import(&api, &answers, &mut std::io::stdout().lock())?;
+            eprintln!("{count} curated answers imported");
             Ok(())
         }
         Command::Tenant(TenantCommand::Add(args)) => {
