@@ -63,7 +63,7 @@ def core_metrics(path=CORE):
         src = without_tests(f.read())
     consts = {
         name: re.findall(r'"([^"]*)"', body)
-        for name, body in re.findall(r"const (\w+): &\[&str\] = &\[(.*?)\];", src, re.S)
+        for name, body in re.findall(r"const (\w+): &\[&str\] =\s*&\[(.*?)\];", src, re.S)
     }
     families = {}
     for const, body in re.findall(r"pub const (\w+): Metric = Metric \{(.*?)\n\};", src, re.S):

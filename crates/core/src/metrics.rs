@@ -120,16 +120,17 @@ pub const ANSWERS: Metric = Metric {
     ],
 };
 
+/// The outcomes of `core_logic::outcome::Outcome`, and the catch-all.
+const CONVERSATION_OUTCOMES: &[&str] =
+    &["resolved", "handed_off", "abandoned", "unresolved", "other"];
+
 /// Conversations by how they ended (`core_logic::outcome`), counted once each when it is
 /// settled after going idle.
 pub const CONVERSATIONS: Metric = Metric {
     name: "support_conversations_total",
     help: "Conversations settled after going idle, by outcome (resolved: by the bot; handed_off; abandoned: left after an offer or a question; unresolved: rated not helpful or asked again).",
     kind: Kind::Counter,
-    labels: &[(
-        "outcome",
-        &["resolved", "handed_off", "abandoned", "unresolved", "other"],
-    )],
+    labels: &[("outcome", CONVERSATION_OUTCOMES)],
 };
 
 /// Hand-offs to a person by why.
