@@ -138,24 +138,6 @@ pub fn ratings(db: &Db, tenant_id: &str, session_id: &str) -> Result<Vec<Feedbac
     .collect()
 }
 
-/// The stored outcome of a session when it is settled, as `/api/...` would show it: one of
-/// [`Outcome`]'s names, `none` (the visitor never wrote), or `None` while it may go on.
-pub fn settled_outcome(
-    db: &Db,
-    tenant_id: &str,
-    session_id: &str,
-) -> Result<Option<String>, DbError> {
-    Ok(db
-        .query(
-            "SELECT outcome FROM sessions WHERE tenant_id = $1 AND id = $2",
-            &[tenant_id.into(), session_id.into()],
-        )?
-        .first()
-        .map(|row| row.opt_text(0))
-        .transpose()?
-        .flatten())
-}
-
 /// The longest conversation the outcome rules read, in messages (the newest).
 const OUTCOME_MESSAGES: i64 = 400;
 
