@@ -687,6 +687,44 @@ const BACK_REFERENCES: &[&str] = &[
 /// the one before, when that gives fewer than two) that `current` does not already contain
 /// are put in front, at most six. Any other message is its own query.
 pub fn retrieval_query(current: &str, recent_visitor_turns: &[&str]) -> String {
+    retrieval_query_with(
+        current,
+        recent_visitor_turns,
+        ConversationContext::FollowUps,
+    )
+}
+
+/// When the previous visitor message goes into the retrieval query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConversationContext {
+    /// Only for a message that reads as a follow-up ([`retrieval_query`]).
+    #[default]
+    FollowUps,
+    /// For every message after the first: conversations mostly stay on their topic, and a
+    /// question that names no product or page still means the one discussed.
+    Always,
+}
+
+impl ConversationContext {
+    /// Reads `{"retrieval": {"conversation_context": "always" | "follow_ups"}}` from a
+    /// tenant's settings; anything else is the default.
+    pub fn from_settings(settings_json: &str) -> ConversationContext {
+        let settings: serde_json::Value =
+            serde_json::from_str(settings_json).unwrap_or(serde_json::Value::Null);
+        match settings["retrieval"]["conversation_context"].as_str() {
+            Some("always") => ConversationContext::Always,
+            _ => ConversationContext::FollowUps,
+        }
+    }
+}
+
+/// [`retrieval_query`], with the previous visitor message's words put in front of every
+/// message after the first under [`ConversationContext::Always`].
+pub fn retrieval_query_with(
+    current: &str,
+    recent_visitor_turns: &[&str],
+    context: ConversationContext,
+) -> String {
     let current = current.trim();
     let own = content_words(current);
     let folded = fold(current);
@@ -698,7 +736,10 @@ pub fn retrieval_query(current: &str, recent_visitor_turns: &[&str]) -> String {
         .iter()
         .any(|c| words.len() >= c.len() && words[..c.len()] == **c);
     let points_back = words.iter().any(|w| BACK_REFERENCES.contains(w));
-    let follow_up = continues || own.len() <= 2 || (points_back && own.len() <= 3);
+    let follow_up = continues
+        || own.len() <= 2
+        || (points_back && own.len() <= 3)
+        || context == ConversationContext::Always;
     if !follow_up {
         return current.to_string();
     }
@@ -728,6 +769,32 @@ pub fn retrieval_query(current: &str, recent_visitor_turns: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_conversation_context_always_every_later_question_carries_the_previous_one() {
+        let earlier = ["How do I reset the Northwind hub?"];
+        let standalone = "Which lights should blink during setup?";
+        assert_eq!(retrieval_query(standalone, &earlier), standalone);
+        assert_eq!(
+            retrieval_query_with(standalone, &earlier, ConversationContext::Always),
+            format!("reset northwind hub {standalone}")
+        );
+        // The first question has nothing to carry.
+        assert_eq!(
+            retrieval_query_with(standalone, &[], ConversationContext::Always),
+            standalone
+        );
+        assert_eq!(
+            ConversationContext::from_settings(
+                r#"{"retrieval":{"conversation_context":"always"}}"#
+            ),
+            ConversationContext::Always
+        );
+        assert_eq!(
+            ConversationContext::from_settings("{}"),
+            ConversationContext::FollowUps
+        );
+    }
 
     fn fact(kind: FactKind, value: &str) -> Fact {
         Fact::new(kind, value)

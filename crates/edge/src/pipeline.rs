@@ -197,7 +197,11 @@ impl Turn<'_> {
             .filter(|m| m.author == Author::Visitor && m.id != visitor.id)
             .map(|m| m.text.as_str())
             .collect();
-        let query = core_logic::memory::retrieval_query(&visitor.text, &earlier_visitor_turns);
+        let query = core_logic::memory::retrieval_query_with(
+            &visitor.text,
+            &earlier_visitor_turns,
+            core_logic::memory::ConversationContext::from_settings(&self.tenant.settings),
+        );
         let follow_up_query = (query != visitor.text.trim()).then(|| query.clone());
         let found = self.knowledge.search(&Search {
             query,
