@@ -703,6 +703,11 @@ pub enum ConversationContext {
     /// For every message after the first: conversations mostly stay on their topic, and a
     /// question that names no product or page still means the one discussed.
     Always,
+    /// Both readings are searched, and the one the knowledge base supports with more
+    /// confidence is kept: the context where the conversation stays on its topic, the
+    /// question alone where the visitor moved on (the caller compares; see
+    /// [`retrieval_queries`]).
+    Best,
 }
 
 impl ConversationContext {
@@ -713,13 +718,32 @@ impl ConversationContext {
             serde_json::from_str(settings_json).unwrap_or(serde_json::Value::Null);
         match settings["retrieval"]["conversation_context"].as_str() {
             Some("always") => ConversationContext::Always,
+            Some("best") => ConversationContext::Best,
             _ => ConversationContext::FollowUps,
         }
     }
 }
 
+/// The retrieval queries to try for `current`, the first preferred on a tie: one, or under
+/// [`ConversationContext::Best`] the question with its context and the question alone when
+/// those differ.
+pub fn retrieval_queries(
+    current: &str,
+    recent_visitor_turns: &[&str],
+    context: ConversationContext,
+) -> Vec<String> {
+    let query = retrieval_query_with(current, recent_visitor_turns, context);
+    let alone = current.trim();
+    if context == ConversationContext::Best && query != alone {
+        vec![query, alone.to_string()]
+    } else {
+        vec![query]
+    }
+}
+
 /// [`retrieval_query`], with the previous visitor message's words put in front of every
-/// message after the first under [`ConversationContext::Always`].
+/// message after the first under [`ConversationContext::Always`] and
+/// [`ConversationContext::Best`].
 pub fn retrieval_query_with(
     current: &str,
     recent_visitor_turns: &[&str],
@@ -739,7 +763,7 @@ pub fn retrieval_query_with(
     let follow_up = continues
         || own.len() <= 2
         || (points_back && own.len() <= 3)
-        || context == ConversationContext::Always;
+        || context != ConversationContext::FollowUps;
     if !follow_up {
         return current.to_string();
     }
@@ -793,6 +817,22 @@ mod tests {
         assert_eq!(
             ConversationContext::from_settings("{}"),
             ConversationContext::FollowUps
+        );
+        // `best` tries the question with its context and alone.
+        assert_eq!(
+            retrieval_queries(standalone, &earlier, ConversationContext::Best),
+            [
+                format!("reset northwind hub {standalone}"),
+                standalone.to_string()
+            ]
+        );
+        assert_eq!(
+            retrieval_queries(standalone, &[], ConversationContext::Best),
+            [standalone]
+        );
+        assert_eq!(
+            retrieval_queries(standalone, &earlier, ConversationContext::FollowUps),
+            [standalone]
         );
     }
 

@@ -197,18 +197,29 @@ impl Turn<'_> {
             .filter(|m| m.author == Author::Visitor && m.id != visitor.id)
             .map(|m| m.text.as_str())
             .collect();
-        let query = core_logic::memory::retrieval_query_with(
+        // One query, or two readings (with the conversation's context, and alone) of which
+        // the one the knowledge base supports with more confidence is kept.
+        let mut found: Option<(String, crate::knowledge::SearchOutcome)> = None;
+        for query in core_logic::memory::retrieval_queries(
             &visitor.text,
             &earlier_visitor_turns,
             core_logic::memory::ConversationContext::from_settings(&self.tenant.settings),
-        );
-        let follow_up_query = (query != visitor.text.trim()).then(|| query.clone());
-        let found = self.knowledge.search(&Search {
-            query,
-            limit: PASSAGES,
-            mode: SearchMode::Hybrid,
-        })?;
-        stages.extend(found.timings.iter().copied());
+        ) {
+            let outcome = self.knowledge.search(&Search {
+                query: query.clone(),
+                limit: PASSAGES,
+                mode: SearchMode::Hybrid,
+            })?;
+            stages.extend(outcome.timings.iter().copied());
+            if found
+                .as_ref()
+                .is_none_or(|(_, best)| outcome.confidence > best.confidence)
+            {
+                found = Some((query, outcome));
+            }
+        }
+        let (query, found) = found.ok_or_else(ApiError::internal)?;
+        let follow_up_query = (query != visitor.text.trim()).then_some(query);
         let mut passages: Vec<Passage> = found
             .results
             .iter()
