@@ -306,7 +306,100 @@ fn idle_conversations_are_counted_once_by_outcome(backend: Backend) {
     }
 }
 
+/// The routes of the improvement loop × every kind of caller, own tenant and the other: each
+/// answers as the table says and nothing of one tenant reaches the other.
+fn the_loop_routes_check_role_and_tenant(backend: Backend) {
+    let other = TenantSeed::unique("other", ROOMY);
+    let site = Site::start(backend, std::slice::from_ref(&other));
+    let (session, visitor) = site.session();
+    let secret = "Is there a Zanzibar branch office?";
+    let turn = site.say(&session, &visitor, secret);
+    let asked = turn["message"]["id"].as_str().unwrap().to_string();
+    let (_, neighbour) = site.session();
+    let other_visitor = {
+        let created = send(post_json(
+            &site.app,
+            "/api/sessions",
+            None,
+            &json!({ "widget_key": other.widget_key }),
+        ));
+        created.json()["token"].as_str().unwrap().to_string()
+    };
+    let callers: Vec<(&str, Option<String>)> = vec![
+        ("none", None),
+        ("visitor of this session", Some(visitor.clone())),
+        ("visitor of another session", Some(neighbour)),
+        ("agent", Some(staff_token(&site.tenant.id, Role::Agent, "alice"))),
+        ("admin", Some(staff_token(&site.tenant.id, Role::Admin, "root"))),
+        ("visitor of the other tenant", Some(other_visitor)),
+        ("agent of the other tenant", Some(staff_token(&other.id, Role::Agent, "bob"))),
+        ("admin of the other tenant", Some(staff_token(&other.id, Role::Admin, "boss"))),
+    ];
+    let feedback = format!("/api/sessions/{session}/feedback");
+    let history = format!("/api/sessions/{session}/messages");
+    let curated = json!({ "question": "Zanzibar office?", "answer": "We have none.",
+                          "message_ids": [asked] });
+    let table: Vec<(Method, &str, Option<Value>, [u16; 8])> = vec![
+        (
+            Method::PUT,
+            feedback.as_str(),
+            Some(json!({ "resolved": false })),
+            [401, 200, 404, 403, 403, 404, 403, 403],
+        ),
+        (
+            Method::GET,
+            history.as_str(),
+            None,
+            [401, 200, 404, 200, 200, 404, 404, 404],
+        ),
+        (
+            Method::GET,
+            "/api/kb/unanswered",
+            None,
+            [401, 403, 403, 403, 200, 403, 403, 200],
+        ),
+        (
+            Method::GET,
+            "/api/kb/curated",
+            None,
+            [401, 403, 403, 403, 200, 403, 403, 200],
+        ),
+        (
+            Method::POST,
+            "/api/kb/curated",
+            Some(curated),
+            [401, 403, 403, 403, 201, 403, 403, 201],
+        ),
+    ];
+    for (method, path, body, expected) in &table {
+        for ((who, caller), want) in callers.iter().zip(expected) {
+            let mut req = request(&site.app, method.clone(), path, caller.as_deref());
+            if let Some(body) = body {
+                req = req
+                    .header("content-type", "application/json")
+                    .body(body.to_string());
+            }
+            let reply = send(req);
+            let context = format!("{method} {path} as {who}");
+            assert_eq!(reply.status, *want, "{context}: {}", reply.text);
+            if who.contains("other tenant") {
+                assert!(
+                    !reply.text.contains(&session) && !reply.text.contains("Zanzibar branch"),
+                    "{context} leaked: {}",
+                    reply.text
+                );
+            }
+            if *want == 201 {
+                // Only the tenant's own questions are marked addressed.
+                let marked = if who.contains("other tenant") { 0 } else { 1 };
+                assert_eq!(reply.json()["addressed"], marked, "{context}");
+            }
+        }
+    }
+}
+
 e2e::on_both_backends!(
     visitors_rate_replies_and_the_conversation_and_staff_see_it,
     idle_conversations_are_counted_once_by_outcome,
+    the_loop_routes_check_role_and_tenant,
 );

@@ -1,12 +1,14 @@
 // The admin page's answers to what the bot could not answer: the unanswered-questions report
 // (near-duplicates grouped, why each counted, the best passage retrieval found; CSV export),
 // the curated answers, and one inline editor for either ("Write answer" on a group, "Edit" on
-// a curated answer). API calls live in admin-api.ts, wording in format.ts.
+// a curated answer; the editor itself is CuratedEditor.tsx). API calls live in admin-api.ts,
+// wording in format.ts.
 import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { useStaffFailure, type StaffAuth } from "../components/StaffGate";
-import type { CuratedAnswer, CuratedAnswerInput, CuratedSaved, UnansweredGroup, UnansweredReport } from "../lib/types";
-import { exportUnansweredCsv, lastDays, listCurated, listUnanswered, saveBlob, saveCurated } from "./admin-api";
+import type { CuratedAnswer, CuratedSaved, UnansweredGroup, UnansweredReport } from "../lib/types";
+import { exportUnansweredCsv, lastDays, listCurated, listUnanswered, saveBlob } from "./admin-api";
+import { CuratedEditor, type CuratedDraft } from "./CuratedEditor";
 import {
   ADMIN_ONLY,
   bestPassage,
@@ -23,124 +25,11 @@ import {
 export const PERIOD_DAYS = [7, 30, 90] as const;
 const DEFAULT_DAYS = 30;
 export const CSV_FILENAME = "unanswered.csv";
-export const MAX_QUESTION_CHARS = 500;
-export const MAX_ANSWER_CHARS = 5000;
-/** The server takes at most this many `message_ids` per answer. */
-export const MAX_MESSAGE_IDS = 500;
-
 function useFailure(auth: StaffAuth) {
   return useStaffFailure(auth, ADMIN_ONLY);
 }
 
-/** What the editor is open for: a group's first answer, or a curated answer's new text. */
-interface Draft {
-  /** `group:<id>` or `curated:<document id>`: the row the editor is shown under. */
-  key: string;
-  question: string;
-  answer: string;
-  /** The group's questions, marked as addressed by the saved answer. */
-  messageIds?: string[];
-  /** A saved answer: its question is what identifies it (the same question updates it). */
-  existing: boolean;
-}
-
 type Notice = { section: "unanswered" | "curated"; text: string };
-
-function editorHint(existing: boolean, questions: number): string {
-  if (existing) return "The question identifies this answer: saving replaces its text.";
-  const added = "Saving adds it to the knowledge base";
-  if (questions === 0) return `${added}.`;
-  const marked = questions === 1 ? "the question" : `the ${Math.min(questions, MAX_MESSAGE_IDS)} questions`;
-  return `${added} and marks ${marked} of this group as addressed.`;
-}
-
-function CuratedEditor({
-  auth,
-  draft,
-  onSaved,
-  onCancel,
-}: {
-  auth: StaffAuth;
-  draft: Draft;
-  onSaved(draft: Draft, saved: CuratedSaved): void;
-  onCancel(): void;
-}) {
-  const [question, setQuestion] = useState(draft.question);
-  const [answer, setAnswer] = useState(draft.answer);
-  const [saving, setSaving] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const failure = useFailure(auth);
-  const valid = question.trim() !== "" && answer.trim() !== "";
-  const ids = draft.messageIds ?? [];
-
-  const save = async () => {
-    if (!valid || saving) return;
-    setSaving(true);
-    setError(null);
-    const input: CuratedAnswerInput = { question: question.trim(), answer: answer.trim() };
-    if (ids.length > 0) input.message_ids = ids.slice(0, MAX_MESSAGE_IDS);
-    try {
-      onSaved(draft, await saveCurated(auth.token, input));
-    } catch (e) {
-      setError(failure(e));
-      setSaving(false);
-    }
-  };
-
-  return (
-    <form
-      class="editor"
-      aria-label={draft.existing ? "Edit the curated answer" : "Write a curated answer"}
-      onSubmit={(e) => {
-        e.preventDefault();
-        void save();
-      }}
-    >
-      <label class="field">
-        <span>Question</span>
-        <input
-          type="text"
-          data-testid="curated-question"
-          required
-          maxLength={MAX_QUESTION_CHARS}
-          readOnly={draft.existing}
-          value={question}
-          onInput={(e) => setQuestion(e.currentTarget.value)}
-        />
-      </label>
-      <label class="field">
-        <span>Answer (Markdown allowed)</span>
-        <textarea
-          data-testid="curated-answer"
-          required
-          rows={6}
-          maxLength={MAX_ANSWER_CHARS}
-          value={answer}
-          onInput={(e) => setAnswer(e.currentTarget.value)}
-        />
-      </label>
-      <p class="editor__hint muted">
-        {editorHint(draft.existing, ids.length)}
-      </p>
-      {error && (
-        <p class="alert" role="alert">
-          {error}
-        </p>
-      )}
-      <div class="editor__actions">
-        <button type="submit" class="btn btn--primary" data-testid="curated-save" disabled={!valid || saving}>
-          {saving ? "Saving…" : "Save answer"}
-        </button>
-        <button type="button" class="btn" onClick={onCancel} disabled={saving}>
-          Cancel
-        </button>
-        <span class="editor__count muted">
-          {answer.length} / {MAX_ANSWER_CHARS}
-        </span>
-      </div>
-    </form>
-  );
-}
 
 function NoticeLine({ notice, section }: { notice: Notice | null; section: Notice["section"] }) {
   return (
@@ -469,18 +358,18 @@ function CuratedAnswers({
 
 /** Both sections and their one editor; `onSaved` after an answer is saved (a new document). */
 export function Curation({ auth, onSaved }: { auth: StaffAuth; onSaved(): void }) {
-  const [draft, setDraft] = useState<Draft | null>(null);
+  const [draft, setDraft] = useState<CuratedDraft | null>(null);
   const [reloadKey, setReloadKey] = useState(0);
   const [addressed, setAddressed] = useState<Record<string, string>>({});
   const [notice, setNotice] = useState<Notice | null>(null);
 
   // Opening the editor where it is already open closes it (the button toggles).
-  const open = (next: Draft) => {
+  const open = (next: CuratedDraft) => {
     setNotice(null);
     setDraft((current) => (current?.key === next.key ? null : next));
   };
 
-  const saved = (from: Draft, result: CuratedSaved) => {
+  const saved = (from: CuratedDraft, result: CuratedSaved) => {
     const groupId = from.key.startsWith("group:") ? from.key.slice("group:".length) : null;
     if (groupId !== null) setAddressed((a) => ({ ...a, [groupId]: result.answer.document_id }));
     setNotice({ section: groupId !== null ? "unanswered" : "curated", text: curatedSavedText(result) });

@@ -1,9 +1,11 @@
 // The agent inbox page: the handoff queue in three tabs (refreshed every 5 s), and the
 // selected conversation's ticket, live transcript (with the visitor's ratings of replies and
-// of the conversation) and actions (claim, reply, resolve, hand back). Enabling rules live
-// in lib/ticket-rules.ts, API calls in inbox-api.ts, the live transcript in transcript.ts;
-// this file wires them to the screen.
+// of the conversation) and actions (claim, reply, resolve, hand back; for an admin, "Save as
+// curated answer" on a solved handoff, with the admin page's editor). Enabling rules live
+// in lib/ticket-rules.ts, API calls in inbox-api.ts, the live transcript in transcript.ts,
+// the handoff's question and reply in handoff-answer.ts; this file wires them to the screen.
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { CuratedEditor, MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, type CuratedDraft } from "../admin/CuratedEditor";
 import { MessageView } from "../components/MessageView";
 import { StaffGate, useStaffFailure, type StaffAuth } from "../components/StaffGate";
 import type { FeedState } from "../lib/event-feed";
@@ -28,11 +30,16 @@ import {
   replyToConversation,
   resolveConversation,
 } from "./inbox-api";
+import { handoffAnswer } from "./handoff-answer";
 import { TranscriptFollower } from "./transcript";
 
 export const QUEUE_REFRESH_MS = 5000;
 
 const FORBIDDEN = "This account is not allowed to use the agent inbox.";
+/** What saving a curated answer says to a token without the admin role (403). */
+export const CURATED_ADMIN_ONLY = "Saving a curated answer needs an access token with the admin role.";
+export const CURATED_SAVED = "Saved as a curated answer";
+const CURATED_HINT = "Saving adds it to the knowledge base (the bot cites it from then on) and marks the visitor's question as addressed.";
 
 function useFailure(auth: StaffAuth) {
   return useStaffFailure(auth, FORBIDDEN);
@@ -151,6 +158,8 @@ function ConversationPanel({ auth, sessionId, onChanged }: { auth: StaffAuth; se
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [draft, setDraft] = useState("");
+  const [curating, setCurating] = useState<CuratedDraft | null>(null);
+  const [curatedSaved, setCuratedSaved] = useState(false);
   // One key per reply text: a retry after a failure cannot post the reply twice.
   const replyKey = useRef<string | null>(null);
   const follower = useRef<TranscriptFollower | null>(null);
@@ -232,6 +241,22 @@ function ConversationPanel({ auth, sessionId, onChanged }: { auth: StaffAuth; se
   const visitor = conversation?.visitor;
   const visitorName = visitor?.name || visitor?.email || "Visitor";
   const conversationRating = ratings[CONVERSATION];
+  // Only admins may write curated answers (the server answers an agent 403).
+  const handoff = auth.claims.role === "admin" && ticket?.status === "solved" ? handoffAnswer(messages, ticket) : null;
+  const toggleCurating = () => {
+    setCuratedSaved(false);
+    setCurating((current) =>
+      current || !handoff
+        ? null
+        : {
+            key: `handoff:${sessionId}`,
+            question: handoff.question.slice(0, MAX_QUESTION_CHARS),
+            answer: handoff.answer.slice(0, MAX_ANSWER_CHARS),
+            messageIds: [handoff.questionId],
+            existing: false,
+          },
+    );
+  };
 
   return (
     <section class="conversation" aria-label="Conversation">
@@ -279,11 +304,37 @@ function ConversationPanel({ auth, sessionId, onChanged }: { auth: StaffAuth; se
         >
           Hand back to the bot
         </button>
+        {handoff && (
+          <button type="button" class="btn" data-testid="save-curated" aria-expanded={curating !== null} onClick={toggleCurating}>
+            Save as curated answer
+          </button>
+        )}
         {feedState !== "live" && <span class="muted conversation__feed">{feedState === "offline" ? "Offline" : "Reconnecting…"}</span>}
       </div>
       {error && (
         <p class="alert" role="alert">
           {error}
+        </p>
+      )}
+      {handoff && curating && (
+        <div class="conversation__curate">
+          <CuratedEditor
+            key={curating.key}
+            auth={auth}
+            draft={curating}
+            hint={CURATED_HINT}
+            forbidden={CURATED_ADMIN_ONLY}
+            onSaved={() => {
+              setCurating(null);
+              setCuratedSaved(true);
+            }}
+            onCancel={() => setCurating(null)}
+          />
+        </div>
+      )}
+      {handoff && curatedSaved && (
+        <p class="curation__notice" role="status" data-testid="curated-saved">
+          {CURATED_SAVED}
         </p>
       )}
       {conversationRating && <ConversationRating feedback={conversationRating} />}
