@@ -329,11 +329,23 @@ fn the_loop_routes_check_role_and_tenant(backend: Backend) {
         ("none", None),
         ("visitor of this session", Some(visitor.clone())),
         ("visitor of another session", Some(neighbour)),
-        ("agent", Some(staff_token(&site.tenant.id, Role::Agent, "alice"))),
-        ("admin", Some(staff_token(&site.tenant.id, Role::Admin, "root"))),
+        (
+            "agent",
+            Some(staff_token(&site.tenant.id, Role::Agent, "alice")),
+        ),
+        (
+            "admin",
+            Some(staff_token(&site.tenant.id, Role::Admin, "root")),
+        ),
         ("visitor of the other tenant", Some(other_visitor)),
-        ("agent of the other tenant", Some(staff_token(&other.id, Role::Agent, "bob"))),
-        ("admin of the other tenant", Some(staff_token(&other.id, Role::Admin, "boss"))),
+        (
+            "agent of the other tenant",
+            Some(staff_token(&other.id, Role::Agent, "bob")),
+        ),
+        (
+            "admin of the other tenant",
+            Some(staff_token(&other.id, Role::Admin, "boss")),
+        ),
     ];
     let feedback = format!("/api/sessions/{session}/feedback");
     let history = format!("/api/sessions/{session}/messages");

@@ -29,7 +29,8 @@ fn migrate_applies_the_platform_schema_and_rerunning_is_a_no_op(db: &TestDb) {
     let out = kb_loader(&["migrate", "--db-url", &db.url()]).success();
     assert_eq!(
         out,
-        "applied 0001_platform\napplied 0002_knowledge_base\napplied 0003_conversations\napplied 0004_handoff\n"
+        "applied 0001_platform\napplied 0002_knowledge_base\napplied 0003_conversations\n\
+         applied 0004_handoff\napplied 0005_feedback\n"
     );
     for table in [
         "tenants",
@@ -45,6 +46,9 @@ fn migrate_applies_the_platform_schema_and_rerunning_is_a_no_op(db: &TestDb) {
         "ticket_links",
         "outbox",
         "inbound_events",
+        "feedback",
+        "curated_answers",
+        "addressed_questions",
     ] {
         assert!(db.table_exists(table), "{table}");
     }
@@ -63,11 +67,11 @@ fn migrate_applies_the_platform_schema_and_rerunning_is_a_no_op(db: &TestDb) {
     );
 
     let again = kb_loader(&["migrate", "--db-url", &db.url()]).success();
-    assert_eq!(again, "up to date at version 4\n");
+    assert_eq!(again, "up to date at version 5\n");
     assert_eq!(
         db.scalar("SELECT CAST(count(*) AS BIGINT) FROM schema_migrations")
             .as_deref(),
-        Some("4")
+        Some("5")
     );
 }
 
@@ -152,7 +156,7 @@ fn a_copied_binary_migrates_without_the_source_tree() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(
-        String::from_utf8_lossy(&out.stdout).ends_with("applied 0004_handoff\n"),
+        String::from_utf8_lossy(&out.stdout).ends_with("applied 0005_feedback\n"),
         "{out:?}"
     );
 }
