@@ -148,6 +148,9 @@ impl LocalRun {
             .env("EMBEDDER_LISTEN", format!("127.0.0.1:{}", closed_port()))
             .env("CHROMA_LISTEN", format!("127.0.0.1:{}", closed_port()))
             .env("STATE_DIR", state.path())
+            // /metrics on, and every conversation settled when it is scraped.
+            .env("SPIN_VARIABLE_METRICS_TOKEN", METRICS_TOKEN)
+            .env("SPIN_VARIABLE_OUTCOME_IDLE_SECS", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -237,6 +240,9 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// The bearer token of the local run's `/metrics`.
+const METRICS_TOKEN: &str = "ui-test-metrics";
+
 fn chromium() -> PathBuf {
     let path = std::env::var_os("CHROMIUM")
         .map(PathBuf::from)
@@ -268,6 +274,7 @@ fn visitor_agent_and_admin_in_real_browsers() {
         .env("WIDGET_KEY", "wk_demo")
         .env("AGENT_TOKEN", run.token("agent"))
         .env("ADMIN_TOKEN", run.token("admin"))
+        .env("METRICS_TOKEN", METRICS_TOKEN)
         .env("CHROMIUM", &chromium)
         .env("SCREENSHOT_DIR", &screenshots)
         .output()

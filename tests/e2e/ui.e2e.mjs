@@ -68,6 +68,21 @@ async function ask(page, text) {
   return reply;
 }
 
+/** support_conversations_total by outcome, read from /metrics (which settles idle ones). */
+async function conversations() {
+  const resp = await fetch(`${BASE}/metrics`, {
+    headers: { authorization: `Bearer ${env("METRICS_TOKEN")}` },
+  });
+  assert.equal(resp.status, 200);
+  const text = await resp.text();
+  const value = (outcome) => {
+    const series = `support_conversations_total{outcome="${outcome}"} `;
+    const line = text.split("\n").find((l) => l.startsWith(series));
+    return line ? Number(line.slice(series.length)) : 0;
+  };
+  return { resolved: value("resolved"), unresolved: value("unresolved") };
+}
+
 /** Controls a screen reader could not name (no label, aria-label, title or text). */
 function unnamedControls(page) {
   return page.evaluate(() =>
@@ -312,6 +327,9 @@ describe("the web UI", () => {
   });
 
   test("a question the bot did not help with becomes a curated answer the next visitor gets", async () => {
+    // Conversations settle when /metrics is scraped (outcome_idle_secs 0 in this run): this
+    // scrape settles every earlier one, so the next counts only this test's two.
+    const before = await conversations();
     const question = "Do you offer summer internships for students?";
     const asker = await open(`${BASE}/chat/?key=${KEY}`);
     const reply = await ask(asker, question);
@@ -349,6 +367,11 @@ describe("the web UI", () => {
     const cited = await answer.getByTestId("citation").first().textContent();
     assert.match(cited, /summer internships/i);
     await next.context().close();
+
+    // The metric moved: the rated conversation is unresolved, the answered one resolved.
+    const after = await conversations();
+    assert.equal(after.unresolved - before.unresolved, 1, JSON.stringify({ before, after }));
+    assert.equal(after.resolved - before.resolved, 1, JSON.stringify({ before, after }));
   });
 
   test("the widget works on a plain host page of another origin whose CSS tries to break it", async () => {
