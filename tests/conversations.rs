@@ -669,7 +669,47 @@ fn a_vague_question_about_one_of_several_things_gets_a_clarifying_question(backe
     assert_eq!(turn["reply"]["citations"], json!([]));
 }
 
+fn greetings_and_thanks_get_a_courteous_reply_not_an_offer(backend: Backend) {
+    let chat = Chat::start(backend);
+    let (session, token) = chat.session();
+    let hello = chat.say(&session, &token, "Hi there!").json();
+    assert_eq!(
+        hello["action"],
+        json!({ "type": "small_talk", "kind": "greeting" }),
+        "{hello}"
+    );
+    assert_eq!(hello["reply"]["text"], "Hello! What can I help you with?");
+    assert_eq!(hello["reply"]["responder"], "small_talk");
+    assert_eq!(hello["reply"]["citations"], json!([]));
+    // A greeting with a question in it is a question.
+    let asked = chat
+        .say(
+            &session,
+            &token,
+            "Hi, how long does standard delivery take?",
+        )
+        .json();
+    assert_eq!(asked["action"], Value::Null, "{asked}");
+    assert_eq!(asked["reply"]["citations"][0]["title"], "Shipping");
+    let thanks = chat
+        .say(&session, &token, "Thanks, that helped a lot.")
+        .json();
+    assert_eq!(thanks["action"]["kind"], "thanks", "{thanks}");
+    // Small talk is no failed turn: two unknown questions later, the second is still an
+    // offer for "not in the knowledge base", not yet for repeated failure.
+    for text in [
+        "Do you repair vintage pianos in Antarctica?",
+        "Can I pay for the piano tuning with seashells?",
+    ] {
+        let turn = chat.say(&session, &token, text).json();
+        assert_eq!(turn["action"]["reason"], "not_in_knowledge_base", "{turn}");
+    }
+    let bye = chat.say(&session, &token, "ok thanks, bye").json();
+    assert_eq!(bye["action"]["kind"], "goodbye", "{bye}");
+}
+
 e2e::on_both_backends!(
+    greetings_and_thanks_get_a_courteous_reply_not_an_offer,
     a_vague_question_about_one_of_several_things_gets_a_clarifying_question,
     repeated_failures_offer_a_person_and_the_bot_keeps_answering,
     questions_get_cited_answers_and_unknowns_get_no_invention,

@@ -242,6 +242,7 @@ fn record_turn(
         (Some(reply), Some("clarify")) => {
             (reply.responder.as_deref().unwrap_or("other"), "clarify")
         }
+        (Some(_), Some("small_talk")) => ("small_talk", "small_talk"),
         (Some(reply), _) => (reply.responder.as_deref().unwrap_or("other"), "answered"),
     };
     let reason = (kind == Some("escalate"))

@@ -24,5 +24,6 @@ pub mod problem;
 pub mod rate_limit;
 pub mod retrieval;
 pub mod session;
+pub mod small_talk;
 pub mod static_site;
 pub mod unanswered;

@@ -99,12 +99,19 @@ pub const MESSAGE_LATENCY: Metric = Metric {
 /// Bot turns by who composed the reply.
 pub const ANSWERS: Metric = Metric {
     name: "support_answers_total",
-    help: "Visitor messages by how the bot replied (answered: a grounded answer; unknown: no grounded answer, a person offered; clarify: the bot asked which of several things was meant; escalated; silent: a person has the conversation).",
+    help: "Visitor messages by how the bot replied (answered: a grounded answer; unknown: no grounded answer, a person offered; clarify: the bot asked which of several things was meant; small_talk: a greeting, thanks or goodbye answered in kind; escalated; silent: a person has the conversation).",
     kind: Kind::Counter,
     labels: &[
         (
             "responder",
-            &["extractive", "llm", "fallback", "none", "other"],
+            &[
+                "extractive",
+                "llm",
+                "fallback",
+                "small_talk",
+                "none",
+                "other",
+            ],
         ),
         (
             "outcome",
@@ -112,6 +119,7 @@ pub const ANSWERS: Metric = Metric {
                 "answered",
                 "unknown",
                 "clarify",
+                "small_talk",
                 "escalated",
                 "silent",
                 "other",

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::answer::question_stems;
 use crate::conversation::Author;
 use crate::problem::{Problem, ProblemKind};
+use crate::small_talk;
 
 /// Longest feedback comment, in characters.
 pub const MAX_COMMENT_CHARS: usize = 1000;
@@ -180,15 +181,26 @@ pub struct Conversation<'a> {
 /// 6. otherwise (an offer of a person or a clarifying question left unanswered, or no
 ///    reply) → `abandoned`.
 pub fn outcome(conversation: &Conversation) -> Option<Outcome> {
-    let asked: Vec<&str> = conversation
+    if !conversation
         .turns
+        .iter()
+        .any(|t| t.author == Author::Visitor)
+    {
+        return None;
+    }
+    // Greetings, thanks and goodbyes, and the bot's replies to them, say nothing of whether
+    // the question was answered.
+    let turns: Vec<&Turn> = conversation
+        .turns
+        .iter()
+        .filter(|t| t.action != Some("small_talk"))
+        .filter(|t| t.author != Author::Visitor || small_talk::classify(t.text).is_none())
+        .collect();
+    let asked: Vec<&str> = turns
         .iter()
         .filter(|t| t.author == Author::Visitor)
         .map(|t| t.text)
         .collect();
-    if asked.is_empty() {
-        return None;
-    }
     if conversation.handed_off
         || conversation
             .turns
@@ -211,8 +223,7 @@ pub fn outcome(conversation: &Conversation) -> Option<Outcome> {
     if last_rating == Some(true) {
         return Some(Outcome::Resolved);
     }
-    let last_reply = conversation
-        .turns
+    let last_reply = turns
         .iter()
         .rev()
         .take_while(|t| t.author != Author::Visitor)
@@ -299,6 +310,36 @@ mod tests {
                     visitor("How much does this plan cost?"),
                     bot("Which one do you mean: Basic or Pro?", Some("clarify")),
                 ]),
+                Some(Outcome::Abandoned),
+            ),
+            (
+                "answered, then thanks and a courteous reply",
+                conversation(
+                    [
+                        answered(),
+                        vec![
+                            visitor("Thanks, that helped!"),
+                            bot("You're welcome!", Some("small_talk")),
+                        ],
+                    ]
+                    .concat(),
+                ),
+                Some(Outcome::Resolved),
+            ),
+            (
+                "a greeting, then an offer of a person",
+                conversation(
+                    [
+                        vec![visitor("Hi there"), bot("Hello!", Some("small_talk"))],
+                        offered(),
+                    ]
+                    .concat(),
+                ),
+                Some(Outcome::Abandoned),
+            ),
+            (
+                "only a greeting",
+                conversation(vec![visitor("Hello"), bot("Hello!", Some("small_talk"))]),
                 Some(Outcome::Abandoned),
             ),
             (

@@ -189,7 +189,50 @@ impl Turn<'_> {
             });
         }
 
-        // 3. Memory and retrieval.
+        // 3. A greeting, a thank-you or a goodbye gets a courteous reply, not a search that
+        // finds nothing and offers a person. It leaves the memory as it is (not a failure).
+        if let Some(kind) = core_logic::small_talk::classify(&visitor.text) {
+            let started = Instant::now();
+            let mut reply = Message {
+                id: new_id()?,
+                seq: 0,
+                author: Author::Bot,
+                text: core_logic::small_talk::reply(kind, self.locale()).to_string(),
+                citations: Json::Array(Vec::new()),
+                action: Some(json!({ "type": "small_talk", "kind": kind })),
+                reply_to: Some(visitor.id.clone()),
+                responder: Some("small_talk".into()),
+                created_at: now_ms,
+            };
+            let recorded = db.transaction(|db| {
+                conversation::record_message(db, tenant_id, session_id, &mut reply)
+            });
+            let stored = match recorded {
+                Ok(true) => reply,
+                // A concurrent retry answered first: its reply is the reply.
+                Ok(false) | Err(crate::db::DbError::Conflict(_)) => {
+                    conversation::reply_to(db, tenant_id, session_id, &visitor.id)?
+                        .ok_or_else(ApiError::internal)?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            stages.push(("reply", started.elapsed()));
+            return Ok(TurnOutcome {
+                visitor,
+                action: stored.action.clone(),
+                reply: Some(stored),
+                notice: None,
+                degraded: false,
+                replayed: false,
+                stages,
+                ticket: None,
+                outbox: 0,
+                llm: None,
+                follow_up_query: None,
+            });
+        }
+
+        // 4. Memory and retrieval.
         let mut memory = conversation::memory(db, tenant_id, session_id)?;
         let recent = conversation::recent(db, tenant_id, session_id, RECENT_TURNS as u32 + 1)?;
         let earlier_visitor_turns: Vec<&str> = recent
@@ -226,7 +269,7 @@ impl Turn<'_> {
             .map(crate::knowledge::SearchHit::passage)
             .collect();
 
-        // 4. What the policy decides whatever the answer (a request for a person, a
+        // 5. What the policy decides whatever the answer (a request for a person, a
         // sensitive topic, frustration) is settled first, so no answer is composed for
         // nothing; otherwise a grounded answer, from the LLM when one is configured (the
         // extractive responder when it fails or strays from the sources), then the policy.
@@ -339,7 +382,7 @@ impl Turn<'_> {
         };
         stages.push(("compose", started.elapsed()));
 
-        // 5. The reply, its events and the memory, together.
+        // 6. The reply, its events and the memory, together.
         let started = Instant::now();
         let mut reply = Message {
             id: new_id()?,

@@ -254,7 +254,7 @@ describe("asksResolved", () => {
     expect(asksResolved(addMessages(answered, [message("y1", "system", "Ticket opened")]))).toBe(true);
   });
 
-  it("does not ask while a reply is on its way, after a clarifying question, or with a person", () => {
+  it("does not ask while a reply is on its way, after a clarifying question or a greeting, or with a person", () => {
     const answered = addMessages(initialChat(), [message("v1", "visitor", "Hi"), message("b1", "bot", "Hello!")]);
     const pending = startTurn(answered, { localId: "local-2", idempotencyKey: "k", text: "More?", attachmentIds: [], now: 5 });
     expect(asksResolved(pending)).toBe(false);
@@ -265,6 +265,16 @@ describe("asksResolved", () => {
       message("b2", "bot", "Which one?", { action: { type: "clarify", options: ["A", "B"] } }),
     ]);
     expect(asksResolved(clarify)).toBe(false);
+    const greeted = addMessages(initialChat(), [
+      message("v1", "visitor", "Hi there!"),
+      message("b1", "bot", "Hello! What can I help you with?", { action: { type: "small_talk", kind: "greeting" } }),
+    ]);
+    expect(asksResolved(greeted)).toBe(false);
+    const thanked = addMessages(answered, [
+      message("v2", "visitor", "Thanks!"),
+      message("b2", "bot", "You're welcome!", { action: { type: "small_talk", kind: "thanks" } }),
+    ]);
+    expect(asksResolved(thanked)).toBe(true);
     expect(asksResolved(applyStatus(answered, { status: "handed_off" }))).toBe(false);
     const handedBack = applyStatus(applyStatus(answered, { status: "handed_off" }), { status: "open", resolution: "handed_back" });
     expect(asksResolved(handedBack)).toBe(true);

@@ -286,7 +286,7 @@ export function abandonTurn(state: ChatState): ChatState {
 
 /**
  * Whether "Did this solve your problem?" shows: the newest message is the bot's answer (not a
- * clarifying question), no message of the visitor is on its way, and no person has the
+ * clarifying question, not its reply to a greeting), no message of the visitor is on its way, and no person has the
  * conversation.
  */
 export function asksResolved(state: ChatState): boolean {
@@ -294,7 +294,12 @@ export function asksResolved(state: ChatState): boolean {
   for (let i = state.items.length - 1; i >= 0; i--) {
     const item = state.items[i]!;
     if (item.kind !== "message" || item.message.author === "system") continue;
-    return item.message.author === "bot" && item.message.action?.type !== "clarify";
+    const action = item.message.action;
+    return (
+      item.message.author === "bot" &&
+      action?.type !== "clarify" &&
+      !(action?.type === "small_talk" && action.kind === "greeting")
+    );
   }
   return false;
 }

@@ -37,7 +37,7 @@ export interface Citation {
   quote: string;
 }
 
-export type ActionType = "escalate" | "offer_handoff" | "clarify" | "handed_off";
+export type ActionType = "escalate" | "offer_handoff" | "clarify" | "small_talk" | "handed_off";
 
 export interface Action {
   type: ActionType;
@@ -45,6 +45,8 @@ export interface Action {
   intent?: string | null;
   /** With `clarify`: the things the visitor may mean, to pick from. */
   options?: string[];
+  /** With `small_talk`: what the visitor's message did. */
+  kind?: "greeting" | "thanks" | "goodbye";
 }
 
 export interface Message {
