@@ -96,8 +96,16 @@ pub fn rate(
                 Value::Int(now_ms),
             ],
         )?;
-        let after = get(db, tenant_id, session_id, key)?
-            .ok_or_else(|| DbError::Decode("the rating just stored is gone".into()))?;
+        // What the upsert stored: an update keeps the first rating's created_at.
+        let reply = !key.is_empty();
+        let after = Feedback {
+            message_id: reply.then(|| key.to_string()),
+            helpful: reply.then_some(rating.positive),
+            resolved: (!reply).then_some(rating.positive),
+            comment: rating.comment.clone(),
+            created_at: before.as_ref().map_or(now_ms, |b| b.created_at),
+            updated_at: now_ms,
+        };
         conversation::append_event(
             db,
             tenant_id,

@@ -162,17 +162,21 @@ pub fn list(knowledge: &Knowledge, since: i64, until: i64) -> Result<List, ApiEr
             .find(|s| s.asked.message_id == group.id)
             .ok_or_else(ApiError::internal)?;
         let addressed_by = first.addressed_by.clone();
-        let agent_reply = agent_reply_after(
-            knowledge.db,
-            knowledge.tenant_id,
-            &first.session_id,
-            first.seq,
-        )?
-        .map(|text| unanswered::mask_personal(&text));
-        let passages = if i < GROUPS_WITH_PASSAGES {
-            Some(offered(knowledge, &group.question)?)
+        // The search and the person's reply are read for the largest groups only: a long
+        // list costs no more than a query per row beyond them.
+        let (passages, agent_reply) = if i < GROUPS_WITH_PASSAGES {
+            let reply = agent_reply_after(
+                knowledge.db,
+                knowledge.tenant_id,
+                &first.session_id,
+                first.seq,
+            )?;
+            (
+                Some(offered(knowledge, &group.question)?),
+                reply.map(|text| unanswered::mask_personal(&text)),
+            )
         } else {
-            None
+            (None, None)
         };
         rows.push(Row {
             group,
@@ -326,21 +330,38 @@ pub fn curate(
         Ok::<_, DbError>(marked)
     })?;
     ingested.document.content_type = CURATED_KIND.into();
-    let answer = curated_answers(db, tenant_id)?
-        .into_iter()
-        .find(|a| a.document_id == document_id)
+    let answer = read_curated(db, tenant_id, Some(&document_id))?
+        .pop()
         .ok_or_else(ApiError::internal)?;
     Ok((ingested, answer, marked))
 }
 
 /// The tenant's curated answers, most recently changed first.
 pub fn curated_answers(db: &Db, tenant_id: &str) -> Result<Vec<CuratedAnswer>, DbError> {
+    read_curated(db, tenant_id, None)
+}
+
+/// The tenant's curated answers, or the one of `document_id`.
+fn read_curated(
+    db: &Db,
+    tenant_id: &str,
+    document_id: Option<&str>,
+) -> Result<Vec<CuratedAnswer>, DbError> {
+    let one = if document_id.is_some() {
+        "AND c.document_id = $2 "
+    } else {
+        ""
+    };
+    let mut params = vec![tenant_id.into()];
+    params.extend(document_id.map(Value::from));
     db.query(
-        "SELECT c.document_id, c.question, c.answer, c.created_at, c.updated_at \
-         FROM curated_answers c JOIN kb_documents d ON d.tenant_id = c.tenant_id \
-           AND d.id = c.document_id \
-         WHERE c.tenant_id = $1 ORDER BY c.updated_at DESC, c.document_id",
-        &[tenant_id.into()],
+        &format!(
+            "SELECT c.document_id, c.question, c.answer, c.created_at, c.updated_at \
+             FROM curated_answers c JOIN kb_documents d ON d.tenant_id = c.tenant_id \
+               AND d.id = c.document_id \
+             WHERE c.tenant_id = $1 {one}ORDER BY c.updated_at DESC, c.document_id"
+        ),
+        &params,
     )?
     .iter()
     .map(|row| {
