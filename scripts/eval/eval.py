@@ -1133,7 +1133,7 @@ def main(argv=None) -> int:
         out.append(render_retrieval(sections, args.modes))
         if "hybrid" in args.modes:
             out.append("\nHybrid search confidence (the extractive answer threshold "
-                       "answer.min_confidence reads it; default 0.70)\n")
+                       "answer.min_confidence reads it; default 0.72)\n")
             for set_name, tasks in tasks_by_set.items():
                 out.append(render_confidence(set_name, tasks))
 

@@ -69,14 +69,16 @@ impl Default for ExtractiveConfig {
 
 /// Retrieval confidence below which the extractive responder does not answer (it says it
 /// does not know and offers a person), unless the tenant sets `answer.min_confidence`.
-/// Chosen on the tuning half of mtrag-un (`make eval --half tune`, replay): 0.70 gives the
-/// best escalation F1 (0.645; 0.68: 0.607, 0.72: 0.602), answering 17% of unanswerable
-/// questions (0.68: 28%) and citing a right article for 75% of answerable ones (0.68: 77%).
-/// A score fitted on the same half from further signals (the similarity gap between the
-/// first two passages, the share of rare question terms the best passage holds, the keyword
-/// retriever's agreement) measured no better on the test half (AUC 0.78 vs 0.78;
-/// `bench/answerability`). Applies only when retrieval was not degraded.
-pub const DEFAULT_MIN_ANSWER_CONFIDENCE: f64 = 0.70;
+/// Chosen on the tuning half of mtrag-un (`make eval --half tune`, replay) with the previous
+/// visitor question in every later query (the default `retrieval.conversation_context`):
+/// 0.72 is the lowest threshold that answers at most 15% of unanswerable questions (14.9%;
+/// 0.70: 19%), citing a right article for 74% of answerable ones (0.70: 77%, 0.74: 69%).
+/// On the test half it answers 16% of unanswerable questions and cites a right article for
+/// 67% of answerable ones. A score fitted on the same half from further signals (the
+/// similarity gap between the first two passages, the share of rare question terms the best
+/// passage holds, the keyword retriever's agreement) measured no better on the test half
+/// (AUC 0.78 vs 0.78; `bench/answerability`). Applies only when retrieval was not degraded.
+pub const DEFAULT_MIN_ANSWER_CONFIDENCE: f64 = 0.72;
 
 /// The tenant's `answer.min_confidence` (0..=1), or the default.
 pub fn min_answer_confidence(settings_json: &str) -> f64 {

@@ -238,6 +238,8 @@ impl Turn<'_> {
         let earlier_visitor_turns: Vec<&str> = recent
             .iter()
             .filter(|m| m.author == Author::Visitor && m.id != visitor.id)
+            // A greeting or a thank-you carries no topic.
+            .filter(|m| core_logic::small_talk::classify(&m.text).is_none())
             .map(|m| m.text.as_str())
             .collect();
         // One query, or two readings (with the conversation's context, and alone) of which
@@ -246,7 +248,8 @@ impl Turn<'_> {
         for query in core_logic::memory::retrieval_queries(
             &visitor.text,
             &earlier_visitor_turns,
-            core_logic::memory::ConversationContext::from_settings(&self.tenant.settings),
+            core_logic::memory::ConversationContext::from_settings(&self.tenant.settings)
+                .for_turn(memory.failed_turns > 0),
         ) {
             let outcome = self.knowledge.search(&Search {
                 query: query.clone(),
