@@ -106,17 +106,19 @@ with open(os.path.join(RUN, "rss.csv")) as f:
         if t0 <= t <= soak["end"] + 1:
             samples.append(row)
 with open(os.path.join(RES, "rss.csv"), "w") as f:
-    f.write("t_s," + ",".join(f"{n}_rss_mib,{n}_cpu_pct" for n in PROCS) + ",state_mib\n")
+    f.write("t_s," + ",".join(f"{n}_rss_mib,{n}_cpu_pct" for n in PROCS)
+            + ",devhost_anon_mib,state_mib,chroma_log_mib\n")
     for s in samples:
         f.write(f"{float(s['unix_s']) - t0:.0f}," + ",".join(
             f"{int(s[n + '_rss_kb']) / 1024:.1f},{s[n + '_cpu_pct']}" for n in PROCS)
-            + f",{int(s['state_bytes']) / 2**20:.1f}\n")
+            + f",{int(s.get('devhost_anon_kb') or 0) / 1024:.1f}"
+            + f",{int(s['state_bytes']) / 2**20:.1f},{int(s.get('chroma_log_bytes') or 0) / 2**20:.1f}\n")
 
 minutes = int(dur // 60 + (1 if dur % 60 > 5 else 0))
 w("### Per minute of the soak\n")
 w("| minute | requests/s | message p50 ms | message p99 ms | non-2xx | "
-  + " | ".join(f"{n} RSS MiB" for n in PROCS) + " | devhost CPU % | state MiB |")
-w("|---" * (6 + len(PROCS) + 1) + "|")
+  + " | ".join(f"{n} RSS MiB" for n in PROCS) + " | devhost CPU % | embedder CPU % | chroma CPU % | state MiB | of which chroma.log MiB |")
+w("|---" * (5 + len(PROCS) + 5) + "|")
 per_min_rss = {n: [] for n in PROCS}
 for m in range(minutes):
     a, b = t0 + 60 * m, min(t0 + 60 * (m + 1), soak["end"])
@@ -128,12 +130,14 @@ for m in range(minutes):
         vals = [int(s[n + "_rss_kb"]) / 1024 for s in ss]
         meds[n] = statistics.median(vals) if vals else float("nan")
         per_min_rss[n].append(meds[n])
-    cpu = [float(s["devhost_cpu_pct"]) for s in ss]
+    cpu = {n: [float(s[n + "_cpu_pct"]) for s in ss] for n in PROCS}
     st = [int(s["state_bytes"]) / 2**20 for s in ss]
+    lg = [int(s.get("chroma_log_bytes") or 0) / 2**20 for s in ss]
     w(f"| {m + 1} | {len(rs) / max(b - a, 1):.1f} | {ms(pct(msg, 50))} | {ms(pct(msg, 99))} | "
       f"{sum(1 for r in rs if not 200 <= r[2] < 300)} | "
       + " | ".join(f"{meds[n]:.1f}" for n in PROCS)
-      + f" | {statistics.median(cpu) if cpu else float('nan'):.0f} | {max(st) if st else 0:.1f} |")
+      + "".join(f" | {statistics.median(cpu[n]) if cpu[n] else float('nan'):.0f}" for n in PROCS)
+      + f" | {max(st) if st else 0:.1f} | {max(lg) if lg else 0:.1f} |")
 w("")
 
 

@@ -115,8 +115,15 @@ kill "$SAMPLER_PID" 2>/dev/null || true
 SAMPLER_PID=""
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RUN/meta.txt"
 
-# What the app logged while under load (errors and warnings by message, tokens never logged).
-grep -ciE 'error|panic|trap' "$RUN/app.log" | sed 's/^/app.log lines with error|panic|trap: /' >>"$RUN/meta.txt" || true
+{
+  echo "state folder at the end (KiB):"
+  du -sk "$STATE"/* | sort -rn | head -6 | sed 's/^/  /'
+  # What the app logged (by message, ids blanked; tokens are never logged). Long-polls
+  # that wrk cut at the end of a phase log "Could not set ResponseOutparam" when they end.
+  echo "app.log lines with error|panic|trap|warn, by message:"
+  grep -iE 'error|panic|trap|warn' "$RUN/app.log" | sed -E 's/[0-9a-f]{16,32}/<id>/g; s/^.{0,40}Z//' |
+    sort | uniq -c | sort -rn | head -8 | sed 's/^/  /'
+} >>"$RUN/meta.txt" 2>&1 || true
 
 mkdir -p "$RESULTS"
 {

@@ -1,7 +1,8 @@
 """RSS sampler for bench/soak: every INTERVAL seconds, one CSV row with the resident memory
 (VmRSS, summed over the process and its descendants) and the CPU use of devhost, the
 embedding sidecar and Chroma, found among the descendants of the run-local.sh process, plus
-the size of the state folder (SQLite + Chroma files).
+devhost's anonymous memory (RssAnon), the size of the state folder (SQLite, Chroma, logs)
+and of Chroma's log in it.
 
   python3 sample.py ROOT_PID STATE_DIR OUT.csv [INTERVAL]
 
@@ -50,10 +51,10 @@ def which(pid):
     return None
 
 
-def rss_kb(pid):
+def rss_kb(pid, field="VmRSS:"):
     try:
         for line in open(f"/proc/{pid}/status"):
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -93,7 +94,7 @@ signal.signal(signal.SIGTERM, lambda *_: globals().__setitem__("stop", True))
 new = not os.path.exists(OUT)
 out = open(OUT, "a", buffering=1)
 if new:
-    out.write("unix_s," + ",".join(f"{n}_rss_kb,{n}_cpu_pct" for n in NAMES) + ",state_bytes,pids\n")
+    out.write("unix_s," + ",".join(f"{n}_rss_kb,{n}_cpu_pct" for n in NAMES) + ",devhost_anon_kb,state_bytes,chroma_log_bytes,pids\n")
 last = {}
 while not stop and os.path.exists(f"/proc/{ROOT}"):
     now = time.time()
@@ -106,7 +107,12 @@ while not stop and os.path.exists(f"/proc/{ROOT}"):
         pct = 100.0 * (ticks - prev[1]) / TICK / (now - prev[0]) if prev and now > prev[0] else 0.0
         last[name] = (now, ticks)
         row += [str(sum(rss_kb(p) for p in pids)), f"{pct:.0f}"]
-    row += [str(tree_size(STATE)), " ".join(f"{k}={v}" for k, v in sorted(found.items()))]
+    row.append(str(rss_kb(found["devhost"], "RssAnon:") if "devhost" in found else 0))
+    try:
+        log_size = os.path.getsize(os.path.join(STATE, "chroma.log"))
+    except OSError:
+        log_size = 0
+    row += [str(tree_size(STATE)), str(log_size), " ".join(f"{k}={v}" for k, v in sorted(found.items()))]
     out.write(",".join(row) + "\n")
     deadline = now + INTERVAL
     while not stop and time.time() < deadline:
