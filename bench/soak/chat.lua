@@ -20,6 +20,8 @@
 --   SOAK_RATE > 0 paces the chatting threads to SOAK_RATE requests/s in total (each thread
 --   keeps its own schedule; a late request starts at once, at most 2 s of backlog is kept);
 --   SOAK_RATE = 0 is closed loop (as fast as they can: the ceiling).
+--   After a failed request (non-2xx or a broken connection) a connection waits as the widget
+--   does: 1 s, 2 s, 4 s ... at most 30 s, reset by a success.
 --
 -- Every completed request is one line in SOAK_OUT/thread-N.log:
 --   <unix time s> <route> <status> <latency us>     (status 0: the connection failed)
@@ -59,6 +61,7 @@ local session_id, token, cursor = nil, nil, 0
 local step, visitors, polls = 1, 0, 0
 local pending_route, started = nil, 0
 local calls = 0
+local failures, backoff_until = 0, 0
 
 local ACTOR_PLAN = { "session", "history", "message", "events", "message", "events",
   "message", "events", "history", "search" }
@@ -101,12 +104,20 @@ local function current_route()
   return r
 end
 
+-- After a failed request, wait as the widget does (1 s, 2 s, 4 s ... at most 30 s).
+local function failed()
+  failures = failures + 1
+  backoff_until = mono() + math.min(30, 2 ^ (failures - 1))
+end
+
 function delay()
-  if role ~= "actor" or interval == 0 then return 0 end
   local now = mono()
-  local start_at = math.max(next_start, now - 2.0)
-  next_start = start_at + interval
-  local d = start_at - now
+  local d = backoff_until - now
+  if role == "actor" and interval > 0 then
+    local start_at = math.max(next_start, now - 2.0, backoff_until)
+    next_start = start_at + interval
+    d = start_at - now
+  end
   if d <= 0 then return 0 end
   return math.floor(d * 1000)
 end
@@ -118,6 +129,7 @@ function request()
     -- the previous request got no response (the connection broke): count it
     log:write(string.format("%.3f %s 0 %d\n", wall(), pending_route,
       math.floor((mono() - started) * 1e6)))
+    failed()
   end
   local route = current_route()
   if route == "session" then step = 1 end
@@ -147,6 +159,7 @@ function response(status, headers, body)
   log:write(string.format("%.3f %s %d %d\n", wall(), route, status,
     math.floor((mono() - started) * 1e6)))
   pending_route = nil
+  if status >= 200 and status < 300 then failures = 0 else failed() end
   if route == "session" then
     if status == 201 then
       local s = body:match('"session"%s*:%s*(%b{})')
