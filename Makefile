@@ -17,7 +17,7 @@ TEST_COMPONENTS := -p conformance-component -p hello-component
 NATIVE := --workspace --exclude health-component --exclude session-component --exclude metrics-component --exclude ingest-component --exclude message-component --exclude escalate-component --exclude static-component \
 	--exclude conformance-component --exclude hello-component
 
-.PHONY: run test setup tools models chroma gemma-model bench-embedder ui ui-test e2e-tools components host fmt-check lint unit bench bench-host-overhead bench-session-create clean-state infra-test eval
+.PHONY: run test setup tools models chroma gemma-model bench-embedder ui ui-test e2e-tools components host fmt-check lint unit bench bench-host-overhead bench-session-create bench-soak clean-state infra-test eval
 
 ## Serve the whole app locally with its embedded defaults: the app on http://$(LISTEN)
 ## (SQLite), the embedding sidecar (default model all-MiniLM-L6-v2), Chroma, the demo tenant
@@ -113,6 +113,11 @@ bench-session-create: components host
 
 bench-embedder: models host
 	bash bench/embedder/run.sh
+
+## Load and soak (bench/soak/README.md): the chat mix with wrk at half the measured ceiling
+## for SOAK_SECONDS (600; 60 for a short run), RSS of devhost, the sidecar and Chroma over time.
+bench-soak: setup models chroma ui components host
+	bash bench/soak/run.sh
 
 ## Answer-quality evaluation against the running app: mtrag-un and the sample
 ## knowledge base, each in fresh tenants loaded with kb-loader; retrieval and answer figures.
