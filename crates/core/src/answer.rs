@@ -72,9 +72,9 @@ impl Default for ExtractiveConfig {
 /// Chosen on the tuning half of mtrag-un (`make eval --half tune`, replay) with the previous
 /// visitor question in every later query (the default `retrieval.conversation_context`):
 /// 0.72 is the lowest threshold that answers at most 15% of unanswerable questions (14.9%;
-/// 0.70: 19%), citing a right article for 74% of answerable ones (0.70: 77%, 0.74: 69%).
-/// On the test half it answers 16% of unanswerable questions and cites a right article for
-/// 67% of answerable ones. A score fitted on the same half from further signals (the
+/// 0.70: 19%), citing a right article for 77% of answerable ones.
+/// On the test half it answers 20% of unanswerable questions and cites a right article for
+/// 69% of answerable ones. A score fitted on the same half from further signals (the
 /// similarity gap between the first two passages, the share of rare question terms the best
 /// passage holds, the keyword retriever's agreement) measured no better on the test half
 /// (AUC 0.78 vs 0.78; `bench/answerability`). Applies only when retrieval was not degraded.

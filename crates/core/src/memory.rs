@@ -701,9 +701,10 @@ pub enum ConversationContext {
     FollowUps,
     /// For every message after the first: conversations mostly stay on their topic, and a
     /// question that names no product or page still means the one discussed. The default:
-    /// on the test half of mtrag-un (replay, with the default threshold) it cites a right
-    /// article for 67% of answerable questions instead of 64% and answers 16% of unanswerable
-    /// ones instead of 24% (`make eval`; figures in issue 18's notes).
+    /// on the test half of mtrag-un (replay, with the default threshold, and
+    /// [`ConversationContext::for_turn`]) it cites a right article for 69% of answerable
+    /// questions instead of 64% and answers 20% of unanswerable ones instead of 24%
+    /// (`make eval`; README "Answer quality").
     #[default]
     Always,
     /// Both readings are searched, and the one the knowledge base supports with more
