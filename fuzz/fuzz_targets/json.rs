@@ -4,6 +4,6 @@
 #[path = "docparse_common.rs"]
 mod docparse_common;
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+libfuzzer_sys::fuzz_target!(init: docparse_common::contain_dependency_panics(), |data: &[u8]| {
     docparse_common::parse_as(data, "input.json", "application/json");
 });
