@@ -3,10 +3,11 @@
 # libFuzzer): docparse per format, the upload reader and the inbound webhook parsers.
 #
 # Builds the targets (release, debug assertions and overflow checks, AddressSanitizer), then
-# runs each for FUZZ_SECONDS, FUZZ_JOBS at a time, over its committed seeds
-# (fuzz/seeds/<target>), its committed regression inputs (fuzz/regressions/<target>, every
-# crash ever found) and the committed test fixtures, with a memory cap per process and a
-# time cap per input. Prints one line per target (executions, corpus size, outcome), then
+# runs each target's committed regression inputs once (fuzz/regressions/<target>: every
+# crash, hang or memory blow-up found so far), then fuzzes it for FUZZ_SECONDS, FUZZ_JOBS
+# targets at a time, starting from its committed seeds (fuzz/seeds/<target>), the committed
+# test fixtures of its format and the corpus earlier runs grew; with a memory cap per
+# process and a time cap per input. Prints one line per target (executions, corpus size, outcome), then
 # "N passed, M failed" over the targets; exits non-zero if any target crashed, timed out or
 # ran out of memory. A crashing input is left in $FUZZ_WORK/artifacts/<target>/: commit it
 # under fuzz/regressions/<target>/ with the fix.
@@ -36,26 +37,38 @@ fi
 (cd fuzz && cargo fuzz build --target-dir "$target_dir")
 bin_dir="$target_dir/$(rustc -vV | sed -n 's/^host: //p')/release"
 
-# Read-only seed folders per target besides its own seeds and regressions.
-extra_seeds() {
+# The committed test fixtures each target starts from, by file name.
+fixtures() {
   case "$1" in
-    multipart) ;;
-    webhook) echo "$root/tests/fixtures/ticketing" ;;
-    *) echo "$root/crates/docparse/tests/fixtures" ;;
+    pdf) echo "crates/docparse/tests/fixtures/*.pdf" ;;
+    docx) echo "crates/docparse/tests/fixtures/*.docx" ;;
+    html) echo "crates/docparse/tests/fixtures/*.html" ;;
+    csv) echo "crates/docparse/tests/fixtures/*.csv" ;;
+    json) echo "crates/docparse/tests/fixtures/*.json" ;;
+    markdown) echo "crates/docparse/tests/fixtures/*.md crates/docparse/tests/fixtures/*.txt" ;;
+    webhook) echo "tests/fixtures/ticketing/*.json" ;;
   esac
 }
 
 run_target() {
-  local t=$1
+  local t=$1 bin="$bin_dir/$1" status=0
+  local limits=(-rss_limit_mb="$rss_mb" -timeout="$timeout" -artifact_prefix="$work/artifacts/$t/")
   mkdir -p "$work/corpus/$t" "$work/artifacts/$t" "$work/logs"
-  local dirs=("$work/corpus/$t")
-  for d in "$root/fuzz/seeds/$t" "$root/fuzz/regressions/$t" $(extra_seeds "$t"); do
-    [ -d "$d" ] && dirs+=("$d")
-  done
-  local status=0
-  "$bin_dir/$t" -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -timeout="$timeout" \
-    -print_final_stats=1 -artifact_prefix="$work/artifacts/$t/" "${dirs[@]}" \
-    >"$work/logs/$t.log" 2>&1 || status=$?
+  rm -rf "$work/fixtures/$t" && mkdir -p "$work/fixtures/$t"
+  # shellcheck disable=SC2046 # the globs are meant to expand
+  cp $(fixtures "$t") "$work/fixtures/$t/" 2>/dev/null || true
+  : >"$work/logs/$t.log"
+  # Every regression input once, under the same limits: a crash found before stays fixed.
+  local regressions=("$root/fuzz/regressions/$t"/*)
+  if [ -e "${regressions[0]}" ]; then
+    "$bin" "${limits[@]}" "${regressions[@]}" >>"$work/logs/$t.log" 2>&1 || status=$?
+  fi
+  if [ "$status" = 0 ]; then
+    local dirs=("$work/corpus/$t" "$work/fixtures/$t")
+    [ -d "$root/fuzz/seeds/$t" ] && dirs+=("$root/fuzz/seeds/$t")
+    "$bin" "${limits[@]}" -max_total_time="$seconds" -print_final_stats=1 "${dirs[@]}" \
+      >>"$work/logs/$t.log" 2>&1 || status=$?
+  fi
   echo "$status" >"$work/logs/$t.status"
 }
 
