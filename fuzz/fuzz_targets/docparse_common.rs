@@ -33,14 +33,22 @@ pub fn contain_dependency_panics() {
             return;
         }
         let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.get_or_insert_with(HashSet::new).insert(location.clone()) {
+        if seen
+            .get_or_insert_with(HashSet::new)
+            .insert(location.clone())
+        {
             let message = info
                 .payload()
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| info.payload().downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            let location = location.split(REGISTRY).last().unwrap_or_default();
+            // From the crate's folder on: "<registry>/src/<index>/lopdf-0.38.0/src/x.rs:1".
+            let location = location
+                .split(REGISTRY)
+                .last()
+                .and_then(|p| p.splitn(3, '/').nth(2))
+                .unwrap_or(&location);
             eprintln!("dependency panic: {location}: {message}");
         }
     }));

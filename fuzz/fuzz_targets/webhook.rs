@@ -40,7 +40,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     let timestamp = i64::from_le_bytes(t);
     let header = handoff::sign(&secret, timestamp, body);
-    assert_eq!(handoff::verify(&secret, Some(&header), body, timestamp), Ok(()));
+    assert_eq!(
+        handoff::verify(&secret, Some(&header), body, timestamp),
+        Ok(())
+    );
     // Far from "now" it is stale, never accepted.
     if timestamp.abs_diff(NOW) > handoff::REPLAY_WINDOW_SECS as u64 {
         assert_eq!(
