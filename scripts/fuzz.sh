@@ -32,7 +32,8 @@ cargo_fuzz_version=0.13.2
 # so no nightly toolchain is needed.
 export RUSTC_BOOTSTRAP=1
 if ! cargo fuzz --version 2>/dev/null | grep -q "$cargo_fuzz_version"; then
-  cargo install cargo-fuzz --locked --version "$cargo_fuzz_version"
+  # Built in a temporary folder, not in a CARGO_TARGET_DIR the caller shares.
+  env -u CARGO_TARGET_DIR cargo install cargo-fuzz --locked --version "$cargo_fuzz_version"
 fi
 (cd fuzz && cargo fuzz build --target-dir "$target_dir")
 bin_dir="$target_dir/$(rustc -vV | sed -n 's/^host: //p')/release"
