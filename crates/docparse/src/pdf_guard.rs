@@ -21,6 +21,8 @@ const MAX_PARENT_CHAIN: usize = 64;
 /// Deepest chain of form XObjects drawing form XObjects; each level is a recursive call
 /// with a large frame in the extractor.
 const MAX_FORM_DEPTH: usize = 12;
+/// How far before a `stream` keyword its object's dictionary is looked for.
+const DICT_LOOKBACK: usize = 4096;
 /// Layers of zlib inside zlib followed when measuring a stream.
 const MAX_ZLIB_LAYERS: usize = 3;
 
@@ -291,7 +293,10 @@ fn streams(bytes: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
                 start += 1;
             }
             let end = find(&bytes[start..], b"endstream").map_or(bytes.len(), |e| start + e);
-            let dict_start = rfind(&bytes[..at], b"obj").unwrap_or(0);
+            // The dictionary sits just before the keyword; looking further back for `obj`
+            // would make a file of many `stream` keywords quadratic.
+            let window = at.saturating_sub(DICT_LOOKBACK);
+            let dict_start = rfind(&bytes[window..at], b"obj").map_or(window, |p| window + p);
             from = end;
             return Some((&bytes[dict_start..at], &bytes[start..end]));
         }
