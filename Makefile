@@ -17,7 +17,7 @@ TEST_COMPONENTS := -p conformance-component -p hello-component
 NATIVE := --workspace --exclude health-component --exclude session-component --exclude metrics-component --exclude ingest-component --exclude message-component --exclude escalate-component --exclude static-component \
 	--exclude conformance-component --exclude hello-component
 
-.PHONY: run test setup tools models chroma gemma-model bench-embedder ui ui-test e2e-tools components host fmt-check lint unit bench bench-host-overhead bench-session-create bench-soak clean-state infra-test eval
+.PHONY: run test setup tools models chroma gemma-model bench-embedder ui ui-test e2e-tools components host fmt-check lint unit bench bench-host-overhead bench-session-create bench-soak clean-state infra-test eval fuzz
 
 ## Serve the whole app locally with its embedded defaults: the app on http://$(LISTEN)
 ## (SQLite), the embedding sidecar (default model all-MiniLM-L6-v2), Chroma, the demo tenant
@@ -27,8 +27,8 @@ run: setup models chroma ui components host
 	LISTEN=$(LISTEN) EMBEDDER_LISTEN=$(EMBEDDER_LISTEN) bash scripts/run-local.sh
 
 ## Every check and test: formatting, lints, unit, conformance and end-to-end tests, the web
-## UI's type check and unit tests, and the browser tests (tests/ui.rs).
-test: setup tools models chroma fmt-check ui ui-test e2e-tools components host lint infra-test
+## UI's type check and unit tests, the browser tests (tests/ui.rs) and a short fuzzing run.
+test: setup tools models chroma fmt-check ui ui-test e2e-tools components host lint infra-test fuzz
 	cargo test --release $(NATIVE)
 
 setup:
@@ -100,6 +100,13 @@ lint: setup
 ## offline by tools from PyPI (scripts/install-infra-tools.sh); see infra/tests/validate.sh.
 infra-test:
 	bash infra/tests/validate.sh
+
+## Coverage-guided fuzzing of the parsers (fuzz/: cargo-fuzz and libFuzzer on the stable
+## toolchain): docparse per format, the upload reader, the inbound webhook parsers. Replays
+## every committed regression input, then fuzzes each target FUZZ_SECONDS (default 60), two
+## at a time; prints "N passed, M failed" over the targets. See scripts/fuzz.sh.
+fuzz:
+	bash scripts/fuzz.sh
 
 ## Benchmarks (print figures; never part of `make test`).
 bench: bench-host-overhead bench-session-create bench-embedder

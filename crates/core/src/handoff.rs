@@ -787,7 +787,8 @@ impl SignatureError {
 }
 
 fn within_window(timestamp: i64, now_secs: i64) -> Result<(), SignatureError> {
-    if (now_secs - timestamp).abs() > REPLAY_WINDOW_SECS {
+    // abs_diff: a timestamp near i64::MIN must not overflow the subtraction.
+    if now_secs.abs_diff(timestamp) > REPLAY_WINDOW_SECS.unsigned_abs() {
         Err(SignatureError::Stale)
     } else {
         Ok(())
@@ -866,7 +867,9 @@ pub fn verify_shared_secret(secret: &Secret, given: Option<&str>) -> Result<(), 
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.fff](Z|+00:00)` as Unix seconds; other offsets are refused.
+/// `YYYY-MM-DDTHH:MM:SS[.fff](Z|+00:00)` as Unix seconds; other offsets, years outside
+/// 0000-9999 (RFC 3339's four digits, which also keeps the arithmetic below from
+/// overflowing) and negative fields are refused.
 pub fn parse_rfc3339_utc(s: &str) -> Option<i64> {
     let s = s.strip_suffix('Z').or_else(|| s.strip_suffix("+00:00"))?;
     let (date, time) = s.split_once('T')?;
@@ -875,7 +878,13 @@ pub fn parse_rfc3339_utc(s: &str) -> Option<i64> {
     let time = time.split('.').next()?;
     let mut t = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
     let (h, min, sec) = (t.next()??, t.next()??, t.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || sec > 60 {
+    if !(0..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+        || !(0..=23).contains(&h)
+        || !(0..=59).contains(&min)
+        || !(0..=60).contains(&sec)
+    {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
@@ -1474,6 +1483,15 @@ mod tests {
                 "{bad}"
             );
         }
+        // Timestamps at the ends of the range are stale, not an arithmetic overflow.
+        for t in [i64::MIN, i64::MAX] {
+            let header = sign(&secret, t, body);
+            assert_eq!(verify(&secret, Some(&header), body, t), Ok(()));
+            assert_eq!(
+                verify(&secret, Some(&header), body, 1_700_000_000),
+                Err(SignatureError::Stale)
+            );
+        }
         // A second signature (secret rotation) is accepted.
         let rotated = format!("{header},v1={}", "00".repeat(32));
         assert_eq!(verify(&secret, Some(&rotated), body, 1_700_000_000), Ok(()));
@@ -1534,6 +1552,9 @@ mod tests {
             "2026-13-01T00:00:00Z",
             "yesterday",
             "",
+            // Found writing the webhook fuzz target: such a year overflowed the day arithmetic.
+            "99999999999999999-01-01T00:00:00Z",
+            "2026-01-01T-1:-1:-1Z",
         ] {
             assert_eq!(parse_rfc3339_utc(bad), None, "{bad}");
         }

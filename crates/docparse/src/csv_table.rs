@@ -19,16 +19,21 @@ pub fn convert(bytes: &[u8], limits: &Limits) -> Result<Converted, ParseError> {
         .from_reader(bytes);
     let mut budget = WorkBudget::new(limits);
     let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| ParseError::Malformed {
+    // One record read into again and again: `records()` makes a fresh one per row, which
+    // after a very wide first row cost seconds per megabyte (a hand-made hostile input).
+    let mut record = csv::StringRecord::new();
+    while reader
+        .read_record(&mut record)
+        .map_err(|e| ParseError::Malformed {
             format: Format::Csv,
             detail: e.to_string(),
-        })?;
+        })?
+    {
         budget.spend(record.len() as u64 + 1)?;
         rows.push(record.iter().map(str::to_string).collect::<Vec<_>>());
     }
     Ok(Converted {
-        markdown: markdown::table(&rows),
+        markdown: markdown::table(&rows, &mut budget)?,
         title: None,
         pages: Vec::new(),
     })

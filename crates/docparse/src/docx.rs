@@ -354,7 +354,7 @@ fn body_to_markdown(
                                     done.rows.iter().map(|r| r.join(" ")).collect();
                                 outer.cell.push_str(&text.join(" "));
                             }
-                            None => blocks.push(markdown::table(&done.rows)),
+                            None => blocks.push(markdown::table(&done.rows, budget)?),
                         }
                     }
                 }

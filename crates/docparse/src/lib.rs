@@ -20,6 +20,7 @@ mod json;
 mod limits;
 mod markdown;
 mod pdf;
+mod pdf_guard;
 
 pub use detect::{Format, detect_format};
 pub use error::{Limit, ParseError};

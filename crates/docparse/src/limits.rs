@@ -6,7 +6,8 @@
 pub struct Limits {
     /// Raw input size in bytes.
     pub max_input_bytes: usize,
-    /// Sum of uncompressed sizes of all entries in an archive (DOCX).
+    /// Sum of uncompressed sizes of all entries in an archive (DOCX), and of all zlib
+    /// streams of a PDF.
     pub max_uncompressed_bytes: u64,
     /// Uncompressed size of one archive entry that is read.
     pub max_entry_bytes: u64,

@@ -2,7 +2,8 @@
 //! placed into Markdown, table rendering, and the heading pass that fills the metadata.
 //! Not a Markdown renderer.
 
-use crate::Heading;
+use crate::limits::WorkBudget;
+use crate::{Heading, ParseError};
 use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 
 /// Unix line endings and no trailing whitespace at the end of the document.
@@ -106,11 +107,15 @@ pub fn collapse_whitespace(text: &str) -> String {
 }
 
 /// A pipe table with the first row as the header; short rows are padded.
-pub fn table(rows: &[Vec<String>]) -> String {
+///
+/// Every cell written, padding included, is a unit of `budget`: one wide row over many short
+/// ones would otherwise cost rows × width (a hand-made 0.8 MB CSV outran the fuzzer's 10 s).
+pub fn table(rows: &[Vec<String>], budget: &mut WorkBudget) -> Result<String, ParseError> {
     let width = rows.iter().map(Vec::len).max().unwrap_or(0);
     if width == 0 {
-        return String::new();
+        return Ok(String::new());
     }
+    budget.spend((rows.len() as u64).saturating_mul(width as u64))?;
     let mut out = String::new();
     for (i, row) in rows.iter().enumerate() {
         out.push('|');
@@ -127,7 +132,7 @@ pub fn table(rows: &[Vec<String>]) -> String {
             out.push('\n');
         }
     }
-    out
+    Ok(out)
 }
 
 fn table_cell(text: &str) -> String {
@@ -183,7 +188,28 @@ mod tests {
             vec!["a".to_string(), "b|c".to_string()],
             vec!["1".to_string()],
         ];
-        assert_eq!(table(&rows), "| a | b\\|c |\n| --- | --- |\n| 1 |  |\n");
+        let mut budget = WorkBudget::new(&crate::Limits::default());
+        assert_eq!(
+            table(&rows, &mut budget).unwrap(),
+            "| a | b\\|c |\n| --- | --- |\n| 1 |  |\n"
+        );
+    }
+
+    #[test]
+    fn padding_a_wide_table_spends_the_work_budget() {
+        let mut rows = vec![vec![String::new(); 1_000]];
+        rows.extend((0..1_000).map(|_| vec!["x".to_string()]));
+        let mut budget = WorkBudget::new(&crate::Limits {
+            max_work: 100_000,
+            ..crate::Limits::default()
+        });
+        assert!(matches!(
+            table(&rows, &mut budget),
+            Err(ParseError::TooLarge {
+                limit: crate::Limit::Work,
+                ..
+            })
+        ));
     }
 
     #[test]

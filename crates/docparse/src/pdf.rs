@@ -7,7 +7,7 @@
 //! under `catch_unwind` and a panic becomes `Malformed`. On `wasm32-wasip2` panics abort,
 //! so there the page and size limits are the only guard and a panic traps the instance.
 
-use crate::{Converted, Format, Limit, Limits, PageSpan, ParseError, markdown};
+use crate::{Converted, Format, Limit, Limits, PageSpan, ParseError, markdown, pdf_guard};
 use pdf_extract::{
     ConvertToFmt, Document, MediaBox, Object, OutputDev, OutputError, PlainTextOutput, Transform,
 };
@@ -41,6 +41,7 @@ fn map_pdf_error(e: pdf_extract::Error) -> ParseError {
 }
 
 fn extract(bytes: &[u8], limits: &Limits) -> Result<Converted, ParseError> {
+    pdf_guard::check_bytes(bytes, limits)?;
     let doc = Document::load_mem(bytes).map_err(map_pdf_error)?;
     // lopdf decrypts on load when the user password is empty (permissions-only PDFs, which
     // are common) and then holds the decryption state; without it the text is unreadable.
@@ -54,6 +55,7 @@ fn extract(bytes: &[u8], limits: &Limits) -> Result<Converted, ParseError> {
             max: limits.max_pages as u64,
         });
     }
+    pdf_guard::check_document(&doc)?;
     if pages.is_empty() {
         return Err(malformed("no pages".into()));
     }

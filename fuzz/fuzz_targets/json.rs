@@ -1,0 +1,9 @@
+//! Fuzzes docparse on input declared as `input.json` (`application/json`); see docparse_common.rs.
+#![no_main]
+
+#[path = "docparse_common.rs"]
+mod docparse_common;
+
+libfuzzer_sys::fuzz_target!(init: docparse_common::contain_dependency_panics(), |data: &[u8]| {
+    docparse_common::parse_as(data, "input.json", "application/json");
+});

@@ -1,0 +1,11 @@
+//! Fuzzes docparse on input declared as Markdown, and on the same bytes without any hint
+//! (format sniffing, then plain text, JSON or HTML); see docparse_common.rs.
+#![no_main]
+
+#[path = "docparse_common.rs"]
+mod docparse_common;
+
+libfuzzer_sys::fuzz_target!(init: docparse_common::contain_dependency_panics(), |data: &[u8]| {
+    docparse_common::parse_as(data, "input.md", "text/markdown");
+    docparse_common::parse_unhinted(data);
+});
