@@ -238,6 +238,20 @@ impl App {
         let component = route.component.clone();
         match self.invoke(&component, req, &route, client).await {
             Ok(resp) => (resp, Some(component)),
+            // Every instance slot of the pool is taken (long-polls hold theirs): the request
+            // may succeed in a moment, so a 503 with Retry-After, not a component failure.
+            Err(e) if pool_exhausted(&e) => {
+                tracing::warn!(component = %component, error = %format!("{e:#}"), "instance pool full");
+                let mut resp = problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "Service Unavailable",
+                    "the app is handling as many requests as it can; retry shortly",
+                );
+                resp.headers_mut()
+                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                (resp, Some(component))
+            }
             Err(e) => {
                 tracing::error!(component = %component, error = %format!("{e:#}"), "component failed");
                 (
@@ -518,6 +532,14 @@ fn text_response(status: StatusCode, text: &'static str) -> Response<HyperOutgoi
 }
 
 /// A host-made `application/problem+json` response; `kind` becomes the stable `type`.
+/// Whether instantiating failed because the pooling allocator has no free slot. wasmtime's
+/// `PoolConcurrencyLimitError` reaches here converted to text, so its message is matched
+/// (the conformance test `a_full_instance_pool_answers_503_with_retry_after` pins it).
+fn pool_exhausted(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|cause| cause.to_string().contains("maximum concurrent limit of"))
+}
+
 pub fn problem(
     status: StatusCode,
     kind: &str,

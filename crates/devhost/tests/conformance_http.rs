@@ -417,6 +417,51 @@ fn a_component_over_its_time_limit_is_stopped_with_500() {
 }
 
 #[test]
+fn a_full_instance_pool_answers_503_with_retry_after() {
+    // An upstream that takes 2 s to answer: the request waiting on it holds the only
+    // instance slot without burning CPU.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            std::thread::sleep(Duration::from_secs(2));
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nslow",
+            );
+        }
+    });
+    let host = DevHost::start_with(
+        &conformance_manifest(&format!(
+            "allowed_outbound_hosts = [\"http://127.0.0.1:{port}\"]"
+        )),
+        &[],
+        &["--max-instances", "1"],
+    );
+    let url = host.url(&format!("/http?url=http://127.0.0.1:{port}/x"));
+    let busy = std::thread::spawn(move || DevHost::client().get(url).send().map(|r| r.status()));
+    std::thread::sleep(Duration::from_millis(700));
+    let resp = host.get("/headers");
+    assert_eq!(resp.status(), 503, "{}", host.logs());
+    assert_eq!(
+        resp.headers()["retry-after"],
+        "1",
+        "a full pool tells the client when to retry"
+    );
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    assert_eq!(busy.join().unwrap().unwrap().as_u16(), 200);
+    // Once the slot is free again (the instance is dropped just after its response),
+    // requests are served.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while host.get("/headers").status() != 200 {
+        assert!(std::time::Instant::now() < deadline, "{}", host.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn a_component_over_its_memory_limit_is_stopped_with_500() {
     let host = DevHost::start_with(&conformance_manifest(""), &[], &["--max-memory-mib", "64"]);
     assert_eq!(host.get("/grow").status(), 500);
