@@ -58,12 +58,12 @@ impl Creds {
 
     fn all(&self) -> Vec<&str> {
         vec![
-            &self.hook_secret,
-            &self.zendesk_token,
-            &self.freshdesk_key,
-            &self.inbound_generic,
-            &self.inbound_zendesk,
-            &self.inbound_freshdesk,
+            self.hook_secret.as_str(),
+            self.zendesk_token.as_str(),
+            self.freshdesk_key.as_str(),
+            self.inbound_generic.as_str(),
+            self.inbound_zendesk.as_str(),
+            self.inbound_freshdesk.as_str(),
         ]
     }
 
@@ -312,8 +312,8 @@ fn no_tenant_crosses_over_on_any_route(backend: Backend) {
             ("SPIN_VARIABLE_OUTBOX_RETRY_BASE_MS", "100"),
             ("SPIN_VARIABLE_OUTBOX_FLUSH_TOKEN", FLUSH_TOKEN),
             ("SPIN_VARIABLE_METRICS_TOKEN", METRICS_TOKEN),
-            ("SPIN_VARIABLE_LLM_BASE_URL", &llm_url),
-            ("SPIN_VARIABLE_LLM_ORIGIN", &llm_origin),
+            ("SPIN_VARIABLE_LLM_BASE_URL", llm_url.as_str()),
+            ("SPIN_VARIABLE_LLM_ORIGIN", llm_origin.as_str()),
             ("SPIN_VARIABLE_LLM_MODEL", "test-model"),
             ("SPIN_VARIABLE_LLM_API_KEY", LLM_KEY),
             ("SPIN_VARIABLE_LLM_TIMEOUT_MS", "1000"),
@@ -401,9 +401,9 @@ fn no_tenant_crosses_over_on_any_route(backend: Backend) {
     let admin_b = staff_token(&tenant_b.id, Role::Admin, "root-b");
     let callers: [(&str, Option<&str>); 4] = [
         ("no token", None),
-        ("B's visitor", Some(&visitor_b)),
-        ("B's agent", Some(&agent_b)),
-        ("B's admin", Some(&admin_b)),
+        ("B's visitor", Some(visitor_b.as_str())),
+        ("B's agent", Some(agent_b.as_str())),
+        ("B's admin", Some(admin_b.as_str())),
     ];
     let a_secrets: Vec<String> = vec![
         marker.clone(),
@@ -547,6 +547,8 @@ fn no_tenant_crosses_over_on_any_route(backend: Backend) {
         ("B's visitor token".into(), visitor_b.clone()),
         ("B's agent token".into(), agent_b.clone()),
         ("B's admin token".into(), admin_b.clone()),
+        ("A's widget key".into(), tenant_a.widget_key.clone()),
+        ("B's widget key".into(), tenant_b.widget_key.clone()),
     ];
     for creds in [&creds_a, &creds_b] {
         for secret in creds.all() {
