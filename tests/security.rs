@@ -276,12 +276,10 @@ fn call(app: &PlatformApp, method: &str, path: &str, token: Option<&str>, body: 
         Body::Json(value) => builder
             .header("content-type", "application/json")
             .body(value.to_string()),
-        Body::Attachment => builder.multipart(
-            Form::new().part(
-                "file",
-                Part::bytes(b"# Note\n\nhello\n".to_vec()).file_name("note.md"),
-            ),
-        ),
+        Body::Attachment => builder.multipart(Form::new().part(
+            "file",
+            Part::bytes(b"# Note\n\nhello\n".to_vec()).file_name("note.md"),
+        )),
     };
     send(builder)
 }
@@ -426,7 +424,12 @@ fn no_tenant_crosses_over_on_any_route(backend: Backend) {
         for (i, (who, token)) in callers.iter().enumerate() {
             let reply = call(&app, route.method, &path, *token, &body);
             let context = format!("{} {path} as {who}", route.method);
-            assert!(reply.status < 500, "{context}: {} {}", reply.status, reply.text);
+            assert!(
+                reply.status < 500,
+                "{context}: {} {}",
+                reply.status,
+                reply.text
+            );
             match &case {
                 Case::Foreign { .. } => {
                     let want: &[u16] = if token.is_none() {
@@ -434,7 +437,12 @@ fn no_tenant_crosses_over_on_any_route(backend: Backend) {
                     } else {
                         &[401, 403, 404]
                     };
-                    assert!(want.contains(&reply.status), "{context}: {} {}", reply.status, reply.text);
+                    assert!(
+                        want.contains(&reply.status),
+                        "{context}: {} {}",
+                        reply.status,
+                        reply.text
+                    );
                     assert!(is_problem(&reply), "{context}: {}", reply.text);
                 }
                 Case::OwnTenant { .. } => {
@@ -458,7 +466,11 @@ fn no_tenant_crosses_over_on_any_route(backend: Backend) {
                 }
             }
             if reply.status >= 400 {
-                assert!(is_problem(&reply), "{context}: not problem+json: {}", reply.text);
+                assert!(
+                    is_problem(&reply),
+                    "{context}: not problem+json: {}",
+                    reply.text
+                );
             }
             for secret in &a_secrets {
                 if !path.contains(secret.as_str()) {
@@ -481,7 +493,11 @@ fn no_tenant_crosses_over_on_any_route(backend: Backend) {
         Some(&admin_a),
     ));
     assert_eq!(kept.status, 200, "{}", kept.text);
-    assert!(kept.text.contains(&marker), "A's document changed: {}", kept.text);
+    assert!(
+        kept.text.contains(&marker),
+        "A's document changed: {}",
+        kept.text
+    );
     let session = send(request(
         &app,
         Method::GET,
@@ -569,7 +585,10 @@ fn no_tenant_crosses_over_on_any_route(backend: Backend) {
     let logs = app.logs();
     assert!(!logs.is_empty());
     for (what, secret) in &secrets {
-        assert!(!logs.contains(secret.as_str()), "{what} is in the app's log");
+        assert!(
+            !logs.contains(secret.as_str()),
+            "{what} is in the app's log"
+        );
     }
     // The credentials did go out, to the receiver only.
     assert!(
@@ -586,8 +605,8 @@ fn a_zip_bomb_attachment_is_refused(backend: Backend) {
     let tenant = TenantSeed::unique("sec-bomb", &format!("{{ {ROOMY} }}"));
     let app = PlatformApp::start(backend, std::slice::from_ref(&tenant), &[]);
     let (session, visitor) = start_session(&app, &tenant, "Zip");
-    let bomb = std::fs::read(e2e::repo_root().join("crates/docparse/tests/fixtures/bomb.docx"))
-        .unwrap();
+    let bomb =
+        std::fs::read(e2e::repo_root().join("crates/docparse/tests/fixtures/bomb.docx")).unwrap();
     let reply = send(
         request(
             &app,
@@ -703,7 +722,11 @@ fn webhooks_never_reach_private_addresses_even_with_outbound_hosts_wide_open() {
             });
         assert_eq!(event["attempts"], 1, "{event}");
         let error = event["last_error"].as_str().unwrap_or("");
-        assert!(error.contains("refused to deliver"), "{}: {error}", PRIVATE_URLS[i]);
+        assert!(
+            error.contains("refused to deliver"),
+            "{}: {error}",
+            PRIVATE_URLS[i]
+        );
         assert!(!error.contains("whsec-ssrf"), "{error}");
     }
     assert!(

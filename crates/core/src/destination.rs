@@ -73,9 +73,16 @@ pub fn check_public_url(url: &str) -> Result<(), Refusal> {
 fn check_name(name: &str) -> Result<(), Refusal> {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     let local = !name.contains('.')
-        || ["localhost", "local", "internal", "localdomain", "home.arpa", "lan"]
-            .iter()
-            .any(|suffix| name == *suffix || name.ends_with(&format!(".{suffix}")));
+        || [
+            "localhost",
+            "local",
+            "internal",
+            "localdomain",
+            "home.arpa",
+            "lan",
+        ]
+        .iter()
+        .any(|suffix| name == *suffix || name.ends_with(&format!(".{suffix}")));
     if local {
         return Err(Refusal::LocalName(name));
     }

@@ -1362,8 +1362,16 @@ mod tests {
             )
             .unwrap()
         };
-        assert_eq!(with_url("https://acme.example.org/").check_destinations(), Ok(()));
-        for url in ["http://127.0.0.1:9/", "http://[::1]/", "http://169.254.169.254/", "http://localhost/"] {
+        assert_eq!(
+            with_url("https://acme.example.org/").check_destinations(),
+            Ok(())
+        );
+        for url in [
+            "http://127.0.0.1:9/",
+            "http://[::1]/",
+            "http://169.254.169.254/",
+            "http://localhost/",
+        ] {
             let err = with_url(url).check_destinations().unwrap_err();
             assert!(err.contains("webhooks[bad]"), "{url}: {err}");
         }

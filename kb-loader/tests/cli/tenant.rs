@@ -179,7 +179,10 @@ fn webhooks_to_private_hosts_are_refused_unless_allowed(db: &TestDb) {
             err.contains("webhooks[ops]") && err.contains("--allow-private-webhooks"),
             "{hook_url}: {err}"
         );
-        assert!(!err.contains("whsec-cli"), "the secret is in the error: {err}");
+        assert!(
+            !err.contains("whsec-cli"),
+            "the secret is in the error: {err}"
+        );
     }
     assert_eq!(
         db.scalar("SELECT CAST(count(*) AS BIGINT) FROM tenants")
