@@ -709,24 +709,15 @@ fn webhooks_never_reach_private_addresses_even_with_outbound_hosts_wide_open() {
     assert_eq!(dead.status, 200, "{}", dead.text);
     let dead = dead.json();
     let events = dead["events"].as_array().unwrap();
-    for i in 0..PRIVATE_URLS.len() {
+    for (i, url) in PRIVATE_URLS.iter().enumerate() {
         let target = format!("h{i}");
         let event = events
             .iter()
             .find(|e| e["target"] == target.as_str())
-            .unwrap_or_else(|| {
-                panic!(
-                    "the delivery to {} was not refused: {dead:#}",
-                    PRIVATE_URLS[i]
-                )
-            });
+            .unwrap_or_else(|| panic!("the delivery to {url} was not refused: {dead:#}"));
         assert_eq!(event["attempts"], 1, "{event}");
         let error = event["last_error"].as_str().unwrap_or("");
-        assert!(
-            error.contains("refused to deliver"),
-            "{}: {error}",
-            PRIVATE_URLS[i]
-        );
+        assert!(error.contains("refused to deliver"), "{url}: {error}");
         assert!(!error.contains("whsec-ssrf"), "{error}");
     }
     assert!(
