@@ -36,6 +36,9 @@ export SPIN_VARIABLE_CHROMA_URL="http://$CHROMA_LISTEN" SPIN_VARIABLE_CHROMA_HOS
 [ -s "$STATE_DIR/outbox_flush_token" ] ||
   (umask 077; head -c 24 /dev/urandom | base64 >"$STATE_DIR/outbox_flush_token")
 export SPIN_VARIABLE_OUTBOX_FLUSH_TOKEN="$(cat "$STATE_DIR/outbox_flush_token")"
+# Local development: ticketing webhooks may reach receivers on this machine or the LAN
+# (refused by default: see the README's "Outbound webhooks and SSRF").
+export SPIN_VARIABLE_WEBHOOK_ALLOW_PRIVATE_HOSTS="${SPIN_VARIABLE_WEBHOOK_ALLOW_PRIVATE_HOSTS:-true}"
 
 pids=()
 stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }

@@ -369,6 +369,10 @@ struct TenantAddArgs {
     /// "escalation":{"min_confidence":0.3},"retrieval":{"keyword_weight":0.5}}'.
     #[arg(long, value_name = "JSON")]
     settings: Option<String>,
+    /// Accept ticketing webhook URLs on loopback, link-local or private addresses and local
+    /// names (local development only; the app also needs `webhook_allow_private_hosts`).
+    #[arg(long)]
+    allow_private_webhooks: bool,
 }
 
 #[derive(Args)]
@@ -447,6 +451,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     name: args.name,
                     widget_key: args.widget_key,
                     settings: args.settings,
+                    allow_private_webhooks: args.allow_private_webhooks,
                 },
                 args.if_missing,
             )?;

@@ -13,6 +13,8 @@ pub struct NewTenant {
     pub widget_key: Option<String>,
     /// Settings JSON (rate limits, escalation policy, retrieval weights); `{}` when absent.
     pub settings: Option<String>,
+    /// Webhook URLs may name private or local hosts (`--allow-private-webhooks`).
+    pub allow_private_webhooks: bool,
 }
 
 /// What `add` did: a message for stderr and the widget key for stdout.
@@ -37,8 +39,13 @@ pub fn add(db: &mut dyn Database, new: NewTenant, if_missing: bool) -> anyhow::R
             let value: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| anyhow!("--settings is not valid JSON: {e}"))?;
             ensure!(value.is_object(), "--settings must be a JSON object");
-            core_logic::handoff::HandoffSettings::from_settings(&text)
+            let handoff = core_logic::handoff::HandoffSettings::from_settings(&text)
                 .map_err(|e| anyhow!("--settings: {e}"))?;
+            if !new.allow_private_webhooks {
+                handoff.check_destinations().map_err(|e| {
+                    anyhow!("--settings: {e} (--allow-private-webhooks accepts it, for local development)")
+                })?;
+            }
             value.to_string()
         }
         None => "{}".into(),

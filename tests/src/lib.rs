@@ -134,6 +134,15 @@ impl App {
         if !env.iter().any(|(k, _)| *k == "SPIN_VARIABLE_JWT_SECRET") {
             cmd.env("SPIN_VARIABLE_JWT_SECRET", TEST_JWT_SECRET);
         }
+        // The tests' ticketing receivers listen on 127.0.0.1, which the app refuses to reach
+        // by default (SSRF protection): the opt-in local development uses, unless a test
+        // (tests/security.rs) sets it.
+        if !env
+            .iter()
+            .any(|(k, _)| *k == "SPIN_VARIABLE_WEBHOOK_ALLOW_PRIVATE_HOSTS")
+        {
+            cmd.env("SPIN_VARIABLE_WEBHOOK_ALLOW_PRIVATE_HOSTS", "true");
+        }
         // Never the embedder or Chroma of a `make run` on this machine: a test that wants
         // them starts its own (`services`) and passes their addresses.
         for service in ["EMBEDDER", "CHROMA"] {

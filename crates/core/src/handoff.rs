@@ -452,6 +452,17 @@ impl HandoffSettings {
         Ok(())
     }
 
+    /// Refuses a webhook whose URL is not public (loopback, link-local, private, local
+    /// names; see [`crate::destination`]). Checked when settings are saved and again before
+    /// each delivery, unless the operator opted into private hosts.
+    pub fn check_destinations(&self) -> Result<(), String> {
+        for hook in &self.webhooks {
+            crate::destination::check_public_url(&hook.url)
+                .map_err(|e| format!("settings.handoff.webhooks[{}]: {e}", hook.name))?;
+        }
+        Ok(())
+    }
+
     pub fn webhook(&self, name: &str) -> Option<&Webhook> {
         self.webhooks.iter().find(|w| w.name == name)
     }
@@ -1346,6 +1357,32 @@ mod tests {
             r#"{"handoff":{"typo":1}}"#,
         ] {
             assert!(HandoffSettings::from_settings(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn webhooks_to_private_or_local_hosts_fail_the_destination_check() {
+        let with_url = |url: &str| {
+            HandoffSettings::from_settings(
+                &json!({"handoff":{"webhooks":[
+                    {"name":"ok","format":"generic","url":"https://hooks.example.com/x","secret":"s"},
+                    {"name":"bad","format":"generic","url":url,"secret":"s"}]}})
+                .to_string(),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            with_url("https://acme.example.org/").check_destinations(),
+            Ok(())
+        );
+        for url in [
+            "http://127.0.0.1:9/",
+            "http://[::1]/",
+            "http://169.254.169.254/",
+            "http://localhost/",
+        ] {
+            let err = with_url(url).check_destinations().unwrap_err();
+            assert!(err.contains("webhooks[bad]"), "{url}: {err}");
         }
     }
 

@@ -10,6 +10,7 @@ pub mod breaker;
 pub mod chunking;
 pub mod clarify;
 pub mod conversation;
+pub mod destination;
 pub mod escalation;
 pub mod eval;
 pub mod handoff;

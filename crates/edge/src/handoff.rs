@@ -590,10 +590,15 @@ pub struct DeliveryConfig {
     pub retry_base_ms: i64,
     /// The `x-request-id` of the request that delivers (forwarded as `x-request-id`).
     pub request_id: Option<String>,
+    /// Deliveries may go to loopback, link-local and private addresses and local names
+    /// (`webhook_allow_private_hosts`: local development and tests only). Off by default,
+    /// whatever `allowed_outbound_hosts` allows.
+    pub allow_private_hosts: bool,
 }
 
 impl DeliveryConfig {
-    /// `webhook_timeout_ms` (default 10 s) and `outbox_retry_base_ms` (default 30 s).
+    /// `webhook_timeout_ms` (default 10 s), `outbox_retry_base_ms` (default 30 s) and
+    /// `webhook_allow_private_hosts` (default false).
     pub fn from_variables(request_id: Option<&str>) -> DeliveryConfig {
         let number = |name: &str, default: i64| {
             crate::config::optional(name)
@@ -605,6 +610,8 @@ impl DeliveryConfig {
             timeout: Duration::from_millis(number("webhook_timeout_ms", 10_000).max(1) as u64),
             retry_base_ms: number("outbox_retry_base_ms", 30_000),
             request_id: request_id.map(str::to_string),
+            allow_private_hosts: crate::config::optional("webhook_allow_private_hosts")
+                .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes")),
         }
     }
 
@@ -812,6 +819,14 @@ fn deliver_one(
             return Ok(Attempt::Await);
         }
     };
+    // Server-side request forgery: a tenant's URL never reaches a private address, even
+    // when an operator widened `allowed_outbound_hosts`. Checked on every delivery, so
+    // settings stored before this check (or written to the database directly) are caught.
+    if !config.allow_private_hosts
+        && let Err(refusal) = core_logic::destination::check_public_url(&delivery.url)
+    {
+        return permanent(&format!("refused to deliver: {refusal}"));
+    }
     match send(&delivery, hook, &event.id, config) {
         Ok((status, body)) if (200..300).contains(&status) => {
             if event.kind == EventKind::TicketOpened

@@ -8,6 +8,7 @@ on_both_backends!(
     adding_an_existing_tenant_fails_unless_if_missing,
     a_widget_key_of_another_tenant_is_refused,
     tenant_commands_before_migrate_say_to_migrate,
+    webhooks_to_private_hosts_are_refused_unless_allowed,
 );
 
 fn migrated(db: &TestDb) -> String {
@@ -135,4 +136,69 @@ fn tenant_commands_before_migrate_say_to_migrate(db: &TestDb) {
     ])
     .failure();
     assert!(err.contains("kb-loader migrate"), "{err}");
+}
+
+fn webhooks_to_private_hosts_are_refused_unless_allowed(db: &TestDb) {
+    let url = migrated(db);
+    let settings = |hook_url: &str| {
+        serde_json::json!({ "handoff": { "webhooks": [
+            { "name": "ops", "format": "generic", "url": hook_url, "secret": "whsec-cli" }
+        ] } })
+        .to_string()
+    };
+    let add = |id: &str, hook_url: &str, extra: &[&str]| {
+        let settings = settings(hook_url);
+        let mut args = vec![
+            "tenant",
+            "add",
+            "--db-url",
+            &url,
+            "--id",
+            id,
+            "--name",
+            id,
+            "--settings",
+            &settings,
+        ];
+        args.extend_from_slice(extra);
+        kb_loader(&args)
+    };
+    for (i, hook_url) in [
+        "http://127.0.0.1:9000/hooks",
+        "http://2130706433/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.1.2.3/",
+        "http://localhost:8080/",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let err = add(&format!("private{i}"), hook_url, &[]).failure();
+        assert!(
+            err.contains("webhooks[ops]") && err.contains("--allow-private-webhooks"),
+            "{hook_url}: {err}"
+        );
+        assert!(
+            !err.contains("whsec-cli"),
+            "the secret is in the error: {err}"
+        );
+    }
+    assert_eq!(
+        db.scalar("SELECT CAST(count(*) AS BIGINT) FROM tenants")
+            .as_deref(),
+        Some("0")
+    );
+    add("public", "https://acme.example.com/hooks", &[]).success();
+    add(
+        "local",
+        "http://127.0.0.1:9000/hooks",
+        &["--allow-private-webhooks"],
+    )
+    .success();
+    assert_eq!(
+        db.scalar("SELECT CAST(count(*) AS BIGINT) FROM tenants")
+            .as_deref(),
+        Some("2")
+    );
 }
