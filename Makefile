@@ -17,7 +17,7 @@ TEST_COMPONENTS := -p conformance-component -p hello-component
 NATIVE := --workspace --exclude health-component --exclude session-component --exclude metrics-component --exclude ingest-component --exclude message-component --exclude escalate-component --exclude static-component \
 	--exclude conformance-component --exclude hello-component
 
-.PHONY: run test setup tools models chroma gemma-model bench-embedder ui ui-test e2e-tools components host fmt-check lint unit bench bench-host-overhead bench-session-create clean-state infra-test eval
+.PHONY: run test contract setup tools models chroma gemma-model bench-embedder ui ui-test e2e-tools components host fmt-check lint unit bench bench-host-overhead bench-session-create clean-state infra-test eval
 
 ## Serve the whole app locally with its embedded defaults: the app on http://$(LISTEN)
 ## (SQLite), the embedding sidecar (default model all-MiniLM-L6-v2), Chroma, the demo tenant
@@ -27,9 +27,17 @@ run: setup models chroma ui components host
 	LISTEN=$(LISTEN) EMBEDDER_LISTEN=$(EMBEDDER_LISTEN) bash scripts/run-local.sh
 
 ## Every check and test: formatting, lints, unit, conformance and end-to-end tests, the web
-## UI's type check and unit tests, and the browser tests (tests/ui.rs).
-test: setup tools models chroma fmt-check ui ui-test e2e-tools components host lint infra-test
+## UI's type check and unit tests, the API against openapi.yaml (contract) and the browser
+## tests (tests/ui.rs).
+test: setup tools models chroma fmt-check ui ui-test e2e-tools components host lint infra-test contract
 	cargo test --release $(NATIVE)
+
+## The API against its own contract: schemathesis (PyPI, pinned) on openapi.yaml against the
+## whole app, as a visitor, an agent and an admin, with a fixed seed and a short budget (about
+## 2.5 minutes); fails on any finding. Prints "N passed, M failed". See scripts/contract/run.sh;
+## bench/contract runs it longer.
+contract: setup models chroma ui components host
+	bash scripts/contract/run.sh
 
 setup:
 	@command -v cargo >/dev/null || { echo "cargo is required (rustup)"; exit 1; }
