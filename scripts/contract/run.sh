@@ -12,11 +12,15 @@
 # does not start, or when a role ran no test case. Prints each role's summary of failures and
 # one closing line `N passed, M failed` (operations of all roles; .ci/run adds it up).
 #
+# Each role is two schemathesis runs: the examples, coverage and fuzzing phases (one request
+# after another, per operation), then the stateful phase (chains of requests along the links).
+#
 # Needs `make setup models chroma ui components host`. Tuning: ROLES ("visitor agent admin"),
-# EXAMPLES (max examples per operation and phase, 6), SEED (1), MAX_SECONDS (time cap per
-# role, 60), WORKERS (2), PHASES (all four), ST_ARGS (extra schemathesis arguments), REPORT_DIR
-# (keep the JSON reports and schemathesis's output there). `make contract` runs it with these
-# defaults; bench/contract/run.sh runs it longer.
+# EXAMPLES (fuzzing examples per operation, 6), STATEFUL_EXAMPLES (stateful scenarios, 30),
+# SEED (1), MAX_SECONDS (a run that takes longer is stopped and fails, 300), WORKERS (2),
+# PHASES (of the first run, "examples,coverage,fuzzing"), ST_ARGS (extra schemathesis
+# arguments), REPORT_DIR (keep the JSON reports and schemathesis's output there).
+# `make contract` runs it with these defaults; bench/contract/run.sh runs it longer.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -74,7 +78,29 @@ visitor_token() { # a session of its own, made before the run
 
 REPORTS=${REPORT_DIR:-$STATE/reports}
 mkdir -p "$REPORTS"
+# One schemathesis run: ROLE PART PHASES EXAMPLES. Budgets are counts, not time, so a seed
+# gives the same requests every time; MAX_SECONDS only stops a run that hangs.
+st_run() {
+  local role=$1 part=$2 phases=$3 examples=$4 t0 code
+  t0=$(date +%s)
+  set +e
+  (cd "$STATE" && CONTRACT_ROLE=$role CONTRACT_TOKEN=$token SCHEMATHESIS_HOOKS="$REPO/scripts/contract/hooks.py" \
+    timeout "${MAX_SECONDS:-300}" "$VENV/bin/st" --config-file "$REPO/scripts/contract/schemathesis.toml" \
+      run "$REPO/openapi.yaml" --url "$BASE" --workers "${WORKERS:-2}" --seed "${SEED:-1}" \
+      --phases "$phases" --max-examples "$examples" \
+      --report json --report-json-path "$REPORTS/$role-$part.json" \
+      ${ST_ARGS:-} >"$REPORTS/$role-$part.txt" 2>&1)
+  code=$?
+  set -e
+  echo "== contract, $role, $part: schemathesis exit $code in $(($(date +%s) - t0)) s"
+  sed -n '/^=* FAILURES =*$/,/^=* SUMMARY/p' "$REPORTS/$role-$part.txt" |
+    grep -E '^_{3,}|^- |^\[[0-9]{3}\]|"detail"|^    curl' | head -120 || true
+  sed -n '/^Failures:/,/^Test cases:/p' "$REPORTS/$role-$part.txt"
+  [ "$code" -eq 0 ] || status=1
+}
+
 status=0
+reports=()
 for role in $ROLES; do
   case "$role" in
     visitor) token=$(visitor_token) ;;
@@ -82,23 +108,10 @@ for role in $ROLES; do
     *) echo "contract: unknown role $role" >&2; exit 2 ;;
   esac
   [ -n "$token" ] || { echo "contract: no $role token" >&2; exit 1; }
-  t0=$(date +%s)
-  set +e
-  (cd "$STATE" && CONTRACT_ROLE=$role CONTRACT_TOKEN=$token SCHEMATHESIS_HOOKS="$REPO/scripts/contract/hooks.py" \
-    "$VENV/bin/st" --config-file "$REPO/scripts/contract/schemathesis.toml" run "$REPO/openapi.yaml" \
-      --url "$BASE" --workers "${WORKERS:-2}" --seed "${SEED:-1}" \
-      --max-examples "${EXAMPLES:-6}" --max-time "${MAX_SECONDS:-60}" \
-      --phases "${PHASES:-examples,coverage,fuzzing,stateful}" \
-      --report json --report-json-path "$REPORTS/$role.json" \
-      ${ST_ARGS:-} >"$REPORTS/$role.txt" 2>&1)
-  st_status=$?
-  set -e
-  echo "== contract, $role: schemathesis exit $st_status in $(($(date +%s) - t0)) s"
-  sed -n '/^=* FAILURES =*$/,/^=* SUMMARY/p' "$REPORTS/$role.txt" |
-    grep -E '^_{3,}|^- |^\[[0-9]{3}\]|"detail"' | head -80 || true
-  sed -n '/ SUMMARY /,$p' "$REPORTS/$role.txt"
-  [ "$st_status" -eq 0 ] || status=1
+  st_run "$role" single "${PHASES:-examples,coverage,fuzzing}" "${EXAMPLES:-6}"
+  st_run "$role" stateful stateful "${STATEFUL_EXAMPLES:-30}"
+  reports+=("$role-single" "$role-stateful")
 done
 
-python3 "$REPO/scripts/contract/tally.py" "$REPORTS" $ROLES || status=1
+python3 "$REPO/scripts/contract/tally.py" "$REPORTS" "${reports[@]}" || status=1
 exit "$status"

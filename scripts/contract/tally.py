@@ -1,11 +1,11 @@
-"""Adds up the contract run's schemathesis JSON reports (one per role, scripts/contract/run.sh).
+"""Adds up the contract run's schemathesis JSON reports (two per role, scripts/contract/run.sh).
 
-Prints a line per role and one closing line `N passed, M failed` over operations (an operation
-of one role fails when any check found something in it, or it errored; .ci/run adds the line
-up). Exits 1 when a report is missing or incomplete, a role tested no operation or generated no
+Prints a line per report and one closing line `N passed, M failed` over operations (an operation
+of one report fails when any check found something in it, or it errored; .ci/run adds the line
+up). Exits 1 when a report is missing or incomplete, a run tested no operation or generated no
 test case, or anything failed.
 
-Usage: tally.py REPORT_DIR ROLE...
+Usage: tally.py REPORT_DIR NAME...  (NAME.json in REPORT_DIR, e.g. visitor-stateful)
 """
 
 import json
@@ -14,10 +14,10 @@ from pathlib import Path
 
 
 def main() -> int:
-    folder, roles = Path(sys.argv[1]), sys.argv[2:]
+    folder, names = Path(sys.argv[1]), sys.argv[2:]
     passed = failed = 0
-    ok = bool(roles)
-    for role in roles:
+    ok = bool(names)
+    for role in names:
         path = folder / f"{role}.json"
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
