@@ -106,17 +106,23 @@ fn pointer_fits_schema(spec: &Value, schema: &Value, pointer: &str) -> bool {
     if in_alternative {
         return true;
     }
-    let (token, rest) = rest.split_once('/').map_or((rest, ""), |(t, r)| (t, r));
+    let (token, rest) = rest.split_once('/').unwrap_or((rest, ""));
     let next = if token.parse::<usize>().is_ok() {
         &schema["items"]
     } else {
         &schema["properties"][token]
     };
-    let rest = if rest.is_empty() { String::new() } else { format!("/{rest}") };
+    let rest = if rest.is_empty() {
+        String::new()
+    } else {
+        format!("/{rest}")
+    };
     !next.is_null() && pointer_fits_schema(spec, next, &rest)
 }
 
-/// Checks one runtime expression of a link from `source` (with its response `status`).
+/// Checks one runtime expression of a link from `source` (its path item, operation and the
+/// response the link hangs on): a response field the schema has, or a request parameter the
+/// operation declares.
 fn check_link_expression(
     spec: &Value,
     source: (&Value, &Value, &Value),
@@ -130,7 +136,9 @@ fn check_link_expression(
             .ok_or_else(|| format!("{expression}: not in the response schema"));
     }
     if let Some(rest) = expression.strip_prefix("$request.") {
-        let (location, name) = rest.split_once('.').ok_or(format!("{expression}: no name"))?;
+        let (location, name) = rest
+            .split_once('.')
+            .ok_or_else(|| format!("{expression}: no name"))?;
         return declares_parameter(spec, item, op, location, name)
             .then_some(())
             .ok_or_else(|| format!("{expression}: the source has no such parameter"));
@@ -139,6 +147,42 @@ fn check_link_expression(
         return Err(format!("{expression}: unsupported expression"));
     }
     Ok(())
+}
+
+/// What is wrong with one link (`at` names it) of `source` (path item, operation, response).
+fn link_problems(
+    spec: &Value,
+    at: &str,
+    source: (&Value, &Value, &Value),
+    link: &Value,
+) -> Vec<String> {
+    let target = link["operationId"].as_str().unwrap_or_default();
+    let Some((_, t_item, t_op)) = operation_by_id(spec, target) else {
+        return vec![format!("{at}: no operation {target}")];
+    };
+    let mut problems = Vec::new();
+    let mut expressions: Vec<(String, &str)> = Vec::new();
+    for (param, expression) in link["parameters"].as_object().into_iter().flatten() {
+        let (location, name) = param.split_once('.').unwrap_or(("path", param));
+        if !declares_parameter(spec, t_item, t_op, location, name) {
+            problems.push(format!("{at}: {target} has no {param}"));
+        }
+        expressions.push((param.clone(), expression.as_str().unwrap_or_default()));
+    }
+    for (field, value) in link["requestBody"].as_object().into_iter().flatten() {
+        let values = value
+            .as_array()
+            .map_or(std::slice::from_ref(value), Vec::as_slice);
+        for v in values.iter().filter_map(Value::as_str) {
+            expressions.push((format!("body {field}"), v));
+        }
+    }
+    for (what, expression) in expressions {
+        if let Err(e) = check_link_expression(spec, source, expression) {
+            problems.push(format!("{at}: {what}: {e}"));
+        }
+    }
+    problems
 }
 
 #[test]
@@ -150,41 +194,11 @@ fn links_name_real_operations_parameters_and_response_fields() {
     let mut problems = Vec::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            let Some(responses) = op["responses"].as_object() else {
-                continue;
-            };
-            for (status, response) in responses {
-                let Some(named) = response["links"].as_object() else {
-                    continue;
-                };
-                for (name, link) in named {
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
                     links += 1;
                     let at = format!("{method} {path} {status} {name}");
-                    let target = link["operationId"].as_str().unwrap_or_default();
-                    let Some((_, t_item, t_op)) = operation_by_id(&spec, target) else {
-                        problems.push(format!("{at}: no operation {target}"));
-                        continue;
-                    };
-                    let source = (item, op, response);
-                    for (param, expression) in link["parameters"].as_object().into_iter().flatten() {
-                        let (location, pname) = param.split_once('.').unwrap_or(("path", param));
-                        if !declares_parameter(&spec, t_item, t_op, location, pname) {
-                            problems.push(format!("{at}: {target} has no {param}"));
-                        }
-                        if let Err(e) = check_link_expression(&spec, source, expression.as_str().unwrap()) {
-                            problems.push(format!("{at}: {e}"));
-                        }
-                    }
-                    let body = &link["requestBody"];
-                    let fields = body.as_object().into_iter().flatten();
-                    for (field, value) in fields {
-                        let values = value.as_array().cloned().unwrap_or_else(|| vec![value.clone()]);
-                        for v in values.iter().filter_map(Value::as_str) {
-                            if let Err(e) = check_link_expression(&spec, source, v) {
-                                problems.push(format!("{at}: body {field}: {e}"));
-                            }
-                        }
-                    }
+                    problems.extend(link_problems(&spec, &at, (item, op, response), link));
                 }
             }
         }
@@ -205,7 +219,10 @@ fn links_name_real_operations_parameters_and_response_fields() {
             .as_object()
             .map(|l| l.values().map(|v| &v["operationId"]).collect())
             .unwrap_or_default();
-        assert!(targets.contains(&&Value::from(to)), "{from} {status} does not link to {to}");
+        assert!(
+            targets.contains(&&Value::from(to)),
+            "{from} {status} does not link to {to}"
+        );
     }
 }
 
