@@ -10,8 +10,8 @@ What a request carries depends on CONTRACT_ROLE and on the session in its path:
   session this run created: those carry that session's visitor token, so one stateful chain
   goes visitor message -> escalate -> claim -> agent reply -> resolve.
 
-Half of the generated `createSession` bodies name the demo tenant's widget key (a random key
-is only ever 404), so the stateful phase has sessions to follow links from.
+Three in four generated `createSession` bodies name the demo tenant's widget key (a random
+key is only ever 404), so the stateful phase has sessions to follow links from.
 
 Not for anything else: the document's links decide which operations follow which.
 """
@@ -83,4 +83,5 @@ def demo_widget_key(ctx, body):
     # Only a key the schema allows is swapped, so a negative case stays negative.
     if not isinstance(key, str) or not WIDGET_KEY.fullmatch(key):
         return st.just(body)
-    return st.sampled_from([body, {**body, "widget_key": DEMO_WIDGET_KEY}])
+    demo = {**body, "widget_key": DEMO_WIDGET_KEY}
+    return st.sampled_from([demo, demo, demo, body])

@@ -16,7 +16,8 @@
 # after another, per operation), then the stateful phase (chains of requests along the links).
 #
 # Needs `make setup models chroma ui components host`. Tuning: ROLES ("visitor agent admin"),
-# EXAMPLES (fuzzing examples per operation, 6), STATEFUL_EXAMPLES (stateful scenarios, 30),
+# EXAMPLES (fuzzing examples per operation, 6), STATEFUL_EXAMPLES (stateful scenarios, 60),
+# STATEFUL_OPERATIONS (the operations of the stateful run, by operationId),
 # SEED (1), MAX_SECONDS (a run that takes longer is stopped and fails, 300), WORKERS (2),
 # PHASES (of the first run, "examples,coverage,fuzzing"), ST_ARGS (extra schemathesis
 # arguments), REPORT_DIR (keep the JSON reports and schemathesis's output there).
@@ -78,16 +79,24 @@ visitor_token() { # a session of its own, made before the run
 
 REPORTS=${REPORT_DIR:-$STATE/reports}
 mkdir -p "$REPORTS"
-# One schemathesis run: ROLE PART PHASES EXAMPLES. Budgets are counts, not time, so a seed
-# gives the same requests every time; MAX_SECONDS only stops a run that hangs.
+# The stateful run walks a conversation: the session, the visitor's messages, events,
+# history, feedback and attachments, the escalation, the agent's claim, reply, resolve and
+# hand-back. The knowledge-base and outbox routes are fuzzed in the first run.
+STATEFUL_OPERATIONS=${STATEFUL_OPERATIONS:-createSession getSession eraseSession postMessage listMessages sessionEvents rateConversation uploadAttachment escalateSession listHandoffQueue getHandoffConversation claimConversation replyAsAgent resolveConversation handBackConversation}
+stateful_filter=()
+for op in $STATEFUL_OPERATIONS; do stateful_filter+=(--include-operation-id "$op"); done
+
+# One schemathesis run: ROLE PART PHASES EXAMPLES [FILTER...]. Budgets are counts, not time,
+# so a seed gives the same requests every time; MAX_SECONDS only stops a run that hangs.
 st_run() {
   local role=$1 part=$2 phases=$3 examples=$4 t0 code
+  shift 4
   t0=$(date +%s)
   set +e
   (cd "$STATE" && CONTRACT_ROLE=$role CONTRACT_TOKEN=$token SCHEMATHESIS_HOOKS="$REPO/scripts/contract/hooks.py" \
     timeout "${MAX_SECONDS:-300}" "$VENV/bin/st" --config-file "$REPO/scripts/contract/schemathesis.toml" \
       run "$REPO/openapi.yaml" --url "$BASE" --workers "${WORKERS:-2}" --seed "${SEED:-1}" \
-      --phases "$phases" --max-examples "$examples" \
+      --phases "$phases" --max-examples "$examples" "$@" \
       --report json --report-json-path "$REPORTS/$role-$part.json" \
       ${ST_ARGS:-} >"$REPORTS/$role-$part.txt" 2>&1)
   code=$?
@@ -109,7 +118,7 @@ for role in $ROLES; do
   esac
   [ -n "$token" ] || { echo "contract: no $role token" >&2; exit 1; }
   st_run "$role" single "${PHASES:-examples,coverage,fuzzing}" "${EXAMPLES:-6}"
-  st_run "$role" stateful stateful "${STATEFUL_EXAMPLES:-30}"
+  st_run "$role" stateful stateful "${STATEFUL_EXAMPLES:-60}" "${stateful_filter[@]}"
   reports+=("$role-single" "$role-stateful")
 done
 
