@@ -517,12 +517,7 @@ mod tests {
         );
         let q = parse_list_query("since=1000&until=2000&format=csv", now).unwrap();
         assert_eq!((q.since, q.until, q.csv), (1000, 2000, true));
-        for bad in [
-            "since=yesterday",
-            "since=-5",
-            "format=xml",
-            "limit=5",
-        ] {
+        for bad in ["since=yesterday", "since=-5", "format=xml", "limit=5"] {
             assert_eq!(
                 parse_list_query(bad, now).unwrap_err().status(),
                 400,
@@ -536,7 +531,10 @@ mod tests {
         let now = 1_800_000_000_000;
         // `until` alone: the default period before it (not "since must not be after until").
         let q = parse_list_query("until=5000000000", now).unwrap();
-        assert_eq!((q.since, q.until), (5_000_000_000 - DEFAULT_PERIOD_MS, 5_000_000_000));
+        assert_eq!(
+            (q.since, q.until),
+            (5_000_000_000 - DEFAULT_PERIOD_MS, 5_000_000_000)
+        );
         let q = parse_list_query("until=0", now).unwrap();
         assert_eq!((q.since, q.until), (-DEFAULT_PERIOD_MS, 0));
         // `since` alone, in the future: from then on, not an inverted period.
