@@ -13,9 +13,14 @@ What a request carries depends on CONTRACT_ROLE and on the session in its path:
 Three in four generated `createSession` bodies name the demo tenant's widget key (a random
 key is only ever 404), so the stateful phase has sessions to follow links from.
 
+A generated `Idempotency-Key` that the schema allows gets a suffix unique to the run: the
+generator repeats short keys ("0") with other bodies, and the API rightly answers a key reused
+with another request with 422.
+
 Not for anything else: the document's links decide which operations follow which.
 """
 
+import itertools
 import os
 import re
 import threading
@@ -27,6 +32,7 @@ ROLE = os.environ["CONTRACT_ROLE"]
 TOKEN = os.environ["CONTRACT_TOKEN"]
 DEMO_WIDGET_KEY = os.environ.get("CONTRACT_WIDGET_KEY", "wk_demo")
 WIDGET_KEY = re.compile(r"[!-~]{1,128}")  # openapi.yaml's CreateSession.widget_key
+IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,240}")  # openapi.yaml allows 255; room for a suffix
 VISITOR_ONLY = {"postMessage", "rateConversation", "uploadAttachment", "refreshSessionToken"}
 SESSION_PATHS = ("/api/sessions/{id}", "/api/agent/conversations/{id}")
 
@@ -85,3 +91,14 @@ def demo_widget_key(ctx, body):
         return st.just(body)
     demo = {**body, "widget_key": DEMO_WIDGET_KEY}
     return st.sampled_from([demo, demo, demo, body])
+
+
+_keys = itertools.count()
+
+
+@schemathesis.hook
+def map_headers(ctx, headers):
+    key = headers.get("Idempotency-Key") if headers else None
+    if isinstance(key, str) and IDEMPOTENCY_KEY.fullmatch(key):
+        headers["Idempotency-Key"] = f"{key}.{next(_keys)}"
+    return headers
