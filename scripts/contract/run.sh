@@ -16,7 +16,7 @@
 # after another, per operation), then the stateful phase (chains of requests along the links).
 #
 # Needs `make setup models chroma ui components host`. Tuning: ROLES ("visitor agent admin"),
-# EXAMPLES (fuzzing examples per operation, 6), STATEFUL_EXAMPLES (stateful scenarios, 60),
+# EXAMPLES (fuzzing examples per operation, 6), STATEFUL_EXAMPLES (stateful scenarios, 30),
 # STATEFUL_OPERATIONS (the operations of the stateful run, by operationId),
 # SEED (1), MAX_SECONDS (a run that takes longer is stopped and fails, 300), WORKERS (2),
 # PHASES (of the first run, "examples,coverage,fuzzing"), ST_ARGS (extra schemathesis
@@ -97,7 +97,8 @@ st_run() {
     timeout "${MAX_SECONDS:-300}" "$VENV/bin/st" --config-file "$REPO/scripts/contract/schemathesis.toml" \
       run "$REPO/openapi.yaml" --url "$BASE" --workers "${WORKERS:-2}" --seed "${SEED:-1}" \
       --phases "$phases" --max-examples "$examples" "$@" \
-      --report json --report-json-path "$REPORTS/$role-$part.json" \
+      --report json,har --report-json-path "$REPORTS/$role-$part.json" \
+      --report-har-path "$REPORTS/$role-$part.har" \
       ${ST_ARGS:-} >"$REPORTS/$role-$part.txt" 2>&1)
   code=$?
   set -e
@@ -118,9 +119,9 @@ for role in $ROLES; do
   esac
   [ -n "$token" ] || { echo "contract: no $role token" >&2; exit 1; }
   st_run "$role" single "${PHASES:-examples,coverage,fuzzing}" "${EXAMPLES:-6}"
-  st_run "$role" stateful stateful "${STATEFUL_EXAMPLES:-60}" "${stateful_filter[@]}"
+  st_run "$role" stateful stateful "${STATEFUL_EXAMPLES:-30}" "${stateful_filter[@]}"
   reports+=("$role-single" "$role-stateful")
 done
 
-python3 "$REPO/scripts/contract/tally.py" "$REPORTS" "${reports[@]}" || status=1
+"$VENV/bin/python" "$REPO/scripts/contract/tally.py" "$REPO/openapi.yaml" "$REPORTS" "${reports[@]}" || status=1
 exit "$status"
