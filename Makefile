@@ -33,8 +33,8 @@ test: setup tools models chroma fmt-check ui ui-test e2e-tools components host l
 	cargo test --release $(NATIVE)
 
 ## The API against its own contract: schemathesis (PyPI, pinned) on openapi.yaml against the
-## whole app, as a visitor, an agent and an admin, with a fixed seed and a short budget (about
-## 2.5 minutes); fails on any finding. Prints "N passed, M failed". See scripts/contract/run.sh;
+## whole app, as a visitor, an agent and an admin, with a fixed seed and counted budgets (its
+## time: bench/contract/README.md); fails on any finding. Prints "N passed, M failed". See scripts/contract/run.sh;
 ## bench/contract runs it longer.
 contract: setup models chroma ui components host
 	bash scripts/contract/run.sh
