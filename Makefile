@@ -17,7 +17,7 @@ TEST_COMPONENTS := -p conformance-component -p hello-component
 NATIVE := --workspace --exclude health-component --exclude session-component --exclude metrics-component --exclude ingest-component --exclude message-component --exclude escalate-component --exclude static-component \
 	--exclude conformance-component --exclude hello-component
 
-.PHONY: run test setup tools models chroma gemma-model bench-embedder ui ui-test e2e-tools components host fmt-check lint unit bench bench-host-overhead bench-session-create bench-soak clean-state infra-test eval fuzz
+.PHONY: run test contract setup tools models chroma gemma-model bench-embedder ui ui-test e2e-tools components host fmt-check lint unit bench bench-host-overhead bench-session-create bench-soak clean-state infra-test eval fuzz
 
 ## Serve the whole app locally with its embedded defaults: the app on http://$(LISTEN)
 ## (SQLite), the embedding sidecar (default model all-MiniLM-L6-v2), Chroma, the demo tenant
@@ -28,8 +28,17 @@ run: setup models chroma ui components host
 
 ## Every check and test: formatting, lints, unit, conformance and end-to-end tests, the web
 ## UI's type check and unit tests, the browser tests (tests/ui.rs) and a short fuzzing run.
+## (`make contract`, the API against openapi.yaml, is not in it yet: its admin stateful run
+## can hang; see bench/contract/README.md.)
 test: setup tools models chroma fmt-check ui ui-test e2e-tools components host lint infra-test fuzz
 	cargo test --release $(NATIVE)
+
+## The API against its own contract: schemathesis (PyPI, pinned) on openapi.yaml against the
+## whole app, as a visitor, an agent and an admin, with a fixed seed and counted budgets (its
+## time: bench/contract/README.md); fails on any finding. Prints "N passed, M failed". See scripts/contract/run.sh;
+## bench/contract runs it longer.
+contract: setup models chroma ui components host
+	bash scripts/contract/run.sh
 
 setup:
 	@command -v cargo >/dev/null || { echo "cargo is required (rustup)"; exit 1; }

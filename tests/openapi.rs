@@ -70,6 +70,162 @@ fn every_served_route_is_documented_and_nothing_else() {
     );
 }
 
+/// The operation with this `operationId`: its path, its path item and the operation object.
+fn operation_by_id<'a>(spec: &'a Value, id: &str) -> Option<(&'a str, &'a Value, &'a Value)> {
+    spec["paths"].as_object()?.iter().find_map(|(path, item)| {
+        ["get", "post", "put", "patch", "delete"]
+            .iter()
+            .filter_map(|m| item.get(*m))
+            .find(|op| op["operationId"] == id)
+            .map(|op| (path.as_str(), item, op))
+    })
+}
+
+/// Whether the operation (or its path item) declares the parameter `name` in `location`.
+fn declares_parameter(spec: &Value, item: &Value, op: &Value, location: &str, name: &str) -> bool {
+    [&item["parameters"], &op["parameters"]]
+        .into_iter()
+        .filter_map(Value::as_array)
+        .flatten()
+        .map(|p| inline_refs(p, spec))
+        .any(|p| p["in"] == location && p["name"] == name)
+}
+
+/// Whether a JSON pointer into a body can resolve under `schema` (properties, array items,
+/// any alternative of a `oneOf`/`anyOf`/`allOf`).
+fn pointer_fits_schema(spec: &Value, schema: &Value, pointer: &str) -> bool {
+    let schema = inline_refs(schema, spec);
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return pointer.is_empty();
+    };
+    let in_alternative = ["oneOf", "anyOf", "allOf"]
+        .iter()
+        .filter_map(|k| schema[*k].as_array())
+        .flatten()
+        .any(|alt| pointer_fits_schema(spec, alt, pointer));
+    if in_alternative {
+        return true;
+    }
+    let (token, rest) = rest.split_once('/').unwrap_or((rest, ""));
+    let next = if token.parse::<usize>().is_ok() {
+        &schema["items"]
+    } else {
+        &schema["properties"][token]
+    };
+    let rest = if rest.is_empty() {
+        String::new()
+    } else {
+        format!("/{rest}")
+    };
+    !next.is_null() && pointer_fits_schema(spec, next, &rest)
+}
+
+/// Checks one runtime expression of a link from `source` (its path item, operation and the
+/// response the link hangs on): a response field the schema has, or a request parameter the
+/// operation declares.
+fn check_link_expression(
+    spec: &Value,
+    source: (&Value, &Value, &Value),
+    expression: &str,
+) -> Result<(), String> {
+    let (item, op, response) = source;
+    if let Some(pointer) = expression.strip_prefix("$response.body#") {
+        let schema = &inline_refs(response, spec)["content"]["application/json"]["schema"];
+        return pointer_fits_schema(spec, schema, pointer)
+            .then_some(())
+            .ok_or_else(|| format!("{expression}: not in the response schema"));
+    }
+    if let Some(rest) = expression.strip_prefix("$request.") {
+        let (location, name) = rest
+            .split_once('.')
+            .ok_or_else(|| format!("{expression}: no name"))?;
+        return declares_parameter(spec, item, op, location, name)
+            .then_some(())
+            .ok_or_else(|| format!("{expression}: the source has no such parameter"));
+    }
+    if expression.starts_with('$') {
+        return Err(format!("{expression}: unsupported expression"));
+    }
+    Ok(())
+}
+
+/// What is wrong with one link (`at` names it) of `source` (path item, operation, response).
+fn link_problems(
+    spec: &Value,
+    at: &str,
+    source: (&Value, &Value, &Value),
+    link: &Value,
+) -> Vec<String> {
+    let target = link["operationId"].as_str().unwrap_or_default();
+    let Some((_, t_item, t_op)) = operation_by_id(spec, target) else {
+        return vec![format!("{at}: no operation {target}")];
+    };
+    let mut problems = Vec::new();
+    let mut expressions: Vec<(String, &str)> = Vec::new();
+    for (param, expression) in link["parameters"].as_object().into_iter().flatten() {
+        let (location, name) = param.split_once('.').unwrap_or(("path", param));
+        if !declares_parameter(spec, t_item, t_op, location, name) {
+            problems.push(format!("{at}: {target} has no {param}"));
+        }
+        expressions.push((param.clone(), expression.as_str().unwrap_or_default()));
+    }
+    for (field, value) in link["requestBody"].as_object().into_iter().flatten() {
+        let values = value
+            .as_array()
+            .map_or(std::slice::from_ref(value), Vec::as_slice);
+        for v in values.iter().filter_map(Value::as_str) {
+            expressions.push((format!("body {field}"), v));
+        }
+    }
+    for (what, expression) in expressions {
+        if let Err(e) = check_link_expression(spec, source, expression) {
+            problems.push(format!("{at}: {what}: {e}"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn links_name_real_operations_parameters_and_response_fields() {
+    // schemathesis's stateful phase follows these links (scripts/contract); a link that names
+    // a missing operation, parameter or field silently stops it short of the deep routes.
+    let spec = spec();
+    let mut links = 0;
+    let mut problems = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    links += 1;
+                    let at = format!("{method} {path} {status} {name}");
+                    problems.extend(link_problems(&spec, &at, (item, op, response), link));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(links >= 30, "only {links} links");
+    // The chain the contract run must be able to walk: a new session, the visitor's message,
+    // the escalation, the agent's claim and reply.
+    let chain = [
+        ("createSession", "201", "postMessage"),
+        ("postMessage", "201", "escalateSession"),
+        ("escalateSession", "201", "claimConversation"),
+        ("claimConversation", "200", "replyAsAgent"),
+    ];
+    for (from, status, to) in chain {
+        let (_, _, op) = operation_by_id(&spec, from).unwrap();
+        let targets: Vec<&Value> = op["responses"][status]["links"]
+            .as_object()
+            .map(|l| l.values().map(|v| &v["operationId"]).collect())
+            .unwrap_or_default();
+        assert!(
+            targets.contains(&&Value::from(to)),
+            "{from} {status} does not link to {to}"
+        );
+    }
+}
+
 #[test]
 fn documented_routes_are_served_by_the_app() {
     let app = App::start(&[]);

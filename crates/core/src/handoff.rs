@@ -34,8 +34,11 @@ pub const MAX_RETRY_DELAY_MS: i64 = 3_600_000;
 pub const TRANSCRIPT_MESSAGES: usize = 50;
 /// Longest summary, in characters.
 pub const SUMMARY_CHARS: usize = 400;
-/// Longest human reply accepted, in bytes.
+/// Longest ticketing-system comment accepted, in bytes.
 pub const MAX_REPLY_BYTES: usize = 8 * 1024;
+/// Longest agent reply accepted, in characters (openapi.yaml's `maxLength`, which counts
+/// characters: a reply of that many accented letters is more than as many bytes).
+pub const MAX_REPLY_CHARS: usize = 8 * 1024;
 
 /// Where a ticket stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -1135,10 +1138,10 @@ pub fn validate_reply(reply: AgentReply) -> Result<String, Problem> {
     if text.is_empty() {
         return Err(Problem::new(ProblemKind::Unprocessable, "text is empty"));
     }
-    if text.len() > MAX_REPLY_BYTES {
+    if text.chars().count() > MAX_REPLY_CHARS {
         return Err(Problem::new(
             ProblemKind::PayloadTooLarge,
-            format!("text is longer than {MAX_REPLY_BYTES} bytes"),
+            format!("text is longer than {MAX_REPLY_CHARS} characters"),
         ));
     }
     Ok(text.to_string())
@@ -1734,7 +1737,7 @@ mod tests {
         );
         assert_eq!(
             validate_reply(AgentReply {
-                text: "x".repeat(MAX_REPLY_BYTES + 1)
+                text: "x".repeat(MAX_REPLY_CHARS + 1)
             })
             .unwrap_err()
             .status(),
@@ -1747,5 +1750,22 @@ mod tests {
             .unwrap(),
             "ok"
         );
+    }
+
+    #[test]
+    fn an_agent_reply_is_bounded_in_characters_not_bytes() {
+        // The document's maxLength counts characters; 8192 accented letters are 16 KiB.
+        let longest = "é".repeat(MAX_REPLY_CHARS);
+        assert_eq!(
+            validate_reply(AgentReply {
+                text: longest.clone()
+            })
+            .unwrap(),
+            longest
+        );
+        let over = AgentReply {
+            text: "é".repeat(MAX_REPLY_CHARS + 1),
+        };
+        assert_eq!(validate_reply(over).unwrap_err().status(), 413);
     }
 }

@@ -258,14 +258,14 @@ pub struct ListQuery {
     pub csv: bool,
 }
 
-/// Reads `since` and `until` (Unix milliseconds; default the [`DEFAULT_PERIOD_MS`] before
-/// `now_ms`, and `now_ms`) and `format` (`json`, the default, or `csv`).
+/// Reads `since` and `until` (Unix milliseconds) and `format` (`json`, the default, or `csv`).
+/// `until` defaults to `now_ms` (or to `since` when that is later) and `since` to the
+/// [`DEFAULT_PERIOD_MS`] before `until`. A `since` after `until` is an empty period, not an
+/// error: every value the document allows is a question the API can answer.
 pub fn parse_list_query(query: &str, now_ms: i64) -> Result<ListQuery, Problem> {
-    let mut out = ListQuery {
-        since: now_ms - DEFAULT_PERIOD_MS,
-        until: now_ms,
-        csv: false,
-    };
+    let mut since = None;
+    let mut until = None;
+    let mut csv = false;
     let millis = |name: &str, value: &str| {
         value
             .parse::<i64>()
@@ -275,10 +275,10 @@ pub fn parse_list_query(query: &str, now_ms: i64) -> Result<ListQuery, Problem> 
     };
     for (name, value) in crate::session::parse_query_string(query)? {
         match name.as_str() {
-            "since" => out.since = millis("since", &value)?,
-            "until" => out.until = millis("until", &value)?,
+            "since" => since = Some(millis("since", &value)?),
+            "until" => until = Some(millis("until", &value)?),
             "format" => {
-                out.csv = match value.as_str() {
+                csv = match value.as_str() {
                     "json" => false,
                     "csv" => true,
                     _ => return Err(bad_request("`format` must be json or csv")),
@@ -287,10 +287,12 @@ pub fn parse_list_query(query: &str, now_ms: i64) -> Result<ListQuery, Problem> 
             _ => return Err(bad_request(format!("unknown query parameter `{name}`"))),
         }
     }
-    if out.since > out.until {
-        return Err(bad_request("`since` must not be after `until`"));
-    }
-    Ok(out)
+    let until = until.unwrap_or_else(|| since.map_or(now_ms, |s: i64| s.max(now_ms)));
+    Ok(ListQuery {
+        since: since.unwrap_or(until - DEFAULT_PERIOD_MS),
+        until,
+        csv,
+    })
 }
 
 /// A CSV field: quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-`
@@ -515,19 +517,33 @@ mod tests {
         );
         let q = parse_list_query("since=1000&until=2000&format=csv", now).unwrap();
         assert_eq!((q.since, q.until, q.csv), (1000, 2000, true));
-        for bad in [
-            "since=yesterday",
-            "since=-5",
-            "since=3000&until=2000",
-            "format=xml",
-            "limit=5",
-        ] {
+        for bad in ["since=yesterday", "since=-5", "format=xml", "limit=5"] {
             assert_eq!(
                 parse_list_query(bad, now).unwrap_err().status(),
                 400,
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_lone_bound_sets_the_period_around_it_and_an_inverted_one_is_empty() {
+        let now = 1_800_000_000_000;
+        // `until` alone: the default period before it (not "since must not be after until").
+        let q = parse_list_query("until=5000000000", now).unwrap();
+        assert_eq!(
+            (q.since, q.until),
+            (5_000_000_000 - DEFAULT_PERIOD_MS, 5_000_000_000)
+        );
+        let q = parse_list_query("until=0", now).unwrap();
+        assert_eq!((q.since, q.until), (-DEFAULT_PERIOD_MS, 0));
+        // `since` alone, in the future: from then on, not an inverted period.
+        let later = now + 1000;
+        let q = parse_list_query(&format!("since={later}"), now).unwrap();
+        assert_eq!((q.since, q.until), (later, later));
+        // Both given the wrong way round: an empty period the store answers with nothing.
+        let q = parse_list_query("since=3000&until=2000", now).unwrap();
+        assert_eq!((q.since, q.until), (3000, 2000));
     }
 
     #[test]

@@ -38,8 +38,9 @@ pub fn header_str<'a>(req: &'a Request, name: &str) -> Result<Option<&'a str>, A
     }
 }
 
-/// Parses the body as JSON of type `T`: 413 over `max_bytes`, 415 without a JSON media
-/// type, 400 for invalid UTF-8, malformed JSON, wrong types or unknown fields.
+/// Parses the body as a JSON object of type `T`: 413 over `max_bytes`, 415 without a JSON
+/// media type, 400 for invalid UTF-8, malformed JSON, another JSON value than an object,
+/// wrong types or unknown fields.
 pub fn json_body<T: DeserializeOwned>(req: &Request, max_bytes: usize) -> Result<T, ApiError> {
     let body = req.body();
     if body.len() > max_bytes {
@@ -62,6 +63,11 @@ pub fn json_body<T: DeserializeOwned>(req: &Request, max_bytes: usize) -> Result
     }
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad_request("the body is not valid UTF-8"))?;
+    // Every body this API takes is a JSON object; serde's derived structs would also take an
+    // array of the fields in order (`[null, null]`), which no document allows.
+    if !text.trim_start().starts_with('{') {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    }
     serde_json::from_str(text).map_err(|e| {
         let detail = match e.classify() {
             serde_json::error::Category::Data => {
@@ -133,6 +139,9 @@ mod tests {
             (json, br#"{"name":"#, Some(400)),
             (json, br#"{"name":1}"#, Some(400)),
             (json, br#"{"name":"a","role":"admin"}"#, Some(400)),
+            // A struct's fields in order, as an array: serde would take it.
+            (json, br#"["a"]"#, Some(400)),
+            (json, br#" "a" "#, Some(400)),
         ];
         for (ct, body, expected) in cases {
             let result = json_body::<Body>(&post(ct, body), 64);
