@@ -408,7 +408,7 @@ describe("the web UI", () => {
       assert.ok(box && box.width >= 300, `the host's CSS squeezed the chat to ${box?.width}px`);
       await frame.getByRole("heading", { name: "Someone's shop support" }).waitFor({ timeout: 10_000 });
       await frame.getByTestId("chat-input").focus();
-      await page.keyboard.type("Can I pay with Apple Pay for my Plus plan?");
+      await page.keyboard.type("How long does standard delivery take?");
       await page.keyboard.press("Enter");
       await frame
         .locator('[data-testid="message"][data-author="bot"]')
