@@ -667,6 +667,30 @@ fn a_vague_question_about_one_of_several_things_gets_a_clarifying_question(backe
     let text = turn["reply"]["text"].as_str().unwrap();
     assert!(text.starts_with("Which one do you mean:"), "{text}");
     assert_eq!(turn["reply"]["citations"], json!([]));
+
+    // Once the conversation has named the library, "this library" is that one: answered.
+    let (session, token) = chat.session();
+    chat.say(&session, &token, "Tell me about the Sutro Library.");
+    let turn = chat
+        .say(&session, &token, "What collections does this library hold?")
+        .json();
+    assert_eq!(turn["action"], Value::Null, "{turn}");
+    assert_eq!(turn["reply"]["citations"][0]["title"], "Sutro Library");
+
+    // "This animal" with nothing said about one: asked, with no titles to offer.
+    let (session, token) = chat.session();
+    let turn = chat
+        .say(&session, &token, "Does this animal have antlers?")
+        .json();
+    assert_eq!(
+        turn["action"],
+        json!({ "type": "clarify", "reason": null, "options": [] }),
+        "{turn}"
+    );
+    assert_eq!(
+        turn["reply"]["text"],
+        "Could you tell me which one you mean by \"this animal\"?"
+    );
 }
 
 fn greetings_and_thanks_get_a_courteous_reply_not_an_offer(backend: Backend) {

@@ -11,7 +11,6 @@
 use std::time::{Duration, Instant};
 
 use core_logic::answer::{self, ExtractiveConfig, Passage};
-use core_logic::clarify::Reference;
 use core_logic::conversation::{
     Author, Phrase, RECENT_TURNS, VisitorMessage, message_id_for_key, phrase,
 };
@@ -351,16 +350,17 @@ impl Turn<'_> {
             } => "repeated_failure",
             _ => "not_in_knowledge_base",
         };
-        // "This library" when the knowledge base holds several: ask which one, even over an
-        // answer (it would be about whichever ranked first); "the library" only when nothing
-        // answered.
-        let reference = if answer.is_some() {
-            Reference::Demonstrative
-        } else {
-            Reference::Definite
-        };
-        let clarify_options = core_logic::clarify::options(&visitor.text, &passages, reference);
-        let answer = answer.filter(|_| clarify_options.is_empty());
+        // "This library" or "the library" that the conversation never named: ask which one,
+        // even over an answer (it would be about whichever article ranked first).
+        let earlier: Vec<&str> = recent
+            .iter()
+            .filter(|m| m.id != visitor.id)
+            .map(|m| m.text.as_str())
+            .chain([memory.summary.as_str()])
+            .collect();
+        let clarification = core_logic::clarify::clarification(&visitor.text, &earlier, &passages);
+        let clarifies = clarification.is_some();
+        let answer = answer.filter(|_| !clarifies);
         let (text, citations, action, escalated) = match (decision, answer) {
             (Decision::Escalate { reason, intent }, _) if reason.hands_off() => (
                 phrase(Phrase::HandingOff, self.locale()).to_string(),
@@ -369,10 +369,10 @@ impl Turn<'_> {
                 Some((reason, intent)),
             ),
             (_, Some(answer)) => (answer.text, json!(answer.citations), None, None),
-            (_, None) if !clarify_options.is_empty() => (
-                core_logic::clarify::question(&clarify_options, self.locale()),
+            (_, None) if let Some(asked) = &clarification => (
+                core_logic::clarify::question(&asked.options, Some(&asked.phrase), self.locale()),
                 Json::Array(Vec::new()),
-                Some(json!({ "type": "clarify", "reason": null, "options": clarify_options })),
+                Some(json!({ "type": "clarify", "reason": null, "options": asked.options })),
                 None,
             ),
             // Nothing grounded to say: no invented answer, an offer of a person instead.

@@ -145,6 +145,17 @@ describe("a streamed turn", () => {
     });
   });
 
+  it("adds no notice to a clarifying question with nothing to pick", () => {
+    let s = started("Does this animal have antlers?");
+    s = finishTurn(
+      s,
+      message("b1", "bot", 'Could you tell me which one you mean by "this animal"?', {
+        action: { type: "clarify", options: [] },
+      }),
+    );
+    expect(s.items).toHaveLength(2);
+  });
+
   it("says a person will take over after an escalating reply, and not again when the status event follows", () => {
     let s = started("I want a refund now!");
     s = turnToken(s, "Let me get someone.");

@@ -73,8 +73,11 @@ function actionNotice(message: Message, serverNotice: string | null): ChatItem |
       return { kind: "notice", key, text: serverNotice ?? ESCALATED_NOTICE, offerHandoff: false };
     case "offer_handoff":
       return { kind: "notice", key, text: serverNotice ?? OFFER_HANDOFF_NOTICE, offerHandoff: true };
-    case "clarify":
-      return { kind: "notice", key, text: CLARIFY_NOTICE, offerHandoff: false, options: message.action.options ?? [] };
+    case "clarify": {
+      // With no titles to offer, the reply's own question is the whole prompt.
+      const options = message.action.options ?? [];
+      return options.length > 0 ? { kind: "notice", key, text: CLARIFY_NOTICE, offerHandoff: false, options } : null;
+    }
     default:
       return serverNotice ? { kind: "notice", key, text: serverNotice, offerHandoff: false } : null;
   }
