@@ -44,12 +44,12 @@ pub fn clarification(
         .into_iter()
         .find_map(|vague| {
             let options = titles_naming(&vague, passages);
-            (vague.reference == Reference::Demonstrative || !options.is_empty()).then(|| {
+            (vague.reference == Reference::Demonstrative || !options.is_empty()).then_some(
                 Clarification {
                     phrase: vague.phrase,
                     options,
-                }
-            })
+                },
+            )
         })
 }
 

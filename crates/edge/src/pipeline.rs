@@ -192,7 +192,7 @@ impl Turn<'_> {
         // finds nothing and offers a person. It leaves the memory as it is (not a failure).
         if let Some(kind) = core_logic::small_talk::classify(&visitor.text) {
             let started = Instant::now();
-            let mut reply = Message {
+            let reply = Message {
                 id: new_id()?,
                 seq: 0,
                 author: Author::Bot,
@@ -203,18 +203,8 @@ impl Turn<'_> {
                 responder: Some("small_talk".into()),
                 created_at: now_ms,
             };
-            let recorded = db.transaction(|db| {
-                conversation::record_message(db, tenant_id, session_id, &mut reply)
-            });
-            let stored = match recorded {
-                Ok(true) => reply,
-                // A concurrent retry answered first: its reply is the reply.
-                Ok(false) | Err(crate::db::DbError::Conflict(_)) => {
-                    conversation::reply_to(db, tenant_id, session_id, &visitor.id)?
-                        .ok_or_else(ApiError::internal)?
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let (stored, _) =
+                store_reply(db, tenant_id, session_id, &visitor.id, reply, |_| Ok(()))?;
             stages.push(("reply", started.elapsed()));
             return Ok(TurnOutcome {
                 visitor,
@@ -387,7 +377,7 @@ impl Turn<'_> {
 
         // 6. The reply, its events and the memory, together.
         let started = Instant::now();
-        let mut reply = Message {
+        let reply = Message {
             id: new_id()?,
             seq: 0,
             author: Author::Bot,
@@ -407,10 +397,7 @@ impl Turn<'_> {
             .collect();
         remember(&mut memory, &visitor.text, answered, &dropped);
         let mut ticket = None;
-        let outcome = db.transaction(|db| {
-            if !conversation::record_message(db, tenant_id, session_id, &mut reply)? {
-                return Ok(false);
-            }
+        let (stored, own) = store_reply(db, tenant_id, session_id, &visitor.id, reply, |db| {
             // Escalated: the ticket, the session's new status and the outbox rows go with
             // the reply, or none of them does.
             if let Some((reason, intent)) = escalated {
@@ -433,19 +420,11 @@ impl Turn<'_> {
                     now_ms,
                 )?);
             }
-            conversation::save_memory(db, tenant_id, session_id, &memory, now_ms)?;
-            Ok::<_, crate::db::DbError>(true)
-        });
-        let stored = match outcome {
-            Ok(true) => reply,
-            // A concurrent retry answered first: its reply is the reply.
-            Ok(false) | Err(crate::db::DbError::Conflict(_)) => {
-                ticket = None;
-                conversation::reply_to(db, tenant_id, session_id, &visitor.id)?
-                    .ok_or_else(ApiError::internal)?
-            }
-            Err(e) => return Err(e.into()),
-        };
+            conversation::save_memory(db, tenant_id, session_id, &memory, now_ms)
+        })?;
+        if !own {
+            ticket = None;
+        }
         stages.push(("reply", started.elapsed()));
         Ok(TurnOutcome {
             visitor,
@@ -464,6 +443,35 @@ impl Turn<'_> {
 
     fn locale(&self) -> Option<&str> {
         self.session.visitor.locale.as_deref()
+    }
+}
+
+/// Stores the bot's `reply` to the visitor message `visitor_id`, with what `also` writes
+/// in the same transaction (a ticket, the memory), or none of it. When a concurrent retry
+/// of the same message answered first, its reply is the reply: returned with `false`.
+fn store_reply(
+    db: &crate::db::Db,
+    tenant_id: &str,
+    session_id: &str,
+    visitor_id: &str,
+    mut reply: Message,
+    also: impl FnOnce(&crate::db::Db) -> Result<(), crate::db::DbError>,
+) -> Result<(Message, bool), ApiError> {
+    let outcome = db.transaction(|db| {
+        if !conversation::record_message(db, tenant_id, session_id, &mut reply)? {
+            return Ok(false);
+        }
+        also(db)?;
+        Ok::<_, crate::db::DbError>(true)
+    });
+    match outcome {
+        Ok(true) => Ok((reply, true)),
+        Ok(false) | Err(crate::db::DbError::Conflict(_)) => {
+            let theirs = conversation::reply_to(db, tenant_id, session_id, visitor_id)?
+                .ok_or_else(ApiError::internal)?;
+            Ok((theirs, false))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
