@@ -52,18 +52,8 @@ impl Site {
 
     /// A new session: (id, visitor token).
     fn session(&self) -> (String, String) {
-        let reply = send(post_json(
-            &self.app,
-            "/api/sessions",
-            None,
-            &json!({ "widget_key": self.tenant.widget_key, "visitor": { "locale": "en" } }),
-        ));
-        assert_eq!(reply.status, 201, "{}", reply.text);
-        let body = reply.json();
-        (
-            body["session"]["id"].as_str().unwrap().to_string(),
-            body["token"].as_str().unwrap().to_string(),
-        )
+        self.app
+            .open_session_id(&self.tenant, json!({ "locale": "en" }))
     }
 
     /// Sends `text`; the turn's JSON.

@@ -94,18 +94,7 @@ fn now_secs() -> i64 {
 
 /// A visitor session of `tenant`: (session id, visitor token).
 fn start_session(app: &PlatformApp, tenant: &TenantSeed, name: &str) -> (String, String) {
-    let reply = send(post_json(
-        app,
-        "/api/sessions",
-        None,
-        &json!({ "widget_key": tenant.widget_key, "visitor": { "name": name } }),
-    ));
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    let body = reply.json();
-    (
-        body["session"]["id"].as_str().unwrap().to_string(),
-        body["token"].as_str().unwrap().to_string(),
-    )
+    app.open_session_id(tenant, json!({ "name": name }))
 }
 
 /// What a route is allowed to answer tenant B's callers.

@@ -19,18 +19,7 @@ const ROOMY: &str = r#"{"rate_limits":{"per_visitor":100000,"per_client":100000}
 
 /// A new session of `tenant` through the API: (session JSON, visitor token).
 fn start_session(app: &PlatformApp, tenant: &TenantSeed, name: &str) -> (Value, String) {
-    let reply = send(post_json(
-        app,
-        "/api/sessions",
-        None,
-        &json!({ "widget_key": tenant.widget_key, "visitor": { "name": name } }),
-    ));
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    let body = reply.json();
-    (
-        body["session"].clone(),
-        body["token"].as_str().unwrap().to_string(),
-    )
+    app.open_session(tenant, json!({ "name": name }))
 }
 
 fn id_of(session: &Value) -> String {

@@ -138,6 +138,37 @@ fn kb_loader_migrate(db_url: &str) -> bool {
 }
 
 impl PlatformApp {
+    /// A new visitor session of `tenant` through the API, `visitor` being the request's
+    /// visitor fields (`{"name": …, "locale": …}`): (the session's JSON, its visitor token).
+    pub fn open_session(
+        &self,
+        tenant: &TenantSeed,
+        visitor: serde_json::Value,
+    ) -> (serde_json::Value, String) {
+        let reply = crate::http::send(crate::http::post_json(
+            self,
+            "/api/sessions",
+            None,
+            &serde_json::json!({ "widget_key": tenant.widget_key, "visitor": visitor }),
+        ));
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let body = reply.json();
+        (
+            body["session"].clone(),
+            body["token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// [`PlatformApp::open_session`] with the session's id: (id, visitor token).
+    pub fn open_session_id(
+        &self,
+        tenant: &TenantSeed,
+        visitor: serde_json::Value,
+    ) -> (String, String) {
+        let (session, token) = self.open_session(tenant, visitor);
+        (session["id"].as_str().unwrap().to_string(), token)
+    }
+
     /// The first column of the first row of `sql` run on the app's database, as text
     /// (through the `sqlite3` or `psql` command line, beside the running app).
     pub fn sql_scalar(&self, sql: &str) -> String {
