@@ -859,7 +859,11 @@ fn a_dropped_hung_or_too_slow_store_means_503_with_retry_after_and_recovery_with
             body["token"].as_str().unwrap(),
         );
         let (reply, took) = say(&app, session, token, "How long does delivery take?");
-        eprintln!("{name} {slow:?}: message {} in {took:?}", reply.status);
+        eprintln!(
+            "{name} {slow:?}: message {} in {took:?} {:?}",
+            reply.status,
+            reply.header("server-timing")
+        );
         assert_eq!(reply.status, 201, "{name} slow: {}", reply.text);
         assert!(took < BOUND, "{name} slow: {took:?}");
         proxy.set(Fault::Pass);
