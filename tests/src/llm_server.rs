@@ -1,8 +1,9 @@
 //! OpenAI-compatible LLM servers for tests of the LLM responder:
 //! - [`ScriptedLlm`], in process: answers `POST /v1/chat/completions` with the next of a
 //!   script of replies (a completion, a tool call, an SSE stream chunked or whole, an error
-//!   status, a delay, a malformed chunk) and records every request it received; optionally
-//!   it refuses streamed requests as servers that cannot stream them do ([`Refusal`]).
+//!   status, a delay, a malformed chunk, raw bytes such as a stream cut off) and records
+//!   every request it received; optionally it refuses streamed requests as servers that
+//!   cannot stream them do ([`Refusal`]).
 //! - [`RealLlm`]: llama-cpp-python's server with the SmolLM2-135M model, from the venv
 //!   `scripts/llm/install.sh` makes (it builds the server once; later runs take a second).
 //!
@@ -41,6 +42,9 @@ pub enum Reply {
     },
     /// Waits this long before answering with the inner reply (for time limits).
     Delay(Duration, Box<Reply>),
+    /// These bytes as the whole answer, then the connection closed: a response cut off or
+    /// broken on the wire (e.g. an event stream that stops mid-chunk).
+    Raw(String),
 }
 
 impl Reply {
@@ -390,6 +394,10 @@ fn answer(out: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
         Reply::Delay(wait, inner) => {
             std::thread::sleep(wait);
             answer(out, *inner)
+        }
+        Reply::Raw(bytes) => {
+            out.write_all(bytes.as_bytes())?;
+            out.flush()
         }
         Reply::Json(value) => respond(out, 200, "application/json", value.to_string().as_bytes()),
         Reply::Status(status, body) => respond(out, status, "application/json", body.as_bytes()),

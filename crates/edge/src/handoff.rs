@@ -649,7 +649,8 @@ pub struct FlushReport {
 }
 
 /// Delivers the due outbox events (of one tenant, or of all), oldest first, at most
-/// `limit` of them; each attempt is counted on `counters`.
+/// `limit` of them; each attempt is counted on `counters`. Once a target fails, its other
+/// events wait for the next run.
 pub fn deliver_due(
     db: &Db,
     counters: &dyn Counters,
@@ -675,7 +676,18 @@ pub fn deliver_due(
         .collect::<Result<_, _>>()?;
     let mut report = FlushReport::default();
     let mut tenants: Vec<(String, Option<HandoffSettings>)> = Vec::new();
+    // Targets that failed in this run are not tried again in it: a receiver that is down,
+    // hung or slow costs one delivery's time limit per run (a request's delivery, a flush),
+    // not one per event waiting for it, which would run past the host's request limit.
+    // Their remaining events stay due, in order, for the next run.
+    let mut failed_targets: Vec<(String, String)> = Vec::new();
     for entry in due {
+        if failed_targets
+            .iter()
+            .any(|(tenant, target)| *tenant == entry.tenant_id && *target == entry.target)
+        {
+            continue;
+        }
         // Lease it: a concurrent flush, or this one's successor after a crash, skips it
         // until the lease runs out.
         let now = crate::counters::now_ms();
@@ -742,6 +754,9 @@ pub fn deliver_due(
                     report.dead += 1;
                 } else {
                     report.retrying += 1;
+                }
+                if !error.permanent {
+                    failed_targets.push((entry.tenant_id.clone(), entry.target.clone()));
                 }
                 let delay = handoff::retry_delay_ms(
                     u32::try_from(attempts).unwrap_or(u32::MAX),
