@@ -201,18 +201,7 @@ impl Site {
 
 /// A new session of `tenant`'s widget: its id and the visitor's token.
 fn new_session(app: &PlatformApp, tenant: &TenantSeed) -> (String, String) {
-    let reply = send(post_json(
-        app,
-        "/api/sessions",
-        None,
-        &json!({ "widget_key": tenant.widget_key }),
-    ));
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    let body = reply.json();
-    (
-        body["session"]["id"].as_str().unwrap().to_string(),
-        body["token"].as_str().unwrap().to_string(),
-    )
+    app.open_session_id(tenant, json!({}))
 }
 
 /// The visitor of `session` says `text`: the reply and how long it took.
@@ -688,22 +677,8 @@ fn a_crash_under_concurrent_chat_loses_and_duplicates_nothing(backend: Backend) 
     const MESSAGES: usize = 25;
     let tenant = TenantSeed::unique("crash", ROOMY);
     let mut app = PlatformApp::start(backend, std::slice::from_ref(&tenant), &[]);
-    let sessions: Vec<(String, String)> = (0..SENDERS)
-        .map(|_| {
-            let reply = send(post_json(
-                &app,
-                "/api/sessions",
-                None,
-                &json!({ "widget_key": tenant.widget_key }),
-            ));
-            assert_eq!(reply.status, 201, "{}", reply.text);
-            let body = reply.json();
-            (
-                body["session"]["id"].as_str().unwrap().to_string(),
-                body["token"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let sessions: Vec<(String, String)> =
+        (0..SENDERS).map(|_| new_session(&app, &tenant)).collect();
     let base = std::sync::Arc::new(std::sync::Mutex::new(app.base.clone()));
     let acknowledged = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let senders: Vec<_> = sessions
