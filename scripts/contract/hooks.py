@@ -38,9 +38,16 @@ the coverage phase asks for the boundary values 24 and 25 on real sessions, and 
 scenario that fails is replayed many times while it is shrunk, each replay waiting again. A
 `wait` the schema refuses is left as it is, so a negative case stays negative.
 
+One workaround: `ast.parse` is serialized. Hypothesis parses the source of the lambdas it
+describes from the workers' threads, and CPython 3.11 builds AST objects with shared state that
+two threads can interleave on ("SystemError: AST constructor recursion depth mismatch",
+cpython gh-106905), which turned an operation of a run into an error now and then.
+
 Not for anything else: the document's links decide which operations follow which.
 """
 
+import ast
+import functools
 import itertools
 import os
 import re
@@ -66,6 +73,18 @@ BASE = os.environ.get("CONTRACT_BASE_URL", "")
 CLAIMED = {"replyAsAgent", "resolveConversation", "handBackConversation"}
 VISITOR_ONLY = {"postMessage", "rateConversation", "uploadAttachment", "refreshSessionToken"}
 SESSION_PATHS = ("/api/sessions/{id}", "/api/agent/conversations/{id}")
+
+_ast_lock = threading.Lock()
+_ast_parse = ast.parse
+
+
+@functools.wraps(_ast_parse)
+def _serialized_ast_parse(*args, **kwargs):
+    with _ast_lock:
+        return _ast_parse(*args, **kwargs)
+
+
+ast.parse = _serialized_ast_parse
 
 _lock = threading.Lock()
 _visitor_tokens: dict[str, str] = {}

@@ -13,14 +13,19 @@
 # one closing line `N passed, M failed` (operations of all roles; .ci/run adds it up).
 #
 # Each role is two schemathesis runs: the examples, coverage and fuzzing phases (one request
-# after another, per operation), then the stateful phase (chains of requests along the links).
+# after another, per operation; the three roles one after another), then the stateful phase
+# (chains of requests along the links; the three roles side by side). The closing lines list,
+# per run, the operations that answered 2xx, and for the stateful runs the scenarios, the
+# links followed and whether the agent's reply was reached.
 #
 # Needs `make setup models chroma ui components host`. Tuning: ROLES ("visitor agent admin"),
 # EXAMPLES (fuzzing examples per operation, 6), STATEFUL_EXAMPLES (stateful scenarios, 30),
 # STATEFUL_OPERATIONS (the operations of the stateful run, by operationId),
-# SEED (1), MAX_SECONDS (a run that takes longer is stopped and fails, 300), WORKERS (2),
-# PHASES (of the first run, "examples,coverage,fuzzing"), ST_ARGS (extra schemathesis
-# arguments), REPORT_DIR (keep the JSON reports and schemathesis's output there).
+# SEED (1), MAX_SECONDS (a run that takes longer is stopped and fails, 300), WORKERS (2; hooks.py
+# serializes `ast.parse` against a CPython 3.11 race between them), CONTRACT_EVENTS_WAIT (the cap on the event feed's long-poll `wait`, 1 s;
+# hooks.py), PHASES (of the first run, "examples,coverage,fuzzing"), ST_ARGS (extra
+# schemathesis arguments), REPORT_DIR (keep the JSON and HAR reports, schemathesis's output
+# and the app's log there).
 # `make contract` runs it with these defaults; bench/contract/run.sh runs it longer.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
