@@ -35,7 +35,7 @@ test: setup tools models chroma fmt-check ui ui-test e2e-tools components host l
 ## The API against its own contract: schemathesis (PyPI, pinned) on openapi.yaml against the
 ## whole app, as a visitor, an agent and an admin (examples, coverage and fuzzing, then the
 ## stateful phase along the document's links down to the agent's reply), with a fixed seed
-## and counted budgets, about 3 to 4 minutes here (bench/contract/README.md). Fails on any
+## and counted budgets, about 2.5 to 3 minutes here (bench/contract/README.md). Fails on any
 ## finding, when the app does not start or when a run tested nothing. Prints
 ## "N passed, M failed". See scripts/contract/run.sh; bench/contract runs it longer.
 contract: setup models chroma ui components host
