@@ -27,16 +27,17 @@ run: setup models chroma ui components host
 	LISTEN=$(LISTEN) EMBEDDER_LISTEN=$(EMBEDDER_LISTEN) bash scripts/run-local.sh
 
 ## Every check and test: formatting, lints, unit, conformance and end-to-end tests, the web
-## UI's type check and unit tests, the browser tests (tests/ui.rs) and a short fuzzing run.
-## (`make contract`, the API against openapi.yaml, is not in it yet: its admin stateful run
-## can hang; see bench/contract/README.md.)
-test: setup tools models chroma fmt-check ui ui-test e2e-tools components host lint infra-test fuzz
+## UI's type check and unit tests, the browser tests (tests/ui.rs), a short fuzzing run and
+## the API against its own contract (`make contract`).
+test: setup tools models chroma fmt-check ui ui-test e2e-tools components host lint infra-test fuzz contract
 	cargo test --release $(NATIVE)
 
 ## The API against its own contract: schemathesis (PyPI, pinned) on openapi.yaml against the
-## whole app, as a visitor, an agent and an admin, with a fixed seed and counted budgets (its
-## time: bench/contract/README.md); fails on any finding. Prints "N passed, M failed". See scripts/contract/run.sh;
-## bench/contract runs it longer.
+## whole app, as a visitor, an agent and an admin (examples, coverage and fuzzing, then the
+## stateful phase along the document's links down to the agent's reply), with a fixed seed
+## and counted budgets, about 2.5 to 3 minutes here (bench/contract/README.md). Fails on any
+## finding, when the app does not start or when a run tested nothing. Prints
+## "N passed, M failed". See scripts/contract/run.sh; bench/contract runs it longer.
 contract: setup models chroma ui components host
 	bash scripts/contract/run.sh
 

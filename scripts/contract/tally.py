@@ -5,8 +5,10 @@ of one report fails when any check found something in it, or it errored; .ci/run
 up). Exits 1 when a report is missing or incomplete, a run tested no operation or generated no
 test case, or anything failed.
 
-A report with a HAR file beside it (NAME.har, the stateful runs) also gets the list of
-operations that answered 2xx in it: how deep the links took the run.
+A report with a HAR file beside it (NAME.har) also gets the list of operations that answered
+2xx in it, and a stateful run's schemathesis output beside it (NAME.txt) its count of
+scenarios and of links followed: how deep the links took the run. A last line says whether the
+stateful runs reached the agent's reply (replyAsAgent) with 2xx, the end of the longest chain.
 
 Usage: tally.py OPENAPI REPORT_DIR NAME...  (NAME.json in REPORT_DIR, e.g. visitor-stateful)
 """
@@ -48,11 +50,25 @@ def reached(har: Path, match) -> list[str]:
     return sorted(op for op in ok if op)
 
 
+def stateful_summary(txt: Path) -> str | None:
+    """'N scenarios, links L of M' from a stateful run's schemathesis output, if it has them."""
+    try:
+        text = txt.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    scenarios = re.search(r"Scenarios:\s+(\d+)", text)
+    links = re.search(r"API Links:\s+(\d+) covered / (\d+) selected", text)
+    if not scenarios or not links:
+        return None
+    return f"{scenarios.group(1)} scenarios, links followed {links.group(1)} of {links.group(2)}"
+
+
 def main() -> int:
     match = operation_matcher(Path(sys.argv[1]))
     folder, names = Path(sys.argv[2]), sys.argv[3:]
     passed = failed = 0
     ok = bool(names)
+    deepest: list[str] = []
     for role in names:
         path = folder / f"{role}.json"
         try:
@@ -76,13 +92,20 @@ def main() -> int:
         har = folder / f"{role}.har"
         if har.exists():
             ops = reached(har, match)
+            summary = stateful_summary(folder / f"{role}.txt")
             print(f"contract, {role}: 2xx from {len(ops)} operations: {' '.join(ops)}")
+            if summary:
+                print(f"contract, {role}: {summary}")
+                if "replyAsAgent" in ops:
+                    deepest.append(role)
         if not report["complete"] or tested == 0 or cases == 0:
             print(f"contract, {role}: ran nothing or did not finish")
             ok = False
             bad = max(bad, 1)
         passed += max(tested - bad, 0)
         failed += bad
+    if any(stateful_summary(folder / f"{name}.txt") for name in names):
+        print(f"contract: the agent's reply (replyAsAgent) answered 2xx in: {', '.join(deepest) or 'no stateful run'}")
     print(f"{passed} passed, {failed} failed")
     return 0 if ok and failed == 0 else 1
 
