@@ -11,6 +11,11 @@ use common::*;
 
 /// A tiny real HTTP server on a free port that answers every request with `body`.
 fn upstream(body: &'static str) -> u16 {
+    upstream_after(body, Duration::ZERO)
+}
+
+/// [`upstream`], answering each request `delay` after reading it (without burning CPU).
+fn upstream_after(body: &'static str, delay: Duration) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -18,6 +23,7 @@ fn upstream(body: &'static str) -> u16 {
             let Ok(mut stream) = stream else { continue };
             let mut buf = [0u8; 4096];
             let _ = stream.read(&mut buf);
+            std::thread::sleep(delay);
             let reply = format!(
                 "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
@@ -420,19 +426,7 @@ fn a_component_over_its_time_limit_is_stopped_with_500() {
 fn a_full_instance_pool_answers_503_with_retry_after() {
     // An upstream that takes 2 s to answer: the request waiting on it holds the only
     // instance slot without burning CPU.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            std::thread::sleep(Duration::from_secs(2));
-            let _ = stream.write_all(
-                b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nslow",
-            );
-        }
-    });
+    let port = upstream_after("slow", Duration::from_secs(2));
     let host = DevHost::start_with(
         &conformance_manifest(&format!(
             "allowed_outbound_hosts = [\"http://127.0.0.1:{port}\"]"
