@@ -8,6 +8,10 @@
 # (127.0.0.1:8000); STATE_DIR (.spin) holds the data. Expects `make setup models chroma ui
 # components host` to have run. The browser tests (tests/ui.rs) start the app with this
 # script, on free ports and a temporary STATE_DIR.
+#
+# The production stores instead: DB_URL=postgres://user@host:port/database (an existing,
+# empty or migrated database) with REDIS_URL (redis://127.0.0.1:6379) for counters and the
+# key-value store (runtime-config/production.toml, which names 127.0.0.1:6379).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-$PWD/target}
@@ -18,14 +22,26 @@ KB=${KB:-kb-loader/sample-kb}
 STATE_DIR=${STATE_DIR:-.spin}
 
 mkdir -p "$STATE_DIR"
+DB_URL=${DB_URL:-sqlite://$STATE_DIR/sqlite_db.db}
 RUNTIME_CONFIG=runtime-config/local.toml
-if [ "$(realpath "$STATE_DIR")" != "$(realpath .spin)" ]; then
-  # local.toml names .spin; another state folder gets its own copy of it.
-  RUNTIME_CONFIG="$STATE_DIR/runtime-config.toml"
-  sed "s|\.\./\.spin/|$(realpath "$STATE_DIR")/|" runtime-config/local.toml >"$RUNTIME_CONFIG"
-fi
-"$T/release/kb-loader" migrate --db-url "sqlite://$STATE_DIR/sqlite_db.db"
-"$T/release/kb-loader" tenant add --db-url "sqlite://$STATE_DIR/sqlite_db.db" \
+case "$DB_URL" in
+  postgres://*)
+    REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+    RUNTIME_CONFIG=runtime-config/production.toml
+    db_host=${DB_URL#postgres://}; db_host=${db_host#*@}; db_host=${db_host%%/*}
+    export SPIN_VARIABLE_DB_URL="$DB_URL" SPIN_VARIABLE_DB_HOST="$db_host"
+    export SPIN_VARIABLE_COUNTERS_URL="$REDIS_URL" SPIN_VARIABLE_COUNTERS_HOST="${REDIS_URL#redis://}"
+    ;;
+  *)
+    if [ "$(realpath "$STATE_DIR")" != "$(realpath .spin)" ]; then
+      # local.toml names .spin; another state folder gets its own copy of it.
+      RUNTIME_CONFIG="$STATE_DIR/runtime-config.toml"
+      sed "s|\.\./\.spin/|$(realpath "$STATE_DIR")/|" runtime-config/local.toml >"$RUNTIME_CONFIG"
+    fi
+    ;;
+esac
+"$T/release/kb-loader" migrate --db-url "$DB_URL"
+"$T/release/kb-loader" tenant add --db-url "$DB_URL" \
   --id demo --name "Demo Company" --widget-key wk_demo --if-missing
 [ -s "$STATE_DIR/jwt_secret" ] || (umask 077; head -c 32 /dev/urandom | base64 >"$STATE_DIR/jwt_secret")
 export SPIN_VARIABLE_JWT_SECRET="$(cat "$STATE_DIR/jwt_secret")"

@@ -341,6 +341,8 @@ fn a_refused_dependency_opens_the_breaker_and_a_message_probes_it_after_the_cool
 /// The limit on each wait of an answer for the embedder, Chroma and the LLM in
 /// [`Proxied`] (the embedder's and Chroma's default).
 const LIMIT_MS: u64 = 1000;
+/// `llm_turn_budget_ms` of the proxied app: all of one turn's LLM requests together.
+const TURN_BUDGET_MS: u64 = 2500;
 /// Each chunk this late: the first byte of every answer comes after the limit.
 const TOO_SLOW: Duration = Duration::from_millis(2500);
 /// Each chunk this late: slow, yet every answer comes well within the limit.
@@ -372,6 +374,7 @@ impl Proxied {
         let (embedder_host, chroma_host) = (embedder_proxy.addr(), chroma_proxy.addr());
         let llm_base = format!("{llm_url}/v1");
         let limit = LIMIT_MS.to_string();
+        let turn_budget = TURN_BUDGET_MS.to_string();
         let app = PlatformApp::start(
             backend,
             std::slice::from_ref(&tenant),
@@ -386,6 +389,7 @@ impl Proxied {
                 ("SPIN_VARIABLE_EMBEDDER_TIMEOUT_MS", &limit),
                 ("SPIN_VARIABLE_CHROMA_TIMEOUT_MS", &limit),
                 ("SPIN_VARIABLE_LLM_TIMEOUT_MS", &limit),
+                ("SPIN_VARIABLE_LLM_TURN_BUDGET_MS", &turn_budget),
                 // Each case on its own: no breaker opens on the failures before it.
                 ("SPIN_VARIABLE_BREAKER_FAILURES", "1000"),
             ],
@@ -442,7 +446,8 @@ fn a_slow_or_garbage_retriever_means_a_keyword_answer_unless_within_its_limit(ba
 /// event stream cut off mid-chunk, an event stream of junk): 201 within the limit (one per
 /// request the turn makes) with the extractive answer (`responder: fallback`), cited, and
 /// `degraded: false` (retrieval was whole). Slow within its limit, the model's answer is
-/// the reply (`responder: llm`).
+/// the reply (`responder: llm`). Slow on every round, each within the limit, the turn
+/// ends at `llm_turn_budget_ms` with the extractive answer.
 fn a_failing_llm_means_the_extractive_answer_within_its_limit(backend: Backend) {
     let proxied = Proxied::start(backend);
     let grounded = "Standard delivery takes 3 to 5 working days [1].";
@@ -512,6 +517,48 @@ fn a_failing_llm_means_the_extractive_answer_within_its_limit(backend: Backend) 
         assert_eq!(turn["degraded"], false, "{case}: {turn}");
         cites_the_shipping_page(&turn);
     }
+
+    // A model within its per-wait limit on every request but slow on each: three tool
+    // rounds of 0.5 s, then an answer stream trickling in for 7 s, each event well within
+    // the between-bytes limit. Only the turn budget ends it, while the stream is read
+    // (without it: ~9 s and `responder: llm`).
+    let round = Duration::from_millis(500);
+    // Three different searches: a repeated one would end the tool rounds early.
+    for (id, query) in [("a", "delivery times"), ("b", "shipping"), ("c", "express")] {
+        let arguments = json!({ "query": query }).to_string();
+        let call = LlmReply::tool_call(id, "search_kb", &arguments);
+        proxied
+            .scripted
+            .push(LlmReply::Delay(round, Box::new(call)));
+    }
+    proxied.scripted.push(LlmReply::Stream {
+        events: [
+            "Standard",
+            " delivery",
+            " takes",
+            " 3 to 5",
+            " working",
+            " days [1].",
+        ]
+        .iter()
+        .cycle()
+        .take(12)
+        .map(|piece| content_chunk(piece))
+        .collect(),
+        chunked: true,
+        pause: Duration::from_millis(600),
+    });
+    let (turn, took) = proxied.ask_with(&proxied.llm, Fault::Pass);
+    eprintln!(
+        "[{backend:?}] llm slow on every round: 201 responder={} in {took:?} (turn budget {TURN_BUDGET_MS} ms)",
+        turn["reply"]["responder"]
+    );
+    assert_eq!(turn["reply"]["responder"], "fallback", "{turn}");
+    assert!(
+        took < Duration::from_millis(TURN_BUDGET_MS) + Duration::from_millis(2500),
+        "the turn budget cut the model off: {took:?}"
+    );
+    cites_the_shipping_page(&turn);
 }
 
 const HOOK_SECRET: &str = "whsec-faults-outbound";

@@ -129,7 +129,17 @@ fn metrics_need_the_token_and_are_off_without_one() {
         .unwrap();
     assert_eq!(wrong.status(), 401);
     assert_eq!(wrong.headers()["content-type"], "application/problem+json");
+    post_is_not_allowed(&app);
     drop(app);
     let off = App::start(&[]);
     assert_eq!(off.get("/metrics").status(), 404);
+    post_is_not_allowed(&off);
+}
+
+/// Enabled or not, `/metrics` takes GET and HEAD only, and says so.
+fn post_is_not_allowed(app: &App) {
+    let post = App::client().post(app.url("/metrics")).send().unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
+    assert_eq!(post.headers()["content-type"], "application/problem+json");
 }

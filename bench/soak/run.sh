@@ -10,6 +10,9 @@
 #    sample.py records the RSS and CPU of devhost, the sidecar and Chroma every 10 s.
 # 3. report.py writes RESULTS (bench/soak/results): report.md (tables), rss.csv, rss.svg.
 #
+# SOAK_BACKEND=postgres runs the app on the production stores instead of SQLite: a fresh
+# PostgreSQL database (dropped at the end) on PGHOST_PORT (127.0.0.1:5432, user postgres)
+# and Redis at REDIS_URL (redis://127.0.0.1:6379) for counters.
 # CEILING=<requests/s> skips step 1. SOAK_SECONDS=60 is the short version. POLLERS (16) idle
 # long-polls, SOAK_ACTORS (8) paced chatting connections. The raw request logs stay in the
 # run folder printed at the end. Figures, not assertions.
@@ -25,6 +28,8 @@ SOAK_FRACTION=${SOAK_FRACTION:-0.5}
 SOAK_ACTORS=${SOAK_ACTORS:-8}
 POLLERS=${POLLERS:-16}
 SAMPLE_SECONDS=${SAMPLE_SECONDS:-10}
+SOAK_BACKEND=${SOAK_BACKEND:-sqlite}
+PGHOST_PORT=${PGHOST_PORT:-127.0.0.1:5432}
 RESULTS=${RESULTS:-$REPO/bench/soak/results}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
@@ -32,14 +37,25 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 RUN=$(mktemp -d /tmp/soak-run.XXXXXX)
 STATE=$RUN/state
 mkdir -p "$STATE"
-APP_PID="" SAMPLER_PID=""
+APP_PID="" SAMPLER_PID="" PG_DB=""
+pg() { psql -h "${PGHOST_PORT%:*}" -p "${PGHOST_PORT##*:}" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
 cleanup() {
   [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
   [ -n "$APP_PID" ] && kill -- -"$APP_PID" 2>/dev/null || true
   wait 2>/dev/null || true
+  [ -n "$PG_DB" ] && pg -d postgres -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" || true
   rm -rf "$STATE"
 }
 trap cleanup EXIT
+case "$SOAK_BACKEND" in
+  sqlite) ;;
+  postgres)
+    PG_DB=soak_$(date +%s)_$$
+    pg -d postgres -c "CREATE DATABASE $PG_DB"
+    export DB_URL="postgres://postgres@$PGHOST_PORT/$PG_DB" REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+    ;;
+  *) echo "SOAK_BACKEND: sqlite or postgres, not $SOAK_BACKEND" >&2; exit 2 ;;
+esac
 
 PORT=$(free_port)
 export LISTEN=127.0.0.1:$PORT EMBEDDER_LISTEN=127.0.0.1:$(free_port) CHROMA_LISTEN=127.0.0.1:$(free_port)
@@ -51,12 +67,17 @@ for _ in $(seq 1 600); do grep -q "support-agent is running" "$RUN/app.log" && b
 grep -q "support-agent is running" "$RUN/app.log" || { tail -50 "$RUN/app.log"; exit 1; }
 
 # The demo tenant without rate limits: the run measures the app, not the limiter.
-python3 - "$STATE/sqlite_db.db" <<'PY'
+NO_LIMITS='{"rate_limits":{"per_visitor":100000000,"per_client":100000000}}'
+if [ "$SOAK_BACKEND" = postgres ]; then
+  pg -d "$PG_DB" -c "UPDATE tenants SET settings = '$NO_LIMITS' WHERE id = 'demo'"
+else
+  python3 - "$STATE/sqlite_db.db" "$NO_LIMITS" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
-db.execute("""UPDATE tenants SET settings = '{"rate_limits":{"per_visitor":100000000,"per_client":100000000}}' WHERE id = 'demo'""")
+db.execute("UPDATE tenants SET settings = ? WHERE id = 'demo'", (sys.argv[2],))
 db.commit()
 PY
+fi
 export SOAK_ADMIN_TOKEN=$(SPIN_VARIABLE_JWT_SECRET=$(cat "$STATE/jwt_secret") \
   "$T/release/kb-loader" token --tenant demo --role admin --sub soak --ttl 12h)
 export WIDGET_KEY=wk_demo SOAK_QUESTIONS=$REPO/kb-loader/sample-kb/questions.jsonl
@@ -66,7 +87,7 @@ python3 bench/soak/sample.py "$APP_PID" "$STATE" "$RUN/rss.csv" "$SAMPLE_SECONDS
 SAMPLER_PID=$!
 
 {
-  echo "date: $(date -u +%FT%TZ)  commit: $(git rev-parse --short HEAD)  cores: $(nproc)"
+  echo "date: $(date -u +%FT%TZ)  commit: $(git rev-parse --short HEAD)  cores: $(nproc)  stores: $SOAK_BACKEND"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "wrk: $(wrk --version 2>&1 | head -1)"
 } >"$RUN/meta.txt"

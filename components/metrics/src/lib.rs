@@ -1,6 +1,7 @@
 //! The metrics component: `GET /metrics`, the Prometheus text exposition of the series every
 //! component records into the shared counters. Protected by the `metrics_token` variable (a
-//! bearer token); empty means the route is disabled (404).
+//! bearer token); empty means the route is disabled (404 to GET and HEAD; 405 to other
+//! methods either way).
 //!
 //! A scrape first settles the outcome of conversations idle for `outcome_idle_secs` (a
 //! batch each time) and counts them, so `support_conversations_total` moves as Prometheus
@@ -26,14 +27,15 @@ fn handle(req: Request) -> Response {
 }
 
 fn serve(req: &Request) -> Result<Response, ApiError> {
+    // The route's methods do not depend on whether it is enabled: 405 with `Allow` first.
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        return Err(ApiError::method_not_allowed("GET, HEAD"));
+    }
     let token = config::required("metrics_token").unwrap_or_default();
     if token.is_empty() {
         return Err(ApiError::not_found(
             "metrics are disabled (set the metrics_token variable)",
         ));
-    }
-    if !matches!(req.method(), Method::Get | Method::Head) {
-        return Err(ApiError::method_not_allowed("GET, HEAD"));
     }
     let given = req
         .header("authorization")

@@ -8,21 +8,21 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimitsBuilder};
+use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpView};
 
-use crate::engine::{self, EPOCH_TICK, EngineOptions};
+use crate::engine::{self, EngineOptions};
 use crate::manifest::{FileMount, Manifest, Route};
 use crate::outbound_http::allowed_hosts::AllowedHosts;
 use crate::outbound_http::{ChainFuture, OutboundHttp, ServiceChain};
@@ -252,6 +252,20 @@ impl App {
                     .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
                 (resp, Some(component))
             }
+            // Over the time limit: the request may have done its work (a retry with the same
+            // Idempotency-Key is safe), so the client is told to retry, not that we failed.
+            Err(e) if e.downcast_ref::<TimedOut>().is_some() => {
+                tracing::warn!(component = %component, error = %format!("{e:#}"), "component timed out");
+                let mut resp = problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "timeout",
+                    "Service Unavailable",
+                    "the request took longer than the app allows; retry shortly",
+                );
+                resp.headers_mut()
+                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+                (resp, Some(component))
+            }
             Err(e) => {
                 tracing::error!(component = %component, error = %format!("{e:#}"), "component failed");
                 (
@@ -302,9 +316,19 @@ impl App {
         };
         let mut store = Store::new(loaded.pre.engine(), state);
         store.limiter(|s| &mut s.limits);
-        let ticks = (self.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // Every epoch tick a running guest yields to the executor, so one that computes
+        // without pause cannot hold a worker thread others are waiting for (tokio's
+        // `yield_now` puts it behind them, where wasmtime's own yield would let the
+        // worker's LIFO slot run it again at once). Past the time limit it is stopped.
+        let deadline = Instant::now() + self.request_timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+            })
+        });
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store
@@ -327,15 +351,16 @@ impl App {
             Ok(Ok(Err(code))) => bail!("component returned an error response: {code:?}"),
             Ok(Err(_)) => match task.await {
                 Ok(Ok(())) => bail!("the component never set a response"),
+                // The epoch callback stopped it at the time limit, just before the timer.
+                Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
+                    Err(anyhow::Error::new(TimedOut(self.request_timeout)))
+                }
                 Ok(Err(e)) => Err(anyhow::Error::from(e).context("the component trapped")),
                 Err(e) => Err(anyhow::Error::new(e).context("the component's task failed")),
             },
             Err(_) => {
                 abort.abort();
-                bail!(
-                    "the component did not respond within {:?}",
-                    self.request_timeout
-                )
+                Err(anyhow::Error::new(TimedOut(self.request_timeout)))
             }
         }
     }
@@ -531,7 +556,18 @@ fn text_response(status: StatusCode, text: &'static str) -> Response<HyperOutgoi
     resp
 }
 
-/// A host-made `application/problem+json` response; `kind` becomes the stable `type`.
+/// A request that was stopped at the host's time limit (`--request-timeout-secs`).
+#[derive(Debug)]
+struct TimedOut(Duration);
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the component did not respond within {:?}", self.0)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
 /// Whether instantiating failed because the pooling allocator has no free slot. wasmtime's
 /// `PoolConcurrencyLimitError` reaches here converted to text, so its message is matched
 /// (the conformance test `a_full_instance_pool_answers_503_with_retry_after` pins it).
@@ -540,6 +576,7 @@ fn pool_exhausted(e: &anyhow::Error) -> bool {
         .any(|cause| cause.to_string().contains("maximum concurrent limit of"))
 }
 
+/// A host-made `application/problem+json` response; `kind` becomes the stable `type`.
 pub fn problem(
     status: StatusCode,
     kind: &str,

@@ -409,7 +409,7 @@ fn a_trapping_component_gets_500_and_the_host_keeps_serving() {
 }
 
 #[test]
-fn a_component_over_its_time_limit_is_stopped_with_500() {
+fn a_component_over_its_time_limit_is_stopped_with_503_and_retry_after() {
     let host = DevHost::start_with(
         &conformance_manifest(""),
         &[],
@@ -417,9 +417,41 @@ fn a_component_over_its_time_limit_is_stopped_with_500() {
     );
     let started = std::time::Instant::now();
     let resp = host.get("/spin");
-    assert_eq!(resp.status(), 500);
     assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(resp.status(), 503, "{}", host.logs());
+    assert_eq!(resp.headers()["retry-after"], "5");
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = resp.json().unwrap();
+    assert_eq!(problem["type"], "urn:support-agent:problem:timeout");
+    assert_eq!(problem["status"], 503);
     assert_eq!(host.get("/headers").status(), 200);
+}
+
+#[test]
+fn components_that_compute_without_pause_do_not_hold_up_other_requests() {
+    // More spinning requests than devhost has worker threads (one per core): each gives
+    // its thread back at every epoch tick, so a quick request is served while they run.
+    let host = DevHost::start_with(
+        &conformance_manifest(""),
+        &[],
+        &["--request-timeout-secs", "6"],
+    );
+    let spinners: Vec<_> = (0..4)
+        .map(|_| {
+            let url = host.url("/spin");
+            std::thread::spawn(move || DevHost::client().get(url).send().map(|r| r.status()))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let resp = host.get("/headers");
+    assert_eq!(resp.status(), 200);
+    assert!(
+        spinners.iter().all(|s| !s.is_finished()),
+        "the quick request was served only after the spinning ones ended"
+    );
+    for spinner in spinners {
+        assert_eq!(spinner.join().unwrap().unwrap().as_u16(), 503);
+    }
 }
 
 #[test]
@@ -561,7 +593,7 @@ fn sigterm_lets_in_flight_requests_finish() {
         .unwrap()
         .expect("in-flight request got a response");
     assert_eq!(
-        status, 500,
+        status, 503,
         "the in-flight request completed (with its timeout) instead of being cut"
     );
     assert_eq!(

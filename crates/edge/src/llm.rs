@@ -22,11 +22,15 @@
 //!   answer and between two of its bytes (`wasi:http` request options). An unstreamed
 //!   request's first byte comes when the whole completion is done: a tool round (a call, or
 //!   a text answer from a model that answers with tools offered) must be generated within it.
+//! - `llm_turn_budget_ms` (default 20000): the limit on all of one turn's requests together
+//!   (tool rounds and the answer request, each read to its end). Past it the turn stops
+//!   waiting and the extractive responder answers, so a model slow on every round cannot keep
+//!   a visitor past the host's request limit (Spin's default 30 s would answer 5xx).
 //!
 //! Not here: the prompt, the tool loop, the parsing (`core_logic::llm`); deciding when to
 //! call the LLM and what to do when it fails (the pipeline).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use core_logic::llm::{ChatRequest, ChatResponse, StreamParser, StreamedCompletion};
 
@@ -39,6 +43,10 @@ use crate::outbound::{JsonClient, OutboundError};
 /// `llm_timeout_ms` when unset.
 pub const DEFAULT_TIMEOUT_MS: u64 = 15_000;
 
+/// `llm_turn_budget_ms` when unset: with retrieval's own limits (1 s each) it keeps a
+/// turn well inside a 30 s host limit.
+pub const DEFAULT_TURN_BUDGET_MS: u64 = 20_000;
+
 /// Where the LLM is and how to call it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct LlmConfig {
@@ -47,6 +55,7 @@ pub struct LlmConfig {
     pub model: String,
     api_key: Option<String>,
     pub timeout: Duration,
+    pub turn_budget: Duration,
 }
 
 impl std::fmt::Debug for LlmConfig {
@@ -56,6 +65,7 @@ impl std::fmt::Debug for LlmConfig {
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| ".."))
             .field("timeout", &self.timeout)
+            .field("turn_budget", &self.turn_budget)
             .finish()
     }
 }
@@ -68,6 +78,7 @@ impl LlmConfig {
             config::optional("llm_model").as_deref(),
             config::optional("llm_api_key").as_deref(),
             config::optional("llm_timeout_ms").as_deref(),
+            config::optional("llm_turn_budget_ms").as_deref(),
         )
     }
 
@@ -77,6 +88,7 @@ impl LlmConfig {
         model: Option<&str>,
         api_key: Option<&str>,
         timeout_ms: Option<&str>,
+        turn_budget_ms: Option<&str>,
     ) -> Result<Option<LlmConfig>, ConfigError> {
         let Some(base_url) = present(base_url) else {
             return Ok(None);
@@ -88,17 +100,15 @@ impl LlmConfig {
         }
         let model =
             present(model).ok_or_else(|| ConfigError("variable `llm_model` is not set".into()))?;
-        let timeout_ms = match present(timeout_ms) {
-            None => DEFAULT_TIMEOUT_MS,
-            Some(v) => v.parse::<u64>().ok().filter(|&ms| ms > 0).ok_or_else(|| {
-                ConfigError("`llm_timeout_ms`: expected a positive number of milliseconds".into())
-            })?,
-        };
+        let timeout_ms = milliseconds("llm_timeout_ms", timeout_ms, DEFAULT_TIMEOUT_MS)?;
+        let turn_budget_ms =
+            milliseconds("llm_turn_budget_ms", turn_budget_ms, DEFAULT_TURN_BUDGET_MS)?;
         Ok(Some(LlmConfig {
             base_url: base_url.trim_end_matches('/').to_string(),
             model: model.to_string(),
             api_key: present(api_key).map(str::to_string),
             timeout: Duration::from_millis(timeout_ms),
+            turn_budget: Duration::from_millis(turn_budget_ms),
         }))
     }
 
@@ -107,11 +117,24 @@ impl LlmConfig {
     }
 }
 
+/// A positive number of milliseconds, `default` when unset; the error names the variable.
+fn milliseconds(variable: &str, value: Option<&str>, default: u64) -> Result<u64, ConfigError> {
+    match present(value) {
+        None => Ok(default),
+        Some(v) => v.parse::<u64>().ok().filter(|&ms| ms > 0).ok_or_else(|| {
+            ConfigError(format!(
+                "`{variable}`: expected a positive number of milliseconds"
+            ))
+        }),
+    }
+}
+
 /// An OpenAI-compatible chat-completions API.
 #[derive(Debug, Clone)]
 pub struct Llm {
     client: JsonClient,
     model: String,
+    turn_budget: Duration,
 }
 
 impl Llm {
@@ -125,7 +148,14 @@ impl Llm {
         Llm {
             client,
             model: config.model.clone(),
+            turn_budget: config.turn_budget,
         }
+    }
+
+    /// How long one turn's requests may take together (`llm_turn_budget_ms`): the caller
+    /// passes `started + turn_budget()` as each request's deadline.
+    pub fn turn_budget(&self) -> Duration {
+        self.turn_budget
     }
 
     /// The configured model: what [`ChatRequest::model`] should name.
@@ -133,25 +163,35 @@ impl Llm {
         &self.model
     }
 
-    /// One whole completion (`stream` is left out of the request).
-    pub fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, OutboundError> {
+    /// One whole completion (`stream` is left out of the request), answered by `deadline`.
+    pub fn complete(
+        &self,
+        request: &ChatRequest,
+        deadline: Instant,
+    ) -> Result<ChatResponse, OutboundError> {
         let mut request = request.clone();
         request.stream = None;
-        let response: ChatResponse =
-            self.client
-                .call(Method::Post, "/chat/completions", Some(&request))?;
+        let response: ChatResponse = self.client.clone().with_deadline(deadline).call(
+            Method::Post,
+            "/chat/completions",
+            Some(&request),
+        )?;
         Ok(response.normalize())
     }
 
     /// One request of the tool loop: unstreamed when it offers tools, streamed otherwise
     /// (and unstreamed after all when the stream carries no completion). The stream is read
     /// to its end before anything is returned: the answer is checked against its sources
-    /// before a word of it reaches the visitor.
-    pub fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, OutboundError> {
+    /// before a word of it reaches the visitor. Everything is over by `deadline`.
+    pub fn chat(
+        &self,
+        request: &ChatRequest,
+        deadline: Instant,
+    ) -> Result<ChatResponse, OutboundError> {
         if request.offers_tools() {
-            return self.complete(request);
+            return self.complete(request, deadline);
         }
-        let streamed = self.complete_streaming(request)?;
+        let streamed = self.complete_streaming(request, deadline)?;
         if streamed.has_completion() {
             return Ok(streamed.into_response());
         }
@@ -166,7 +206,7 @@ impl Llm {
                 })
             ),
         );
-        self.complete(request)
+        self.complete(request, deadline)
     }
 
     /// A streamed completion (`stream: true`), read to its end and added up: content, tool
@@ -175,12 +215,15 @@ impl Llm {
     pub fn complete_streaming(
         &self,
         request: &ChatRequest,
+        deadline: Instant,
     ) -> Result<StreamedCompletion, OutboundError> {
         let mut request = request.clone();
         request.stream = Some(true);
-        let body = self
-            .client
-            .send(Method::Post, "/chat/completions", Some(&request))?;
+        let body = self.client.clone().with_deadline(deadline).send(
+            Method::Post,
+            "/chat/completions",
+            Some(&request),
+        )?;
         if body.trim_ascii_start().starts_with(b"{") {
             let whole: ChatResponse =
                 serde_json::from_slice(&body).map_err(|e| OutboundError::Decode(e.to_string()))?;
@@ -223,8 +266,14 @@ mod tests {
 
     #[test]
     fn no_base_url_means_no_llm() {
-        assert_eq!(LlmConfig::parse(None, Some("m"), None, None), Ok(None));
-        assert_eq!(LlmConfig::parse(Some("  "), None, None, None), Ok(None));
+        assert_eq!(
+            LlmConfig::parse(None, Some("m"), None, None, None),
+            Ok(None)
+        );
+        assert_eq!(
+            LlmConfig::parse(Some("  "), None, None, None, None),
+            Ok(None)
+        );
     }
 
     #[test]
@@ -234,11 +283,16 @@ mod tests {
             Some("smollm2"),
             Some("sk-very-secret"),
             None,
+            None,
         )
         .unwrap()
         .unwrap();
         assert_eq!(config.base_url, "http://127.0.0.1:8080/v1");
         assert_eq!(config.timeout, Duration::from_millis(DEFAULT_TIMEOUT_MS));
+        assert_eq!(
+            config.turn_budget,
+            Duration::from_millis(DEFAULT_TURN_BUDGET_MS)
+        );
         assert!(config.has_api_key());
         let shown = format!("{config:?}");
         assert!(!shown.contains("sk-very-secret"), "{shown}");
@@ -249,19 +303,18 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable_not_the_value() {
+        let x = Some("http://x/v1");
         let cases = [
-            (Some("ftp://x"), Some("m"), None, "llm_base_url"),
-            (Some("http://x/v1"), None, None, "llm_model"),
-            (
-                Some("http://x/v1"),
-                Some("m"),
-                Some("soon"),
-                "llm_timeout_ms",
-            ),
-            (Some("http://x/v1"), Some("m"), Some("0"), "llm_timeout_ms"),
+            (Some("ftp://x"), Some("m"), None, None, "llm_base_url"),
+            (x, None, None, None, "llm_model"),
+            (x, Some("m"), Some("soon"), None, "llm_timeout_ms"),
+            (x, Some("m"), Some("0"), None, "llm_timeout_ms"),
+            (x, Some("m"), None, Some("-5"), "llm_turn_budget_ms"),
+            (x, Some("m"), None, Some("0"), "llm_turn_budget_ms"),
         ];
-        for (base, model, timeout, variable) in cases {
-            let err = LlmConfig::parse(base, model, Some("sk-secret"), timeout).unwrap_err();
+        for (base, model, timeout, budget, variable) in cases {
+            let err =
+                LlmConfig::parse(base, model, Some("sk-secret"), timeout, budget).unwrap_err();
             assert!(err.0.contains(variable), "{err}");
             assert!(!err.0.contains("sk-secret"), "{err}");
         }

@@ -7,19 +7,22 @@
 //! executor (`spin_sdk::http::run`). Not for inbound requests (`crate::request`).
 //!
 //! A client may carry a bearer token (sent as `Authorization`, never shown by `Debug` nor
-//! put in an error) and a time limit. `spin_sdk::http::send` takes no `wasi:http`
-//! request options, so a limited request goes to the outgoing handler itself with
-//! connect, first-byte and between-bytes timeouts; without a limit the host's defaults
-//! apply (devhost: 10 s to connect, 60 s to the first byte and between bytes).
+//! put in an error), a time limit and a deadline. `spin_sdk::http::send` takes no
+//! `wasi:http` request options, so a limited request goes to the outgoing handler itself
+//! with connect, first-byte and between-bytes timeouts; without a limit the host's defaults
+//! apply (devhost: 10 s to connect, 60 s to the first byte and between bytes). A deadline
+//! bounds the whole exchange: each wait is cut to the time left, and the body is read
+//! polling the stream against a timer, so one that keeps trickling in stops at the deadline.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use spin_sdk::http::conversions::{TryFromIncomingResponse, TryIntoOutgoingRequest};
+use spin_sdk::http::conversions::TryIntoOutgoingRequest;
 use spin_sdk::http::{Method, OutgoingBody, Request, Response};
 use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
-use spin_sdk::wit::wasi::http0_2_0::types::RequestOptions;
+use spin_sdk::wit::wasi::http0_2_0::types::{IncomingBody, IncomingResponse, RequestOptions};
+use wasi::io::streams::{InputStream, StreamError};
 
 /// Why an outbound call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +65,7 @@ pub struct JsonClient {
     request_id: Option<String>,
     bearer: Option<Secret>,
     time_limit: Option<Duration>,
+    deadline: Option<Instant>,
 }
 
 impl JsonClient {
@@ -72,6 +76,7 @@ impl JsonClient {
             request_id: request_id.map(str::to_string),
             bearer: None,
             time_limit: None,
+            deadline: None,
         }
     }
 
@@ -86,6 +91,13 @@ impl JsonClient {
     /// is read to its end).
     pub fn with_time_limit(mut self, limit: Duration) -> Self {
         self.time_limit = Some(limit);
+        self
+    }
+
+    /// Ends every exchange by `deadline`, whatever its waits: past it a call fails as
+    /// [`OutboundError::Unreachable`] (a body still arriving is dropped).
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
         self
     }
 
@@ -133,30 +145,40 @@ impl JsonClient {
             }
             None => builder.build(),
         };
-        let response: Response = match self.time_limit {
-            None => spin_sdk::http::run(spin_sdk::http::send(request))
-                .map_err(|e| OutboundError::Unreachable(format!("{e:?}")))?,
-            Some(limit) => send_limited(request, limit)?,
+        let (status, body) = match (self.time_limit, self.deadline) {
+            (None, None) => {
+                let response: Response = spin_sdk::http::run(spin_sdk::http::send(request))
+                    .map_err(|e| OutboundError::Unreachable(format!("{e:?}")))?;
+                (*response.status(), response.into_body())
+            }
+            (limit, deadline) => send_limited(request, limit, deadline)?,
         };
-        let status = *response.status();
         if !(200..300).contains(&status) {
             return Err(OutboundError::Status {
                 status,
-                body: String::from_utf8_lossy(response.body()).into_owned(),
+                body: String::from_utf8_lossy(&body).into_owned(),
             });
         }
-        Ok(response.into_body())
+        Ok(body)
     }
 }
 
-/// Sends `request` with `wasi:http` request options limiting each wait to `limit`, as
-/// `spin_sdk::http::send` does without options.
-fn send_limited(request: Request, limit: Duration) -> Result<Response, OutboundError> {
+/// Sends `request` with `wasi:http` request options limiting each wait to `limit` and to
+/// the time left before `deadline`, and reads the answer by `deadline`: its status and body.
+fn send_limited(
+    request: Request,
+    limit: Option<Duration>,
+    deadline: Option<Instant>,
+) -> Result<(u16, Vec<u8>), OutboundError> {
     let unreachable = |e: String| OutboundError::Unreachable(e);
+    let wait = match (limit, deadline.map(time_left).transpose()?) {
+        (Some(limit), Some(left)) => limit.min(left),
+        (limit, left) => limit.or(left).unwrap_or(Duration::MAX),
+    };
     let (outgoing, body) = request
         .try_into_outgoing_request()
         .map_err(|e| unreachable(format!("{e:#}")))?;
-    let nanos = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
+    let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
     let options = RequestOptions::new();
     // A host that supports no such limit refuses it; its own default then applies.
     let _ = options.set_connect_timeout(Some(nanos));
@@ -176,8 +198,71 @@ fn send_limited(request: Request, limit: Duration) -> Result<Response, OutboundE
             None => pending.subscribe().block(),
         }
     };
-    spin_sdk::http::run(Response::try_from_incoming_response(incoming))
-        .map_err(|e| unreachable(format!("reading the response: {}", e.to_debug_string())))
+    read_response(incoming, deadline)
+}
+
+/// The time before `deadline`; an error once it has passed.
+fn time_left(deadline: Instant) -> Result<Duration, OutboundError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(OutboundError::Unreachable(
+            "the time allowed for the exchange ran out".into(),
+        ));
+    }
+    Ok(left)
+}
+
+/// The status and whole body of `incoming`, read by `deadline` (each wait for more bytes
+/// is also limited by the request's between-bytes timeout, which the host enforces).
+fn read_response(
+    incoming: IncomingResponse,
+    deadline: Option<Instant>,
+) -> Result<(u16, Vec<u8>), OutboundError> {
+    let status = incoming.status();
+    let body = incoming
+        .consume()
+        .map_err(|()| OutboundError::Unreachable("the response body was already taken".into()))?;
+    let mut bytes = Vec::new();
+    {
+        let stream = body.stream().map_err(|()| {
+            OutboundError::Unreachable("the response body stream was already taken".into())
+        })?;
+        loop {
+            match stream.read(64 * 1024) {
+                Ok(chunk) if chunk.is_empty() => wait_readable(&stream, deadline)?,
+                Ok(chunk) => bytes.extend_from_slice(&chunk),
+                Err(StreamError::Closed) => break,
+                Err(StreamError::LastOperationFailed(e)) => {
+                    return Err(OutboundError::Unreachable(format!(
+                        "reading the response: {}",
+                        e.to_debug_string()
+                    )));
+                }
+            }
+        }
+    }
+    // The trailers are not read; dropping the future lets the host release the body.
+    drop(IncomingBody::finish(body));
+    Ok((status, bytes))
+}
+
+/// Waits until `stream` has bytes (or has ended), or fails when `deadline` comes first.
+fn wait_readable(stream: &InputStream, deadline: Option<Instant>) -> Result<(), OutboundError> {
+    let readable = stream.subscribe();
+    let Some(deadline) = deadline else {
+        readable.block();
+        return Ok(());
+    };
+    let left = time_left(deadline)?;
+    let nanos = u64::try_from(left.as_nanos()).unwrap_or(u64::MAX);
+    let timer = wasi::clocks::monotonic_clock::subscribe_duration(nanos);
+    if wasi::io::poll::poll(&[&readable, &timer]).contains(&0) {
+        Ok(())
+    } else {
+        Err(OutboundError::Unreachable(
+            "the time allowed for the exchange ran out while reading the response".into(),
+        ))
+    }
 }
 
 /// Writes a whole request body and finishes it.
@@ -210,6 +295,5 @@ pub fn send_raw(
     for (name, value) in headers {
         builder.header(*name, *value);
     }
-    let response = send_limited(builder.body(body).build(), limit)?;
-    Ok((*response.status(), response.into_body()))
+    send_limited(builder.body(body).build(), Some(limit), None)
 }

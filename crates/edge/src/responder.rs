@@ -10,8 +10,9 @@
 //!
 //! Its answer is not trusted: the pipeline keeps it only when [`core_logic::answer::grounding`]
 //! finds every sentence supported by the passages it cites; anything else (the endpoint
-//! down or slow, an empty or ungrounded answer, a model that keeps calling tools) is a
-//! [`LlmOutcome::Fallback`] and the extractive responder answers instead.
+//! down or slow, its turn budget spent, an empty or ungrounded answer, a model that keeps
+//! calling tools) is a [`LlmOutcome::Fallback`] and the extractive responder answers
+//! instead.
 
 use std::time::{Duration, Instant};
 
@@ -87,6 +88,7 @@ pub fn answer(
     let first = ChatRequest::with_tools(llm.model(), messages(passages));
     let mut tool_loop = ToolLoop::new(DEFAULT_MAX_ROUNDS);
     let mut stats = LlmStats::default();
+    let deadline = Instant::now() + llm.turn_budget();
     // Each round is one request; retries of invalid arguments count too, so this bounds
     // the calls even if the loop's own limits were changed.
     for _ in 0..(DEFAULT_MAX_ROUNDS * 2 + 2) {
@@ -96,7 +98,11 @@ pub fn answer(
             tool_loop.request(&first)
         };
         let started = Instant::now();
-        let response = llm.chat(&request);
+        if started >= deadline {
+            let why = format!("the turn's LLM budget ({:?}) is spent", llm.turn_budget());
+            return (LlmOutcome::Fallback(why), stats);
+        }
+        let response = llm.chat(&request, deadline);
         stats.requests.push((started.elapsed(), response.is_ok()));
         let response = match response {
             Ok(r) => r,
