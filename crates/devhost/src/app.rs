@@ -242,29 +242,15 @@ impl App {
             // may succeed in a moment, so a 503 with Retry-After, not a component failure.
             Err(e) if pool_exhausted(&e) => {
                 tracing::warn!(component = %component, error = %format!("{e:#}"), "instance pool full");
-                let mut resp = problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
-                    "Service Unavailable",
-                    "the app is handling as many requests as it can; retry shortly",
-                );
-                resp.headers_mut()
-                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-                (resp, Some(component))
+                let detail = "the app is handling as many requests as it can; retry shortly";
+                (retry_later("busy", detail, "1"), Some(component))
             }
             // Over the time limit: the request may have done its work (a retry with the same
             // Idempotency-Key is safe), so the client is told to retry, not that we failed.
             Err(e) if e.downcast_ref::<TimedOut>().is_some() => {
                 tracing::warn!(component = %component, error = %format!("{e:#}"), "component timed out");
-                let mut resp = problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "timeout",
-                    "Service Unavailable",
-                    "the request took longer than the app allows; retry shortly",
-                );
-                resp.headers_mut()
-                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
-                (resp, Some(component))
+                let detail = "the request took longer than the app allows; retry shortly";
+                (retry_later("timeout", detail, "5"), Some(component))
             }
             Err(e) => {
                 tracing::error!(component = %component, error = %format!("{e:#}"), "component failed");
@@ -574,6 +560,19 @@ impl std::error::Error for TimedOut {}
 fn pool_exhausted(e: &anyhow::Error) -> bool {
     e.chain()
         .any(|cause| cause.to_string().contains("maximum concurrent limit of"))
+}
+
+/// A `503` problem telling the client to retry after `seconds`.
+fn retry_later(kind: &str, detail: &str, seconds: &'static str) -> Response<HyperOutgoingBody> {
+    let mut resp = problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        kind,
+        "Service Unavailable",
+        detail,
+    );
+    resp.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static(seconds));
+    resp
 }
 
 /// A host-made `application/problem+json` response; `kind` becomes the stable `type`.
