@@ -25,7 +25,8 @@
 //! - `llm_turn_budget_ms` (default 20000): the limit on all of one turn's requests together
 //!   (tool rounds and the answer request, each read to its end). Past it the turn stops
 //!   waiting and the extractive responder answers, so a model slow on every round cannot keep
-//!   a visitor past the host's request limit (Spin's default 30 s would answer 5xx).
+//!   a visitor past the host's request limit (devhost's 30 s would answer 503; Spin sets
+//!   none, so the visitor would only wait longer).
 //!
 //! Not here: the prompt, the tool loop, the parsing (`core_logic::llm`); deciding when to
 //! call the LLM and what to do when it fails (the pipeline).
