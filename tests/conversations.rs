@@ -683,6 +683,36 @@ fn a_vague_question_about_one_of_several_things_gets_a_clarifying_question(backe
     );
 }
 
+fn a_partly_covered_question_gets_the_covered_part_and_what_is_missing(backend: Backend) {
+    let chat = Chat::start(backend);
+    let (session, token) = chat.session();
+    // The shipping article gives the cost of standard delivery and names no country.
+    let turn = chat
+        .say(
+            &session,
+            &token,
+            "How much does standard delivery cost to Iceland?",
+        )
+        .json();
+    assert_eq!(turn["action"], Value::Null, "{turn}");
+    let text = turn["reply"]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(
+            "I couldn't find anything about \"Iceland\" in our help center. Here is what I found: "
+        ),
+        "{text}"
+    );
+    assert!(text.contains("4.90 euros"), "{text}");
+    assert_eq!(turn["reply"]["citations"][0]["title"], "Shipping", "{turn}");
+    // Asked without the country, nothing is missing.
+    let turn = chat
+        .say(&session, &token, "How much does standard delivery cost?")
+        .json();
+    let text = turn["reply"]["text"].as_str().unwrap();
+    assert!(!text.contains("couldn't find"), "{text}");
+    assert!(text.contains("4.90 euros"), "{text}");
+}
+
 fn greetings_and_thanks_get_a_courteous_reply_not_an_offer(backend: Backend) {
     let chat = Chat::start(backend);
     let (session, token) = chat.session();
@@ -723,6 +753,7 @@ fn greetings_and_thanks_get_a_courteous_reply_not_an_offer(backend: Backend) {
 }
 
 e2e::on_both_backends!(
+    a_partly_covered_question_gets_the_covered_part_and_what_is_missing,
     greetings_and_thanks_get_a_courteous_reply_not_an_offer,
     a_vague_question_about_one_of_several_things_gets_a_clarifying_question,
     repeated_failures_offer_a_person_and_the_bot_keeps_answering,

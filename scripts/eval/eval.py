@@ -73,6 +73,8 @@ OUTCOMES = ("answered", "offered", "escalated", "clarify", "silent", "other", "e
 # Outcomes that count as "offered or escalated" (the predicted positive of the escalation
 # figures). A silent reply means an earlier turn handed the conversation off.
 HANDOFF_OUTCOMES = ("offered", "escalated", "silent")
+# How an answer to a partly covered question begins (English).
+PARTLY_COVERED = "I couldn't find anything about \""
 
 CONFIDENCE_THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.68, 0.7, 0.72, 0.75, 0.8)
 
@@ -97,6 +99,9 @@ Definitions
   gold-cited rate  share of ANSWERABLE tasks (sample: answerable) whose reply is answered
                    and cites at least one gold document.
   answer rate      share of tasks of the group whose reply is answered.
+  says missing     answered replies that first say which of the question's words the
+                   knowledge base does not mention ("I couldn't find anything about
+                   "Bitcoin" …"): wanted on PARTIAL, a false alarm on ANSWERABLE.
   escalation P/R   positive class: should offer a person = UNANSWERABLE (sample: kind
                    unanswerable); predicted positive: offered, escalated or silent. Over
                    ANSWERABLE, PARTIAL and UNANSWERABLE tasks (UNDERSPECIFIED left out: an
@@ -675,6 +680,10 @@ def run_answer(client: Client, kb: KnowledgeBase, task: Task, mode: str) -> dict
         turns_sent=len(task.history_user) + 1 if mode == "replay" else 1,
         seconds=round(time.monotonic() - started, 3),
     )
+    # An answer that first says what the knowledge base does not mention (a partly covered
+    # question; the English wording of core_logic::conversation::partly_covered_answer).
+    record["states_missing"] = bool(
+        outcome == "answered" and reply and PARTLY_COVERED in (reply.get("text") or ""))
     if task.reference is not None and outcome == "answered" and reply:
         record["token_f1"] = round(token_f1(reply.get("text", ""), task.reference), 4)
     return record
@@ -709,6 +718,7 @@ def answer_figures(tasks: list[Task], mode: str, labels: tuple[str, ...]) -> dic
         group = [r for t, r in results if t.label == label]
         counts = collections.Counter(r["outcome"] for r in group)
         row = {"n": len(group), **{o: counts.get(o, 0) for o in OUTCOMES}}
+        row["states_missing"] = sum(1 for r in group if r.get("states_missing"))
         if label == "UNDERSPECIFIED":
             row["clarify_or_offer"] = counts.get("clarify", 0) + counts.get("offered", 0)
         by_label[label] = row
@@ -850,12 +860,13 @@ def render_answers(name: str, tasks: list[Task], modes: list[str], labels) -> st
     # Outcomes per label and mode.
     under = "UNDERSPECIFIED" in labels
     rows = [["label", "mode", "n", "answered", "offered", "escalated", "clarify", "silent",
-             "other", "error", *(["clarify|offer"] if under else [])]]
+             "other", "error", "of which says missing",
+             *(["clarify|offer"] if under else [])]]
     for label in labels:
         for i, m in enumerate(modes):
             r = figures[m]["by_label"][label]
             rows.append([label if i == 0 else "", m, str(r["n"]),
-                         *[str(r[o]) for o in OUTCOMES],
+                         *[str(r[o]) for o in OUTCOMES], str(r["states_missing"]),
                          *([str(r.get("clarify_or_offer", "-"))] if under else [])])
     out += "\n  outcome of the reply to the last question, per label:\n" + table(rows, "    ")
 

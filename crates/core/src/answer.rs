@@ -795,15 +795,86 @@ pub fn extractive_answer(
     Some(Answer { text, citations })
 }
 
+/// Words too general to name as something the knowledge base lacks ("is it possible to …",
+/// "a different way", "I meant …", "I heard that …"): a question's subject is in its other
+/// words.
+const GENERAL: &str = "able actually again another anyone anytime anywhere basically because before best \
+     better between change confused curious different does done each enough even ever every \
+     everywhere exactly feel feeling felt find first give going good hear heard kind last \
+     light make mean means meant might more most must next only other over people possible \
+     really right same seeing seen shed should since someone something sorry still such sure \
+     take thing things think time times under used using very ways well while without wonder \
+     wondering work working works";
+
+/// The words of `question` that none of `passages` mentions (in its title, headings or
+/// text), as the visitor wrote them, in order: what an answer from those passages leaves
+/// out ("Do you accept Bitcoin?" over passages on cards and PayPal: `["Bitcoin"]`). Only
+/// words specific enough to name count: four letters or more, not a number, not filler
+/// or a general word ("possible", "different").
+pub fn uncovered_terms(question: &str, passages: &[Passage]) -> Vec<String> {
+    let vocabulary: HashSet<String> = passages
+        .iter()
+        .flat_map(|p| {
+            stems(&format!(
+                "{} {} {}",
+                p.title,
+                p.heading_path.join(" "),
+                p.text
+            ))
+        })
+        .collect();
+    let mut missing: Vec<String> = Vec::new();
+    for word in question
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 4 && w.chars().all(char::is_alphabetic))
+    {
+        let Some(term) = content_words(word).into_iter().next() else {
+            continue;
+        };
+        if GENERAL.split_whitespace().any(|g| g == term)
+            || vocabulary.contains(&stem(&term))
+            || missing.iter().any(|m| m.to_lowercase() == term)
+        {
+            continue;
+        }
+        missing.push(word.to_string());
+    }
+    missing
+}
+
+/// Most unknown words an answer names; a question with more is not partly covered but
+/// about something else, which the confidence gate is for.
+pub const MAX_UNKNOWN_NAMED: usize = 2;
+
+/// What an answer to `question` should say it could not find, of `unknown` (its words that
+/// the knowledge base never mentions: [`uncovered_terms`] that no other passage holds
+/// either): all of them when at least one other question term is left to answer and there
+/// are at most [`MAX_UNKNOWN_NAMED`]; otherwise nothing.
+pub fn partly_covered(question: &str, unknown: &[String]) -> Vec<String> {
+    let terms = question_stems(question).len();
+    if unknown.len() <= MAX_UNKNOWN_NAMED && unknown.len() < terms {
+        unknown.to_vec()
+    } else {
+        Vec::new()
+    }
+}
+
 /// Whether a sentence can be quoted as it stands. A passage is a window of its document, so
-/// its first sentence may begin mid-sentence (a lowercase start) and its last may stop
+/// its first sentence may begin mid-sentence (a lowercase start, or the end of a word or a
+/// quote: "'s", "''") and its last may stop
 /// mid-sentence: quoting either would cut a sentence, a word or a quote. A paragraph that
 /// ends without closing punctuation (outside a list or table) is a page title, a heading
 /// without markup or navigation ("Science | Mission"), or the cut end of the passage: none
 /// of them answers; nor does a question.
 fn quotable(sentence: &Sentence, index: usize) -> bool {
     let text = sentence.text.trim();
-    let starts_mid = index == 0 && text.chars().next().is_some_and(char::is_lowercase);
+    // No sentence begins with the end of a word or of a quote ("'s Explorer Post 811 …",
+    // "'' For Sherpas …", ", and then …"): the passage's window cut it.
+    let cut_start = text.starts_with([
+        '\'', '\u{2019}', '\u{201d}', ',', ';', ':', '.', '!', '?', ')', ']', '}',
+    ]);
+    let starts_mid =
+        cut_start || (index == 0 && text.chars().next().is_some_and(char::is_lowercase));
     let closed = text.ends_with([
         '.', '!', '?', ':', ';', ')', '"', '\'', '\u{201d}', '\u{2019}', '\u{bb}', '\u{2026}',
     ]);
@@ -976,6 +1047,54 @@ mod tests {
              - Shipping costs are refunded only if the item arrived damaged. See \
              [our returns page](https://help.example.test/returns) for the return form.\n",
         )
+    }
+
+    #[test]
+    fn a_question_partly_covered_names_the_words_no_passage_mentions() {
+        let payments = passage(
+            "payments",
+            "Payment methods",
+            &["Billing"],
+            "We accept Visa, Mastercard and PayPal. Cards are charged when the order ships.",
+        );
+        let passages = [payments, shipping()];
+        // As the visitor wrote it; a word found in any passage (stemmed) is covered.
+        assert_eq!(
+            uncovered_terms("Do you accept Bitcoin or PayPal payments?", &passages),
+            ["Bitcoin"]
+        );
+        let named = |q: &str, unknown: &[&str]| {
+            partly_covered(
+                q,
+                &unknown.iter().map(|u| u.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            named("Do you accept Bitcoin or PayPal?", &["Bitcoin"]),
+            ["Bitcoin"]
+        );
+        // Short, general and filler words are never named.
+        assert!(
+            uncovered_terms(
+                "Is it possible to pay by card in a different way?",
+                &passages
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            uncovered_terms("I meant: I heard you take Bitcoin?", &passages),
+            ["Bitcoin"]
+        );
+        // Nothing else asked, or more than two words unknown: not partly covered.
+        assert!(named("Bitcoin?", &["Bitcoin"]).is_empty());
+        assert!(
+            named(
+                "Accept Bitcoin, Litecoin or Monero?",
+                &["Bitcoin", "Litecoin", "Monero"]
+            )
+            .is_empty()
+        );
+        assert!(named("Which cards do you accept?", &[]).is_empty());
     }
 
     fn shipping() -> Passage {
@@ -1398,6 +1517,30 @@ mod tests {
         .unwrap();
         assert_eq!(got.text, "Backups run nightly at 2 am [1].");
         assert!(answer("Where is the data stored, which region?", &[window]).is_none());
+    }
+
+    #[test]
+    fn a_passage_cut_after_an_apostrophe_or_a_quote_is_not_quoted_from_there() {
+        for cut in [
+            "'s Explorer Post 811 takes youth aged 14 to 21.",
+            "'' Explorer Post 811 takes youth aged 14 to 21.",
+        ] {
+            let window = passage(
+                "explorers",
+                "Explorers",
+                &[],
+                &format!("{cut} Explorers meet every Tuesday at the station."),
+            );
+            let got = answer(
+                "Which ages does Explorer Post 811 take, and when do explorers meet?",
+                &[window],
+            )
+            .unwrap();
+            assert_eq!(
+                got.text, "Explorers meet every Tuesday at the station [1].",
+                "{cut}"
+            );
+        }
     }
 
     #[test]

@@ -285,6 +285,45 @@ pub fn phrase(phrase: Phrase, locale: Option<&str>) -> &'static str {
     }
 }
 
+/// The answer to a partly covered question, in the language of `locale`: first what the
+/// knowledge base does not mention (`missing`, the visitor's words, from
+/// [`crate::answer::partly_covered`]), then what it does. No statement when nothing is
+/// missing.
+pub fn partly_covered_answer(answer: &str, missing: &[String], locale: Option<&str>) -> String {
+    if missing.is_empty() {
+        return answer.to_string();
+    }
+    let language = locale
+        .and_then(|l| l.split(['-', '_']).next())
+        .map(str::to_ascii_lowercase);
+    let quoted = |open: &str, close: &str, or: &str| {
+        missing
+            .iter()
+            .map(|m| format!("{open}{m}{close}"))
+            .collect::<Vec<_>>()
+            .join(or)
+    };
+    let statement = match language.as_deref() {
+        Some("de") => format!(
+            "Zu {} habe ich in unserer Wissensdatenbank nichts gefunden. Das habe ich gefunden:",
+            quoted("„", "“", " oder ")
+        ),
+        Some("fr") => format!(
+            "Je n'ai rien trouvé sur {} dans notre base de connaissances. Voici ce que j'ai trouvé :",
+            quoted("« ", " »", " ou ")
+        ),
+        Some("es") => format!(
+            "No he encontrado nada sobre {} en nuestra base de conocimiento. Esto es lo que he encontrado:",
+            quoted("«", "»", " ni ")
+        ),
+        _ => format!(
+            "I couldn't find anything about {} in our help center. Here is what I found:",
+            quoted("\"", "\"", " or ")
+        ),
+    };
+    format!("{statement} {answer}")
+}
+
 /// One Server-Sent Event: `event: <name>` and the JSON on one `data:` line.
 pub fn sse_event(name: &str, data: &serde_json::Value) -> String {
     format!("event: {name}\ndata: {data}\n\n")
@@ -371,6 +410,22 @@ mod tests {
         assert!(parse_history_query("cursor=0").is_err());
         assert!(parse_history_query("cursor=zz").is_err());
         assert!(parse_history_query("limit=201").is_err());
+    }
+
+    #[test]
+    fn a_partly_covered_answer_names_what_is_missing_first() {
+        let answer = "We accept Visa and PayPal [1].";
+        assert_eq!(partly_covered_answer(answer, &[], None), answer);
+        assert_eq!(
+            partly_covered_answer(answer, &["Bitcoin".into()], None),
+            "I couldn't find anything about \"Bitcoin\" in our help center. Here is what I found: We accept Visa and PayPal [1]."
+        );
+        let two = ["Bitcoin".to_string(), "Litecoin".to_string()];
+        assert!(
+            partly_covered_answer(answer, &two, Some("de-CH"))
+                .starts_with("Zu „Bitcoin“ oder „Litecoin“ habe ich")
+        );
+        assert!(partly_covered_answer(answer, &two, Some("fr")).contains("« Bitcoin » ou"));
     }
 
     #[test]

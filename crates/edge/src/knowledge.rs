@@ -487,6 +487,23 @@ impl Knowledge<'_> {
         Ok(matches)
     }
 
+    /// Whether any passage of the knowledge base (or the session's attachments) holds
+    /// `word`, as the keyword index matches it (stemmed): one indexed look-up.
+    pub fn mentions(&self, word: &str) -> Result<bool, ApiError> {
+        let terms = keyword_terms(word);
+        if terms.is_empty() {
+            return Ok(true);
+        }
+        let hits = kb::keyword_index(self.db).search(
+            self.db,
+            self.tenant_id,
+            self.session_id,
+            &terms,
+            1,
+        )?;
+        Ok(!hits.is_empty())
+    }
+
     /// Hybrid search over the tenant's knowledge base: the retrievers `search.mode` names,
     /// fused by reciprocal rank fusion. A vector retriever that cannot answer makes the
     /// result `degraded`; a store failure is an error.

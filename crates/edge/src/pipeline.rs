@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use core_logic::answer::{self, ExtractiveConfig, Passage};
 use core_logic::conversation::{
-    Author, Phrase, RECENT_TURNS, VisitorMessage, message_id_for_key, phrase,
+    Author, Phrase, RECENT_TURNS, VisitorMessage, message_id_for_key, partly_covered_answer, phrase,
 };
 use core_logic::escalation::{Decision, EscalationPolicy, Reason, TurnSignals, decide};
 use core_logic::kb::{Search, SearchMode};
@@ -358,7 +358,16 @@ impl Turn<'_> {
                 Some(json!({ "type": "escalate", "reason": reason, "intent": intent })),
                 Some((reason, intent)),
             ),
-            (_, Some(answer)) => (answer.text, json!(answer.citations), None, None),
+            (_, Some(answer)) => {
+                // Quoted sentences say what the knowledge base holds; what it does not
+                // mention is said first. A model words that itself.
+                let missing = match responder {
+                    "llm" => Vec::new(),
+                    _ => self.unknown_words(&visitor.text, &passages)?,
+                };
+                let text = partly_covered_answer(&answer.text, &missing, self.locale());
+                (text, json!(answer.citations), None, None)
+            }
             (_, None) if let Some(asked) = &clarification => (
                 core_logic::clarify::question(&asked.options, Some(&asked.phrase), self.locale()),
                 Json::Array(Vec::new()),
@@ -439,6 +448,20 @@ impl Turn<'_> {
             llm: llm_stats,
             follow_up_query,
         })
+    }
+
+    /// What an answer to `question` from `passages` should say it could not find: the
+    /// question's specific words that no passage holds and the knowledge base never
+    /// mentions, when they leave part of the question to answer
+    /// ([`answer::partly_covered`]).
+    fn unknown_words(&self, question: &str, passages: &[Passage]) -> Result<Vec<String>, ApiError> {
+        let mut unknown = Vec::new();
+        for word in answer::uncovered_terms(question, passages) {
+            if !self.knowledge.mentions(&word)? {
+                unknown.push(word);
+            }
+        }
+        Ok(answer::partly_covered(question, &unknown))
     }
 
     fn locale(&self) -> Option<&str> {
