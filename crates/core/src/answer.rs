@@ -795,22 +795,44 @@ pub fn extractive_answer(
     Some(Answer { text, citations })
 }
 
-/// Words too general to name as something the knowledge base lacks ("is it possible to …",
-/// "a different way", "I meant …", "I heard that …"): a question's subject is in its other
-/// words.
-const GENERAL: &str = "able actually again another anyone anytime anywhere basically because before best \
-     better between change confused curious different does done each enough even ever every \
-     everywhere exactly feel feeling felt find first give going good hear heard kind last \
-     light make mean means meant might more most must next only other over people possible \
-     really right same seeing seen shed should since someone something sorry still such sure \
-     take thing things think time times under used using very ways well while without wonder \
-     wondering work working works";
+/// The words of `question` written as names, in order: capitalized where a sentence does not
+/// begin ("Can I pay with Bitcoin?", "a Writ of Execution"), or with a capital inside
+/// ("MontanaVA", "iPhone"); four letters or more, no digits. These are the things a
+/// knowledge base can lack; a visitor's other words ("I wish …", "oops", "summarize",
+/// "devastating") are how they talk, and a question typed in capitals names nothing.
+fn named_words(question: &str) -> Vec<&str> {
+    if !question.chars().any(char::is_lowercase) {
+        return Vec::new();
+    }
+    let mut names = Vec::new();
+    let mut sentence_start = true;
+    let mut rest = question;
+    while let Some(start) = rest.find(char::is_alphanumeric) {
+        let before = &rest[..start];
+        if before.contains(['.', '!', '?', ':', '\n']) {
+            sentence_start = true;
+        }
+        let len = rest[start..]
+            .find(|c: char| !c.is_alphanumeric())
+            .unwrap_or(rest.len() - start);
+        let word = &rest[start..start + len];
+        let mut chars = word.chars();
+        let first_upper = chars.next().is_some_and(char::is_uppercase);
+        let inner_upper = chars.any(char::is_uppercase);
+        let is_name = (first_upper && !sentence_start) || inner_upper;
+        if is_name && word.chars().count() >= 4 && word.chars().all(char::is_alphabetic) {
+            names.push(word);
+        }
+        sentence_start = false;
+        rest = &rest[start + len..];
+    }
+    names
+}
 
-/// The words of `question` that none of `passages` mentions (in its title, headings or
-/// text), as the visitor wrote them, in order: what an answer from those passages leaves
-/// out ("Do you accept Bitcoin?" over passages on cards and PayPal: `["Bitcoin"]`). Only
-/// words specific enough to name count: four letters or more, not a number, not filler
-/// or a general word ("possible", "different").
+/// The names in `question` ([`named_words`]) that none of `passages` mentions (in its
+/// title, headings or text), as the visitor wrote them, in order: what an answer from those
+/// passages leaves out ("Do you accept Bitcoin?" over passages on cards and PayPal:
+/// `["Bitcoin"]`).
 pub fn uncovered_terms(question: &str, passages: &[Passage]) -> Vec<String> {
     let vocabulary: HashSet<String> = passages
         .iter()
@@ -824,17 +846,11 @@ pub fn uncovered_terms(question: &str, passages: &[Passage]) -> Vec<String> {
         })
         .collect();
     let mut missing: Vec<String> = Vec::new();
-    for word in question
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.chars().count() >= 4 && w.chars().all(char::is_alphabetic))
-    {
+    for word in named_words(question) {
         let Some(term) = content_words(word).into_iter().next() else {
             continue;
         };
-        if GENERAL.split_whitespace().any(|g| g == term)
-            || vocabulary.contains(&stem(&term))
-            || missing.iter().any(|m| m.to_lowercase() == term)
-        {
+        if vocabulary.contains(&stem(&term)) || missing.iter().any(|m| m.to_lowercase() == term) {
             continue;
         }
         missing.push(word.to_string());
@@ -1073,7 +1089,7 @@ mod tests {
             named("Do you accept Bitcoin or PayPal?", &["Bitcoin"]),
             ["Bitcoin"]
         );
-        // Short, general and filler words are never named.
+        // Words that are no names are never named.
         assert!(
             uncovered_terms(
                 "Is it possible to pay by card in a different way?",
@@ -1081,10 +1097,16 @@ mod tests {
             )
             .is_empty()
         );
+        // Only names count: capitalized where no sentence begins, or with a capital inside.
         assert_eq!(
-            uncovered_terms("I meant: I heard you take Bitcoin?", &passages),
-            ["Bitcoin"]
+            uncovered_terms(
+                "Oops, I meant: I wish you took Bitcoin or lactating MontanaVA cards?",
+                &passages
+            ),
+            ["Bitcoin", "MontanaVA"]
         );
+        assert!(uncovered_terms("Bitcoin? Litecoin. Monero: yes?", &passages).is_empty());
+        assert!(uncovered_terms("DO YOU TAKE MONERO", &passages).is_empty());
         // Nothing else asked, or more than two words unknown: not partly covered.
         assert!(named("Bitcoin?", &["Bitcoin"]).is_empty());
         assert!(
