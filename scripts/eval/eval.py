@@ -99,9 +99,10 @@ Definitions
   gold-cited rate  share of ANSWERABLE tasks (sample: answerable) whose reply is answered
                    and cites at least one gold document.
   answer rate      share of tasks of the group whose reply is answered.
-  says missing     answered replies that first say which of the question's words the
-                   knowledge base does not mention ("I couldn't find anything about
-                   "Bitcoin" …"): wanted on PARTIAL, a false alarm on ANSWERABLE.
+  partly covered   replies that answer what they can after saying which of the
+                   question's names the knowledge base does not mention ("I couldn't find
+                   anything about "Bitcoin" …") and offer a person for that (counted as
+                   offered): wanted on PARTIAL and UNANSWERABLE, a false alarm on ANSWERABLE.
   escalation P/R   positive class: should offer a person = UNANSWERABLE (sample: kind
                    unanswerable); predicted positive: offered, escalated or silent. Over
                    ANSWERABLE, PARTIAL and UNANSWERABLE tasks (UNDERSPECIFIED left out: an
@@ -680,10 +681,10 @@ def run_answer(client: Client, kb: KnowledgeBase, task: Task, mode: str) -> dict
         turns_sent=len(task.history_user) + 1 if mode == "replay" else 1,
         seconds=round(time.monotonic() - started, 3),
     )
-    # An answer that first says what the knowledge base does not mention (a partly covered
-    # question; the English wording of core_logic::conversation::partly_covered_answer).
-    record["states_missing"] = bool(
-        outcome == "answered" and reply and PARTLY_COVERED in (reply.get("text") or ""))
+    # A reply that answers what it can after saying what the knowledge base does not
+    # mention, and offers a person for that (action offer_handoff, reason partly_covered;
+    # the English wording of core_logic::conversation::partly_covered_answer).
+    record["states_missing"] = bool(reply and PARTLY_COVERED in (reply.get("text") or ""))
     if task.reference is not None and outcome == "answered" and reply:
         record["token_f1"] = round(token_f1(reply.get("text", ""), task.reference), 4)
     return record
@@ -860,7 +861,7 @@ def render_answers(name: str, tasks: list[Task], modes: list[str], labels) -> st
     # Outcomes per label and mode.
     under = "UNDERSPECIFIED" in labels
     rows = [["label", "mode", "n", "answered", "offered", "escalated", "clarify", "silent",
-             "other", "error", "of which says missing",
+             "other", "error", "partly covered",
              *(["clarify|offer"] if under else [])]]
     for label in labels:
         for i, m in enumerate(modes):

@@ -360,13 +360,16 @@ impl Turn<'_> {
             ),
             (_, Some(answer)) => {
                 // Quoted sentences say what the knowledge base holds; what it does not
-                // mention is said first. A model words that itself.
+                // mention is said first, and a person is offered for that part. A model
+                // words that itself.
                 let missing = match responder {
                     "llm" => Vec::new(),
                     _ => self.unknown_words(&visitor.text, &passages)?,
                 };
                 let text = partly_covered_answer(&answer.text, &missing, self.locale());
-                (text, json!(answer.citations), None, None)
+                let offer = (!missing.is_empty())
+                    .then(|| json!({ "type": "offer_handoff", "reason": "partly_covered" }));
+                (text, json!(answer.citations), offer, None)
             }
             (_, None) if let Some(asked) = &clarification => (
                 core_logic::clarify::question(&asked.options, Some(&asked.phrase), self.locale()),
