@@ -491,17 +491,25 @@ impl Knowledge<'_> {
     /// `word`, as the keyword index matches it (stemmed): one indexed look-up.
     pub fn mentions(&self, word: &str) -> Result<bool, ApiError> {
         let terms = keyword_terms(word);
-        if terms.is_empty() {
-            return Ok(true);
-        }
-        let hits = kb::keyword_index(self.db).search(
-            self.db,
-            self.tenant_id,
-            self.session_id,
-            &terms,
-            1,
-        )?;
-        Ok(!hits.is_empty())
+        Ok(terms.is_empty() || !self.keyword_matches(&terms, 1)?.is_empty())
+    }
+
+    /// The keyword index's best `n` matches for `terms` in the tenant's knowledge base (and
+    /// the session's attachments).
+    fn keyword_matches(
+        &self,
+        terms: &[String],
+        n: usize,
+    ) -> Result<Vec<kb::KeywordMatch>, ApiError> {
+        Ok(
+            kb::keyword_index(self.db).search(
+                self.db,
+                self.tenant_id,
+                self.session_id,
+                terms,
+                n,
+            )?,
+        )
     }
 
     /// Hybrid search over the tenant's knowledge base: the retrievers `search.mode` names,
@@ -512,14 +520,7 @@ impl Knowledge<'_> {
         let mut timings = Vec::new();
         let keyword = if search.mode.uses_keyword() {
             let started = std::time::Instant::now();
-            let terms = keyword_terms(&search.query);
-            let hits = kb::keyword_index(self.db).search(
-                self.db,
-                self.tenant_id,
-                self.session_id,
-                &terms,
-                n,
-            )?;
+            let hits = self.keyword_matches(&keyword_terms(&search.query), n)?;
             timings.push(("keyword", started.elapsed()));
             Some(hits)
         } else {
