@@ -834,23 +834,14 @@ fn named_words(question: &str) -> Vec<&str> {
 /// passages leaves out ("Do you accept Bitcoin?" over passages on cards and PayPal:
 /// `["Bitcoin"]`).
 pub fn uncovered_terms(question: &str, passages: &[Passage]) -> Vec<String> {
-    let vocabulary: HashSet<String> = passages
-        .iter()
-        .flat_map(|p| {
-            stems(&format!(
-                "{} {} {}",
-                p.title,
-                p.heading_path.join(" "),
-                p.text
-            ))
-        })
-        .collect();
+    let vocabularies: Vec<Vocabulary> = passages.iter().map(Vocabulary::of_passage).collect();
     let mut missing: Vec<String> = Vec::new();
     for word in named_words(question) {
         let Some(term) = content_words(word).into_iter().next() else {
             continue;
         };
-        if vocabulary.contains(&stem(&term)) || missing.iter().any(|m| m.to_lowercase() == term) {
+        let held = vocabularies.iter().any(|v| v.words.contains(&stem(&term)));
+        if held || missing.iter().any(|m| m.to_lowercase() == term) {
             continue;
         }
         missing.push(word.to_string());

@@ -240,11 +240,16 @@ pub enum Phrase {
     PersonWillAnswer,
 }
 
+/// The language of a locale (`de-AT` → `de`), lowercase.
+pub fn language(locale: Option<&str>) -> Option<String> {
+    locale
+        .and_then(|l| l.split(['-', '_']).next())
+        .map(str::to_ascii_lowercase)
+}
+
 /// The phrase in the language of `locale` (`de`, `de-AT`, `fr-CA`, … ; unknown → English).
 pub fn phrase(phrase: Phrase, locale: Option<&str>) -> &'static str {
-    let language = locale
-        .and_then(|l| l.split(['-', '_']).next())
-        .map(str::to_ascii_lowercase);
+    let language = language(locale);
     match (phrase, language.as_deref()) {
         (Phrase::DontKnow, Some("de")) => {
             "Dazu habe ich in unserer Wissensdatenbank nichts gefunden. Soll ich Sie mit einem Mitarbeiter verbinden?"
@@ -293,9 +298,7 @@ pub fn partly_covered_answer(answer: &str, missing: &[String], locale: Option<&s
     if missing.is_empty() {
         return answer.to_string();
     }
-    let language = locale
-        .and_then(|l| l.split(['-', '_']).next())
-        .map(str::to_ascii_lowercase);
+    let language = language(locale);
     let quoted = |open: &str, close: &str, or: &str| {
         missing
             .iter()

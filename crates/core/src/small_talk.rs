@@ -94,9 +94,7 @@ pub fn classify(text: &str) -> Option<SmallTalk> {
 
 /// The reply to small talk, in the language of `locale` (unknown → English).
 pub fn reply(kind: SmallTalk, locale: Option<&str>) -> &'static str {
-    let language = locale
-        .and_then(|l| l.split(['-', '_']).next())
-        .map(str::to_ascii_lowercase);
+    let language = crate::conversation::language(locale);
     match (kind, language.as_deref()) {
         (SmallTalk::Greeting, Some("de")) => "Hallo! Wobei kann ich Ihnen helfen?",
         (SmallTalk::Greeting, Some("fr")) => "Bonjour ! Comment puis-je vous aider ?",
