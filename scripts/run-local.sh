@@ -66,7 +66,8 @@ wait_up() { # url name
   echo "$2 did not come up at $1" >&2; exit 1
 }
 
-"$T/release/embedder" --model-dir .models/minilm --listen "$EMBEDDER_LISTEN" &
+"$T/release/embedder" --model-dir .models/minilm --rerank-model-dir .models/reranker \
+  --listen "$EMBEDDER_LISTEN" &
 pids+=($!)
 bash scripts/chroma/run.sh --host "${CHROMA_LISTEN%:*}" --port "${CHROMA_LISTEN##*:}" \
   --path "$STATE_DIR/chroma" >"$STATE_DIR/chroma.log" 2>&1 &

@@ -39,8 +39,11 @@ struct KbApp {
 }
 
 fn start(backend: Backend, tenants: &[TenantSeed]) -> KbApp {
+    start_with(backend, tenants, Embedder::start())
+}
+
+fn start_with(backend: Backend, tenants: &[TenantSeed], embedder: Embedder) -> KbApp {
     let chroma = Chroma::start();
-    let embedder = Embedder::start();
     let app = PlatformApp::start_with_retrieval(
         backend,
         tenants,
@@ -464,7 +467,11 @@ fn degraded_without_the_embedder_or_chroma(backend: Backend) {
         let report: Value = ready.json().unwrap();
         assert_eq!(report["status"], "degraded", "{stopped}: {report}");
 
-        // Search still answers from keywords and says it is degraded.
+        // Search still answers from keywords and says it is degraded; a reranked search
+        // too, in the hybrid order.
+        let reranked = search(app, &token, "refund business days", "reranked");
+        assert_eq!(reranked["degraded"], true, "{stopped}");
+        assert_eq!(reranked["reranked"], false, "{stopped}");
         let found = search(app, &token, "refund business days", "hybrid");
         assert_eq!(found["degraded"], true, "{stopped}");
         assert_eq!(found["missing"], json!(["vector"]), "{stopped}");
@@ -501,6 +508,75 @@ fn degraded_without_the_embedder_or_chroma(backend: Backend) {
         assert_eq!(found["degraded"], false);
         assert!(external_ids(&found).contains(&id), "{found}");
     }
+}
+
+/// What a reranked search returns, best first: (external id, rank, rerank score).
+fn reranked_list(found: &Value) -> Vec<(String, u64, f64)> {
+    found["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["external_id"].as_str().unwrap().to_string(),
+                r["rank"].as_u64().unwrap(),
+                r["rerank_score"].as_f64().unwrap_or(f64::NAN),
+            )
+        })
+        .collect()
+}
+
+const DELIVERY: &str = "# Delivery\n\n## Refund of delivery costs\n\nDelivery costs are refunded \
+with the order when you return every item of it. Refunds of delivery costs for partial returns \
+are not possible, and a refund for express delivery never is.\n";
+
+fn reranked_search_orders_passages_by_the_sidecar_cross_encoder(backend: Backend) {
+    let tenant = TenantSeed::unique("kbr", ROOMY);
+    let kb = start_with(
+        backend,
+        std::slice::from_ref(&tenant),
+        Embedder::start_with_reranker(),
+    );
+    let (app, token) = (&kb.app, admin(&tenant));
+    for (id, text) in [
+        ("billing/refunds.md", REFUNDS),
+        ("account/passwords.md", PASSWORDS),
+        ("shipping/delivery.md", DELIVERY),
+    ] {
+        assert_eq!(post_markdown(app, &token, id, text).status, 201, "{id}");
+    }
+    let query = "How many days until a refund reaches my card?";
+    let hybrid = search(app, &token, query, "hybrid");
+    assert_eq!(hybrid["reranked"], false);
+    assert!(
+        hybrid["results"][0].get("rerank_score").is_none(),
+        "{hybrid}"
+    );
+
+    let found = search(app, &token, query, "reranked");
+    assert_eq!(found["reranked"], true, "{found}");
+    assert_eq!(found["degraded"], false);
+    let list = reranked_list(&found);
+    // The same passages as the hybrid list, ranked anew by the reranker's scores.
+    let mut ids: Vec<&str> = list.iter().map(|(id, ..)| id.as_str()).collect();
+    let mut hybrid_ids = external_ids(&hybrid);
+    ids.sort_unstable();
+    hybrid_ids.sort_unstable();
+    assert_eq!(ids, hybrid_ids, "{found}");
+    for (i, (id, rank, score)) in list.iter().enumerate() {
+        assert_eq!(*rank, i as u64 + 1, "{id}");
+        assert!((0.0..=1.0).contains(score), "{id}: {score}");
+    }
+    assert!(list.windows(2).all(|w| w[0].2 >= w[1].2), "{list:?}");
+    // The passage that says how long a refund takes comes first, with a confident score.
+    assert_eq!(list[0].0, "billing/refunds.md", "{list:?}");
+    let top = found["results"][0]["text"].as_str().unwrap();
+    assert!(top.contains("5 to 7 business days"), "{top}");
+    assert!(list[0].2 > 0.9, "{list:?}");
+    assert!(
+        list.iter().any(|(id, ..)| id != "billing/refunds.md"),
+        "{list:?}"
+    );
 }
 
 fn bad_input_is_4xx_problem_json(backend: Backend) {
@@ -593,5 +669,6 @@ e2e::on_both_backends!(
     ingest_every_format_then_search_update_and_delete,
     tenants_never_see_each_others_documents,
     degraded_without_the_embedder_or_chroma,
+    reranked_search_orders_passages_by_the_sidecar_cross_encoder,
     bad_input_is_4xx_problem_json,
 );

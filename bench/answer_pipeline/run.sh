@@ -4,7 +4,9 @@
 # at 20 messages/s open loop over 100 chats, the throughput ceiling (closed loop), and the
 # median time of each stage (store, keyword, vector = embed + Chroma, compose, reply) from
 # the Server-Timing header; then answer quality (`kb-loader eval-answers`). Figures, not
-# assertions. BACKEND=postgres for PostgreSQL+Redis.
+# assertions. BACKEND=postgres for PostgreSQL+Redis. RERANK=1 starts the sidecar with the
+# rerank model and sets the tenant's `retrieval.rerank`: every answer's search is reranked
+# (the `rerank` stage in the medians).
 # Needs `make components host models chroma`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -44,12 +46,19 @@ else
 fi
 TENANT="bench-$$"
 # Limits far above the load: this measures the pipeline, not the limiter.
-SETTINGS='{"rate_limits":{"per_client":100000000,"per_visitor":100000000,"window_secs":60}}'
+SETTINGS='{"rate_limits":{"per_client":100000000,"per_visitor":100000000,"window_secs":60}'
+RERANK_ARGS=()
+if [ "${RERANK:-0}" = 1 ]; then
+  SETTINGS="$SETTINGS"',"retrieval":{"rerank":true}'
+  RERANK_ARGS=(--rerank-model-dir .models/reranker)
+fi
+SETTINGS="$SETTINGS}"
 "$T/release/kb-loader" migrate --db-url "$DB_URL" >/dev/null
 "$T/release/kb-loader" tenant add --db-url "$DB_URL" --id "$TENANT" --name Bench \
   --widget-key "wk-$TENANT" --settings "$SETTINGS" >/dev/null
 
-"$T/release/embedder" --model-dir .models/minilm --listen 127.0.0.1:$EMB_PORT 2>"$STATE/embedder.log" &
+"$T/release/embedder" --model-dir .models/minilm "${RERANK_ARGS[@]}" --listen 127.0.0.1:$EMB_PORT \
+  2>"$STATE/embedder.log" &
 pids+=($!)
 bash scripts/chroma/run.sh --port "$CHROMA_PORT" --path "$STATE/chroma" >"$STATE/chroma.log" 2>&1 &
 pids+=($!)
@@ -62,7 +71,7 @@ wait_up "http://127.0.0.1:$APP_PORT/health"
 export SPIN_VARIABLE_JWT_SECRET
 "$T/release/kb-loader" load "$KB" --url "http://127.0.0.1:$APP_PORT" --tenant "$TENANT" >/dev/null 2>&1
 
-echo "backend: $BACKEND   cores: $(nproc)   extractive responder, sample knowledge base"
+echo "backend: $BACKEND   cores: $(nproc)   extractive responder, sample knowledge base, rerank: ${RERANK:-0}"
 export APP_URL=http://127.0.0.1:$APP_PORT WIDGET_KEY="wk-$TENANT" QUESTIONS="$KB/questions.jsonl"
 python3 bench/answer_pipeline/loadgen.py open 5 5 10 >/dev/null   # warm-up
 python3 bench/answer_pipeline/loadgen.py open "$RATE" "$SECONDS_OPEN" 100

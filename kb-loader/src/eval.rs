@@ -342,6 +342,7 @@ fn mode_name(mode: SearchMode) -> &'static str {
         SearchMode::Keyword => "keyword",
         SearchMode::Vector => "vector",
         SearchMode::Hybrid => "hybrid",
+        SearchMode::Reranked => "reranked",
     }
 }
 

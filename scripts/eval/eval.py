@@ -6,8 +6,11 @@ answerability labels; `sample`: the project's 31-article sample knowledge base) 
 creates a fresh tenant per knowledge base with `kb-loader`, loads the documents through the
 app, and then measures
 
-  * retrieval: hit@1, hit@5 and MRR@10 at document level per search mode
-    (POST /api/kb/search with an admin token, the standalone last question as the query);
+  * retrieval: hit@1, hit@5 and MRR@10 at document level per search mode (POST
+    /api/kb/search with an admin token: keyword, vector, hybrid, and reranked, which needs
+    the sidecar's rerank model), with the standalone last question as the query, and after
+    a replay run again with the query the pipeline built for it in the conversation
+    (`MODE@replay`);
   * the answer pipeline: each task as a visitor's chat (POST /api/sessions with the
     tenant's widget key, POST /api/sessions/{id}/messages), either replaying the earlier
     user turns in one session (`replay`, mtrag-un only) or sending only the last question
@@ -536,11 +539,12 @@ def list_documents(client: Client, token: str) -> tuple[dict[str, str], int]:
 # Retrieval
 
 
-def search_task(client: Client, kb: KnowledgeBase, task: Task, mode: str) -> dict:
+def search_task(client: Client, kb: KnowledgeBase, task: Task, mode: str,
+                query: str | None = None) -> dict:
     _, found = client.request(
         "POST",
         "/api/kb/search",
-        {"query": task.question, "limit": SEARCH_LIMIT, "mode": mode},
+        {"query": query or task.question, "limit": SEARCH_LIMIT, "mode": mode},
         token=kb.admin_token,
     )
     docs: list[str] = []
@@ -554,7 +558,11 @@ def search_task(client: Client, kb: KnowledgeBase, task: Task, mode: str) -> dic
         "docs": docs[:K],
         "confidence": found.get("confidence"),
         "top_score": found["results"][0]["score"] if found["results"] else 0.0,
+        "top_rerank_score": max((r.get("rerank_score", 0.0) for r in found["results"]),
+                                default=None) if found.get("reranked") else None,
         "degraded": found.get("degraded", False),
+        # A reranked search the reranker did not reorder (no rerank model, sidecar down).
+        "not_reranked": mode == "reranked" and not found.get("reranked", False),
     }
 
 
@@ -575,6 +583,7 @@ def retrieval_figures(tasks: list[Task], modes: list[str]) -> dict:
             f"mrr@{K}": ratio(sum(1.0 / r for r in ranks if r), n),
             "errors": errors,
             "degraded": sum(1 for t in tasks if t.search.get(mode, {}).get("degraded")),
+            "not_reranked": sum(1 for t in tasks if t.search.get(mode, {}).get("not_reranked")),
         }
     return out
 
@@ -679,6 +688,9 @@ def run_answer(client: Client, kb: KnowledgeBase, task: Task, mode: str) -> dict
         reply=(reply or {}).get("text") if reply else turn.get("notice"),
         degraded=turn.get("degraded"),
         turns_sent=len(task.history_user) + 1 if mode == "replay" else 1,
+        # The retrieval query the pipeline built (the question with the conversation's
+        # context, when it did not stand alone).
+        query=turn.get("follow_up_query") or task.question,
         seconds=round(time.monotonic() - started, 3),
     )
     # A reply that answers what it can after saying what the knowledge base does not
@@ -803,9 +815,10 @@ def render_retrieval(sections: list[tuple[str, list[Task]]], modes: list[str]) -
     for name, tasks in sections:
         figures = retrieval_figures(tasks, modes)
         for m in modes:
-            if figures[m]["errors"] or figures[m]["degraded"]:
+            if figures[m]["errors"] or figures[m]["degraded"] or figures[m]["not_reranked"]:
                 problems.append(f"{name} {m}: {figures[m]['errors']} errors, "
-                                f"{figures[m]['degraded']} degraded responses")
+                                f"{figures[m]['degraded']} degraded responses, "
+                                f"{figures[m]['not_reranked']} not reranked")
     if problems:
         out += "  ! " + "\n  ! ".join(sorted(set(problems))) + "\n"
     return out
@@ -936,8 +949,9 @@ def parse_args(argv):
                    help="mtrag-un collections to run")
     p.add_argument("--limit", type=int,
                    help="take only N tasks per set (taken in turn from each collection and label)")
-    p.add_argument("--modes", default="keyword,vector,hybrid",
-                   help="search modes of the retrieval figures (POST /api/kb/search `mode`)")
+    p.add_argument("--modes", default="keyword,vector,hybrid,reranked",
+                   help="search modes of the retrieval figures (POST /api/kb/search `mode`; "
+                        "reranked needs the sidecar's rerank model)")
     p.add_argument("--answer-modes", default="replay,standalone",
                    help="answer modes for mtrag-un (the sample set is standalone only)")
     p.add_argument("--phases", default="retrieval,answers", help="retrieval,answers")
@@ -1106,6 +1120,26 @@ def main(argv=None) -> int:
                 log(f"{label}: {len(tasks)} tasks, {messages} messages ...")
                 timings[label] = round(
                     run_pool(label, tasks, answer_job, args.workers, args.progress_every), 1)
+
+    # Retrieval again, with the query the pipeline built in each replayed conversation.
+    replayed = [t for t in all_tasks if "query" in t.answers.get("replay", {})]
+    if "retrieval" in args.phases and replayed:
+        jobs = [(t, m) for t in replayed for m in args.modes if m not in ("keyword", "vector")]
+
+        def replay_search_job(job):
+            task, mode = job
+            try:
+                task.search[f"{mode}@replay"] = search_task(
+                    client, kbs[task.kb], task, mode, task.answers["replay"]["query"])
+            except ApiError as e:
+                task.search[f"{mode}@replay"] = {"error": str(e)}
+
+        log(f"retrieval with the replay queries: {len(jobs)} searches ...")
+        timings["retrieval@replay"] = round(
+            run_pool("retrieval@replay", jobs, replay_search_job, args.workers,
+                     args.progress_every * 2), 1)
+    replay_modes = sorted({m for t in all_tasks for m in t.search if m.endswith("@replay")},
+                          key=lambda m: args.modes.index(m.removesuffix("@replay")))
     timings["total"] = round(time.monotonic() - run_started, 1)
 
     # Report.
@@ -1140,9 +1174,11 @@ def main(argv=None) -> int:
             if set_name == "sample":
                 sections += [(f"  {kind}", [t for t in tasks if t.label == kind])
                              for kind in ("direct", "paraphrase")]
-        out.append(f"\nRetrieval (document level; standalone last question; answerable tasks "
-                   f"with gold docs; {SEARCH_LIMIT} results asked)\n")
-        out.append(render_retrieval(sections, args.modes))
+        out.append(f"\nRetrieval (document level; answerable tasks with gold docs; "
+                   f"{SEARCH_LIMIT} results asked). MODE: the last question alone; "
+                   f"MODE@replay: the query the pipeline built for it in the replayed "
+                   f"conversation (the question with the previous one's words)\n")
+        out.append(render_retrieval(sections, args.modes + replay_modes))
         if "hybrid" in args.modes:
             out.append("\nHybrid search confidence (the extractive answer threshold "
                        "answer.min_confidence reads it; default 0.72)\n")
@@ -1170,12 +1206,13 @@ def main(argv=None) -> int:
         figures = {"retrieval": {}, "confidence": {}, "answers": {}}
         for set_name, tasks in tasks_by_set.items():
             if "retrieval" in args.phases:
+                modes = args.modes + replay_modes
                 figures["retrieval"][set_name] = {
-                    "all": retrieval_figures(tasks, args.modes),
-                    **{f"kb:{kb}": retrieval_figures([t for t in tasks if t.kb == kb], args.modes)
+                    "all": retrieval_figures(tasks, modes),
+                    **{f"kb:{kb}": retrieval_figures([t for t in tasks if t.kb == kb], modes)
                        for kb in sorted({t.kb for t in tasks})},
                     **{f"label:{lb}": retrieval_figures([t for t in tasks if t.label == lb],
-                                                        args.modes)
+                                                        modes)
                        for lb in sorted({t.label for t in tasks})},
                 }
                 if "hybrid" in args.modes:

@@ -271,12 +271,28 @@ impl Embedder {
     /// Starts the sidecar on a free port; returns once `GET /health` answers 200 (panics
     /// after 120 s, with its log).
     pub fn start() -> Embedder {
-        let model_dir = repo_root().join(".models/minilm");
-        assert!(
-            model_dir.join("embedder.json").exists(),
-            "{} is missing: run `make models`",
-            model_dir.display()
-        );
+        Self::launch(false)
+    }
+
+    /// [`Embedder::start`] with the rerank model (`.models/reranker`) behind `/v1/rerank`.
+    pub fn start_with_reranker() -> Embedder {
+        Self::launch(true)
+    }
+
+    fn launch(rerank: bool) -> Embedder {
+        let installed = |name: &str| {
+            let dir = repo_root().join(".models").join(name);
+            assert!(
+                dir.join("embedder.json").exists(),
+                "{} is missing: run `make models`",
+                dir.display()
+            );
+            dir.to_string_lossy().into_owned()
+        };
+        let mut args = vec!["--model-dir".to_string(), installed("minilm")];
+        if rerank {
+            args.extend(["--rerank-model-dir".to_string(), installed("reranker")]);
+        }
         let program = embedder_bin();
         let dir = tempfile::Builder::new()
             .prefix("e2e-embedder")
@@ -286,12 +302,10 @@ impl Embedder {
         let mut service = Service {
             name: "embedder",
             program,
-            args: vec![
-                "--model-dir".into(),
-                model_dir.to_string_lossy().into_owned(),
-                "--listen".into(),
-                format!("127.0.0.1:{port}"),
-            ],
+            args: args
+                .into_iter()
+                .chain(["--listen".into(), format!("127.0.0.1:{port}")])
+                .collect(),
             env: vec![("NO_COLOR", "1".into())],
             port,
             health_path: "/health",

@@ -291,7 +291,7 @@ impl FusionWeights {
     }
 }
 
-/// Which retrievers a search preview asks.
+/// Which retrievers a search asks, and whether a cross-encoder reorders the fused list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SearchMode {
@@ -299,16 +299,47 @@ pub enum SearchMode {
     Hybrid,
     Vector,
     Keyword,
+    /// Hybrid, then the best [`RERANK_CANDIDATES`] fused results reordered by the
+    /// sidecar's `/v1/rerank` (the hybrid order stands when it cannot answer).
+    Reranked,
 }
+
+/// How many fused results a reranked search sends to the reranker: the cross-encoder reads
+/// every one (tens of milliseconds each on one core), so only the top of the list.
+pub const RERANK_CANDIDATES: usize = 10;
 
 impl SearchMode {
     pub fn uses_vector(self) -> bool {
-        matches!(self, SearchMode::Hybrid | SearchMode::Vector)
+        !matches!(self, SearchMode::Keyword)
     }
 
     pub fn uses_keyword(self) -> bool {
-        matches!(self, SearchMode::Hybrid | SearchMode::Keyword)
+        !matches!(self, SearchMode::Vector)
     }
+
+    pub fn reranks(self) -> bool {
+        self == SearchMode::Reranked
+    }
+
+    /// The mode the answer pipeline searches with: reranked when the tenant's settings say
+    /// `{"retrieval": {"rerank": true}}`, hybrid otherwise.
+    pub fn for_answers(settings_json: &str) -> SearchMode {
+        let settings: serde_json::Value =
+            serde_json::from_str(settings_json).unwrap_or(serde_json::Value::Null);
+        if settings["retrieval"]["rerank"].as_bool() == Some(true) {
+            SearchMode::Reranked
+        } else {
+            SearchMode::Hybrid
+        }
+    }
+}
+
+/// The order of results by their reranker scores, best first, ties in the order given:
+/// positions into `scores`.
+pub fn rerank_order(scores: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    order
 }
 
 /// The body of `POST /api/kb/search`.
@@ -624,5 +655,31 @@ mod tests {
         assert_eq!(UpsertOutcome::Unchanged.status(), 200);
         assert_eq!(VectorStatus::parse("pending"), Some(VectorStatus::Pending));
         assert_eq!(VectorStatus::parse("x"), None);
+    }
+
+    #[test]
+    fn reranked_mode_asks_both_retrievers_and_is_chosen_by_the_tenant_setting() {
+        assert!(SearchMode::Reranked.uses_vector() && SearchMode::Reranked.uses_keyword());
+        assert!(SearchMode::Reranked.reranks() && !SearchMode::Hybrid.reranks());
+        assert!(!SearchMode::Keyword.uses_vector() && !SearchMode::Vector.uses_keyword());
+        let mode: SearchMode = serde_json::from_str(r#""reranked""#).unwrap();
+        assert_eq!(mode, SearchMode::Reranked);
+        assert_eq!(
+            SearchMode::for_answers(r#"{"retrieval":{"rerank":true}}"#),
+            SearchMode::Reranked
+        );
+        for settings in [r#"{}"#, r#"{"retrieval":{"rerank":"yes"}}"#, "not json"] {
+            assert_eq!(
+                SearchMode::for_answers(settings),
+                SearchMode::Hybrid,
+                "{settings}"
+            );
+        }
+    }
+
+    #[test]
+    fn rerank_order_is_best_score_first_and_stable_on_ties() {
+        assert_eq!(rerank_order(&[0.1, 0.9, 0.5, 0.9]), vec![1, 3, 2, 0]);
+        assert!(rerank_order(&[]).is_empty());
     }
 }

@@ -61,12 +61,13 @@ pub const RATE_LIMITED: Metric = Metric {
     labels: &[("limit", &["visitor", "client", "other"])],
 };
 
-/// Search latency by retriever (the vector one includes embedding the query).
+/// Search latency by retriever (the vector one includes embedding the query; `rerank` is
+/// the reranker's pass over the fused list of a reranked search).
 pub const RETRIEVAL_LATENCY: Metric = Metric {
     name: "support_retrieval_duration_seconds",
     help: "Time one retriever took to answer a search, by retriever.",
     kind: Kind::Histogram(LATENCY_BUCKETS),
-    labels: &[("retriever", &["vector", "keyword", "other"])],
+    labels: &[("retriever", &["vector", "keyword", "rerank", "other"])],
 };
 
 /// Knowledge-base uploads by what they did.

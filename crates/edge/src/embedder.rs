@@ -1,5 +1,6 @@
 //! The embedding sidecar's client: OpenAI-shaped `POST /v1/embeddings` with our
-//! `input_type` extension (query or document, which selects the model's prompt prefix).
+//! `input_type` extension (query or document, which selects the model's prompt prefix), and
+//! `POST /v1/rerank` in the shape Jina, Cohere and vLLM share (any of them can answer it).
 //!
 //! Configured by the `embedder_url` variable; each wait is limited by `embedder_timeout_ms`
 //! on the answer path and `index_timeout_ms` when writing vectors
@@ -45,6 +46,23 @@ struct EmbeddingsResponse {
 struct EmbeddingItem {
     index: usize,
     embedding: Vec<f32>,
+}
+
+#[derive(Serialize)]
+struct RerankRequest<'a> {
+    query: &'a str,
+    documents: &'a [&'a str],
+}
+
+#[derive(Deserialize)]
+struct RerankResponse {
+    results: Vec<RerankResult>,
+}
+
+#[derive(Deserialize)]
+struct RerankResult {
+    index: usize,
+    relevance_score: f64,
 }
 
 impl Embedder {
@@ -100,6 +118,35 @@ impl Embedder {
         self.embed(&[text], InputType::Query)?
             .pop()
             .ok_or_else(|| OutboundError::Decode("no embedding returned".into()))
+    }
+
+    /// How well each document answers `query`, by the sidecar's cross-encoder: one score
+    /// per document, in the order given (higher is better).
+    pub fn rerank(&self, query: &str, documents: &[&str]) -> Result<Vec<f64>, OutboundError> {
+        let response: RerankResponse = self.client.call(
+            Method::Post,
+            "/v1/rerank",
+            Some(&RerankRequest { query, documents }),
+        )?;
+        let mut scores = vec![None; documents.len()];
+        for result in response.results {
+            match scores.get_mut(result.index) {
+                Some(slot) if result.relevance_score.is_finite() => {
+                    *slot = Some(result.relevance_score)
+                }
+                _ => {
+                    return Err(OutboundError::Decode(format!(
+                        "rerank result for document {} of {}",
+                        result.index,
+                        documents.len()
+                    )));
+                }
+            }
+        }
+        scores
+            .into_iter()
+            .collect::<Option<Vec<f64>>>()
+            .ok_or_else(|| OutboundError::Decode("rerank results miss a document".into()))
     }
 
     /// Whether the sidecar answers its health check.

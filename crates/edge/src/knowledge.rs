@@ -11,8 +11,8 @@
 use core_logic::breaker::Dependency;
 use core_logic::chunking::{ApproxTokenCounter, ChunkingConfig, chunk_markdown};
 use core_logic::kb::{
-    DocumentFields, FusionWeights, Search, UpsertOutcome, VectorStatus, attachment_collection_name,
-    collection_name, keyword_terms,
+    DocumentFields, FusionWeights, RERANK_CANDIDATES, Search, UpsertOutcome, VectorStatus,
+    attachment_collection_name, collection_name, keyword_terms, rerank_order,
 };
 use core_logic::problem::{Problem, ProblemKind};
 use core_logic::retrieval::{FusionConfig, Hit, Retriever, fuse};
@@ -82,6 +82,10 @@ pub struct SearchHit {
     pub score: f64,
     pub vector: Option<core_logic::retrieval::RetrieverRank>,
     pub keyword: Option<core_logic::retrieval::RetrieverRank>,
+    /// The reranker's score (higher is better; 0 to 1 from our sidecar), when a reranked
+    /// search reordered the list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerank_score: Option<f64>,
 }
 
 impl SearchHit {
@@ -106,6 +110,9 @@ pub struct SearchOutcome {
     pub degraded: bool,
     pub missing: Vec<Retriever>,
     pub confidence: f64,
+    /// A reranked search whose list the reranker reordered (`false`: the hybrid order,
+    /// because the mode does not rerank or the reranker did not answer).
+    pub reranked: bool,
     /// How long each retriever that was asked took (for metrics; not part of the response).
     #[serde(skip)]
     pub timings: Vec<(&'static str, std::time::Duration)>,
@@ -585,7 +592,11 @@ impl Knowledge<'_> {
             vector_hits.as_deref(),
             keyword_hits.as_deref(),
             &FusionConfig {
-                limit: search.limit,
+                limit: if search.mode.reranks() {
+                    search.limit.max(RERANK_CANDIDATES)
+                } else {
+                    search.limit
+                },
                 vector_weight: self.weights.vector,
                 keyword_weight: self.weights.keyword,
                 ..FusionConfig::default()
@@ -601,7 +612,7 @@ impl Knowledge<'_> {
                 Retriever::Keyword => search.mode.uses_keyword(),
             })
             .collect();
-        let results = fusion
+        let mut results: Vec<SearchHit> = fusion
             .hits
             .iter()
             .filter_map(|hit| {
@@ -618,15 +629,66 @@ impl Knowledge<'_> {
                     score: hit.fused_score,
                     vector: hit.vector,
                     keyword: hit.keyword,
+                    rerank_score: None,
                 })
             })
             .collect();
+        let reranked =
+            search.mode.reranks() && self.rerank(&search.query, &mut results, &mut timings);
+        results.truncate(search.limit);
         Ok(SearchOutcome {
             results,
             degraded: !missing.is_empty(),
             missing,
             confidence: fusion.confidence,
+            reranked,
             timings,
         })
+    }
+
+    /// Reorders `results` (at most [`RERANK_CANDIDATES`]) by the sidecar's reranker and
+    /// numbers their ranks anew; `false`, with the order left as it was, when the reranker
+    /// cannot answer (not configured, no rerank model, down, slow).
+    fn rerank(
+        &self,
+        query: &str,
+        results: &mut Vec<SearchHit>,
+        timings: &mut Vec<(&'static str, std::time::Duration)>,
+    ) -> bool {
+        let Some(embedder) = self.embedder else {
+            return false;
+        };
+        if results.is_empty() {
+            return false;
+        }
+        let started = std::time::Instant::now();
+        let texts: Vec<String> = results
+            .iter()
+            .take(RERANK_CANDIDATES)
+            .map(|hit| format!("{}\n{}", hit.title, hit.text))
+            .collect();
+        let documents: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let scores = embedder.rerank(query, &documents);
+        timings.push(("rerank", started.elapsed()));
+        let scores = match scores {
+            Ok(scores) => scores,
+            Err(e) => {
+                crate::log::warn("search", &format!("reranker unavailable: {e}"));
+                return false;
+            }
+        };
+        let candidates: Vec<SearchHit> = results.drain(..documents.len()).collect();
+        let rest = std::mem::take(results);
+        for (rank, i) in rerank_order(&scores).into_iter().enumerate() {
+            let mut hit = candidates[i].clone();
+            hit.rank = rank + 1;
+            hit.rerank_score = Some(scores[i]);
+            results.push(hit);
+        }
+        for mut hit in rest {
+            hit.rank = results.len() + 1;
+            results.push(hit);
+        }
+        true
     }
 }

@@ -89,7 +89,7 @@ pub fn record_retrieval(counters: &dyn Counters, timings: &[(&str, Duration)]) {
     // Sub-stages (`embed`, inside `vector`) are not retrievers.
     for (retriever, elapsed) in timings
         .iter()
-        .filter(|(name, _)| matches!(*name, "vector" | "keyword"))
+        .filter(|(name, _)| matches!(*name, "vector" | "keyword" | "rerank"))
     {
         if let Err(e) = add(
             counters,

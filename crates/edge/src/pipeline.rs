@@ -243,7 +243,7 @@ impl Turn<'_> {
             let outcome = self.knowledge.search(&Search {
                 query: query.clone(),
                 limit: PASSAGES,
-                mode: SearchMode::Hybrid,
+                mode: SearchMode::for_answers(&self.tenant.settings),
             })?;
             stages.extend(outcome.timings.iter().copied());
             if found

@@ -1,5 +1,6 @@
 //! The HTTP API: OpenAI-compatible `POST /v1/embeddings` (plus our `input_type` extension),
-//! `GET /v1/models`, `GET /health` and `GET /metrics`.
+//! `POST /v1/rerank` when a rerank model is loaded (see `rerank`), `GET /v1/models`,
+//! `GET /health` and `GET /metrics`.
 //!
 //! This module validates requests and shapes responses, including errors in OpenAI's
 //! `{"error": {"message", "type", "param", "code"}}` form. It tokenizes (so it can count
@@ -22,6 +23,7 @@ use crate::batcher::{Batcher, SubmitError};
 use crate::config::InputType;
 use crate::metrics::Metrics;
 use crate::model::{Model, l2_normalize};
+use crate::rerank::Reranker;
 
 /// Request-size limits, from the command line.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +43,8 @@ pub struct App {
     pub batcher: Batcher,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
+    /// The cross-encoder behind `/v1/rerank`, when the sidecar was given one.
+    pub reranker: Option<Reranker>,
 }
 
 /// An OpenAI-shaped error response.
@@ -54,7 +58,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn invalid(param: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn invalid(param: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
@@ -64,7 +68,11 @@ impl ApiError {
         }
     }
 
-    fn with_status(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn with_status(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         let kind = if status.is_server_error() {
             "server_error"
         } else {
@@ -98,7 +106,7 @@ impl ApiError {
     }
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
     response
@@ -208,24 +216,7 @@ pub fn parse_embeddings_request(
             ));
         }
     }
-    match obj.get("model") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(name)) if model.answers_to(name) => {}
-        Some(Value::String(name)) => {
-            return Err(ApiError {
-                param: Some("model"),
-                ..ApiError::with_status(
-                    StatusCode::NOT_FOUND,
-                    "model_not_found",
-                    format!(
-                        "The model '{name}' does not exist; this server has '{}'",
-                        model.id
-                    ),
-                )
-            });
-        }
-        Some(_) => return Err(ApiError::invalid("model", "'model' must be a string")),
-    }
+    model_named(obj.get("model"), model)?;
     let dimensions = match obj.get("dimensions") {
         None | Some(Value::Null) => None,
         Some(v) => {
@@ -284,6 +275,44 @@ pub fn parse_embeddings_request(
     })
 }
 
+/// The request body, refused with 413 past `max_bytes`.
+pub(crate) async fn read_body(req: Request<Incoming>, max_bytes: usize) -> Result<Bytes, ApiError> {
+    Ok(Limited::new(req.into_body(), max_bytes)
+        .collect()
+        .await
+        .map_err(|_| {
+            ApiError::with_status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request_too_large",
+                format!("request body is larger than {max_bytes} bytes"),
+            )
+        })?
+        .to_bytes())
+}
+
+/// A request's `model` field: absent, or a name `model` answers to (404 otherwise).
+pub(crate) fn model_named(
+    field: Option<&Value>,
+    model: &crate::config::ModelConfig,
+) -> Result<(), ApiError> {
+    match field {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(name)) if model.answers_to(name) => Ok(()),
+        Some(Value::String(name)) => Err(ApiError {
+            param: Some("model"),
+            ..ApiError::with_status(
+                StatusCode::NOT_FOUND,
+                "model_not_found",
+                format!(
+                    "The model '{name}' does not exist; this server has '{}'",
+                    model.id
+                ),
+            )
+        }),
+        Some(_) => Err(ApiError::invalid("model", "'model' must be a string")),
+    }
+}
+
 /// Serves one HTTP request; never fails at the transport level.
 pub async fn handle(
     app: Arc<App>,
@@ -315,6 +344,12 @@ pub async fn handle(
                 .observe(started.elapsed().as_secs_f64());
             ("embeddings", response)
         }
+        (&Method::POST, "/v1/rerank") => {
+            let response = crate::rerank::rerank(&app, req)
+                .await
+                .unwrap_or_else(ApiError::into_response);
+            ("rerank", response)
+        }
         (&Method::GET, "/health") => ("health", health(&app)),
         (&Method::GET, "/v1/models") => ("models", models(&app)),
         (&Method::GET, "/metrics") => {
@@ -325,7 +360,7 @@ pub async fn handle(
             );
             ("metrics", response)
         }
-        (_, "/v1/embeddings" | "/health" | "/v1/models" | "/metrics") => (
+        (_, "/v1/embeddings" | "/v1/rerank" | "/health" | "/v1/models" | "/metrics") => (
             "other",
             ApiError::with_status(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -369,43 +404,37 @@ fn health(app: &App) -> Response<Full<Bytes>> {
             "queue_capacity": app.batcher.options().queue_capacity,
             "per_text": app.model.runs_per_text(),
             "matmul": app.model.matmul().name(),
+            "rerank_model": app.reranker.as_ref().map(|r| r.model.config().id.clone()),
         }),
     )
 }
 
 fn models(app: &App) -> Response<Full<Bytes>> {
     let c = app.model.config();
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "object": "list",
-            "data": [{
-                "id": c.id,
-                "object": "model",
-                "created": 0,
-                "owned_by": "support-agent",
-                "dims": c.dims,
-                "max_seq_len": c.max_seq_len,
-            }],
-        }),
-    )
+    let mut data = vec![json!({
+        "id": c.id,
+        "object": "model",
+        "created": 0,
+        "owned_by": "support-agent",
+        "dims": c.dims,
+        "max_seq_len": c.max_seq_len,
+    })];
+    if let Some(reranker) = &app.reranker {
+        let r = reranker.model.config();
+        data.push(json!({
+            "id": r.id,
+            "object": "model",
+            "created": 0,
+            "owned_by": "support-agent",
+            "task": "rerank",
+            "max_seq_len": r.max_seq_len,
+        }));
+    }
+    json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
 }
 
 async fn embeddings(app: &App, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
-    let body = Limited::new(req.into_body(), app.limits.max_body_bytes)
-        .collect()
-        .await
-        .map_err(|_| {
-            ApiError::with_status(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request_too_large",
-                format!(
-                    "request body is larger than {} bytes",
-                    app.limits.max_body_bytes
-                ),
-            )
-        })?
-        .to_bytes();
+    let body = read_body(req, app.limits.max_body_bytes).await?;
     let config = app.model.config();
     let request = parse_embeddings_request(&body, config, &app.limits)?;
     let prefix = config.prefix(request.input_type);

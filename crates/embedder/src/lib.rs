@@ -5,6 +5,7 @@
 //! - `model`: tokenizer + tract graph + pooling
 //! - `batcher`: dynamic batching onto the inference threads
 //! - `api`: the OpenAI-compatible HTTP API
+//! - `rerank`: `/v1/rerank` over a cross-encoder (Jina, Cohere and vLLM wire shape)
 //! - `metrics`: Prometheus counters and histograms
 //! - `server`: the listening socket and its connections
 
@@ -13,4 +14,5 @@ pub mod batcher;
 pub mod config;
 pub mod metrics;
 pub mod model;
+pub mod rerank;
 pub mod server;

@@ -18,12 +18,17 @@ use embedder::server;
 #[derive(Debug, Parser)]
 #[command(
     name = "embedder",
-    about = "Embedding sidecar: OpenAI-compatible /v1/embeddings over an ONNX model"
+    about = "Embedding sidecar: OpenAI-compatible /v1/embeddings over an ONNX model, and /v1/rerank over a cross-encoder"
 )]
 struct Args {
     /// Model directory holding embedder.json, tokenizer.json and the ONNX file.
     #[arg(long, env = "EMBEDDING_MODEL_DIR")]
     model_dir: PathBuf,
+    /// A cross-encoder's model directory (embedder.json with "dims": 1, tokenizer.json, the
+    /// ONNX file): serves `POST /v1/rerank`, one request at a time, its pairs spread over
+    /// every core. Without it that route answers 404.
+    #[arg(long, env = "RERANK_MODEL_DIR")]
+    rerank_model_dir: Option<PathBuf>,
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "EMBEDDER_LISTEN", default_value = "127.0.0.1:8088")]
     listen: SocketAddr,
@@ -134,6 +139,27 @@ fn main() -> Result<()> {
         seconds = started.elapsed().as_secs_f64(),
         "model loaded"
     );
+    let reranker = match &args.rerank_model_dir {
+        None => None,
+        Some(dir) => {
+            let started = std::time::Instant::now();
+            let model = Model::load(
+                dir,
+                ModelOptions {
+                    lone_text_threads: 1,
+                    bf16: false,
+                    ..ModelOptions::default()
+                },
+            )?;
+            tracing::info!(
+                model = %model.config().id,
+                dir = %dir.display(),
+                seconds = started.elapsed().as_secs_f64(),
+                "rerank model loaded"
+            );
+            Some(embedder::rerank::Reranker::new(model, cores)?)
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cores.min(2))
         .enable_all()
@@ -163,6 +189,7 @@ fn main() -> Result<()> {
                     .saturating_mul(args.max_input_chars * 4 + 64)
                     .max(1 << 20),
             },
+            reranker,
         });
         let listener = server::bind(args.listen).await?;
         println!("embedder listening on http://{}", listener.local_addr()?);

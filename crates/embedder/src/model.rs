@@ -102,6 +102,20 @@ pub struct Encoded {
     pub truncated: bool,
 }
 
+impl From<&tokenizers::Encoding> for Encoded {
+    fn from(encoding: &tokenizers::Encoding) -> Encoded {
+        Encoded {
+            ids: encoding.get_ids().iter().map(|&i| i64::from(i)).collect(),
+            type_ids: encoding
+                .get_type_ids()
+                .iter()
+                .map(|&i| i64::from(i))
+                .collect(),
+            truncated: !encoding.get_overflowing().is_empty(),
+        }
+    }
+}
+
 impl Encoded {
     pub fn len(&self) -> usize {
         self.ids.len()
@@ -220,15 +234,31 @@ impl Model {
             .tokenizer
             .encode(text, true)
             .map_err(|e| anyhow::anyhow!("tokenizer failed: {e}"))?;
-        Ok(Encoded {
-            ids: encoding.get_ids().iter().map(|&i| i64::from(i)).collect(),
-            type_ids: encoding
-                .get_type_ids()
-                .iter()
-                .map(|&i| i64::from(i))
-                .collect(),
-            truncated: !encoding.get_overflowing().is_empty(),
-        })
+        Ok(Encoded::from(&encoding))
+    }
+
+    /// Tokenizes a (query, document) pair for a cross-encoder with the tokenizer's pair
+    /// template (`[CLS] query [SEP] document [SEP]`, segment ids 0 then 1). Together they are
+    /// cut to `max_seq_len` tokens, the longer of the two first.
+    pub fn encode_pair(&self, query: &str, document: &str) -> Result<Encoded> {
+        let encoding = self
+            .tokenizer
+            .encode((query, document), true)
+            .map_err(|e| anyhow::anyhow!("tokenizer failed: {e}"))?;
+        Ok(Encoded::from(&encoding))
+    }
+
+    /// A cross-encoder's relevance logit per encoded pair, in order: the graph's one output
+    /// value per text (`dims` 1, a `[batch, 1]` output).
+    pub fn score(&self, pairs: &[&Encoded]) -> Result<Vec<f32>> {
+        if self.config.dims != 1 || !self.output_is_pooled {
+            bail!(
+                "model {} is not a cross-encoder: its graph gives {} values per text, not one score",
+                self.config.id,
+                self.config.dims
+            );
+        }
+        Ok(self.embed(pairs)?.into_iter().map(|v| v[0]).collect())
     }
 
     /// How the matrix products run (`ModelOptions::bf16` and what the CPU has).

@@ -35,6 +35,19 @@ pub fn minilm_dir() -> PathBuf {
     dir
 }
 
+/// The rerank model directory, as `scripts/embedder/install-reranker.sh` leaves it.
+pub fn reranker_dir() -> PathBuf {
+    let dir = repo_root().join(".models/reranker");
+    for file in ["embedder.json", "tokenizer.json", "model.onnx"] {
+        assert!(
+            dir.join(file).is_file(),
+            "the rerank model is not installed ({} is missing): run scripts/embedder/install-reranker.sh first",
+            dir.join(file).display()
+        );
+    }
+    dir
+}
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -73,6 +86,7 @@ impl Sidecar {
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
             .env_remove("EMBEDDING_MODEL_DIR")
+            .env_remove("RERANK_MODEL_DIR")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -140,6 +154,7 @@ pub fn run_to_exit(model_dir: &Path) -> (bool, String) {
         .arg(model_dir)
         .args(["--listen", "127.0.0.1:0"])
         .env_remove("EMBEDDING_MODEL_DIR")
+        .env_remove("RERANK_MODEL_DIR")
         .stdout(Stdio::null())
         .output()
         .expect("run embedder");
