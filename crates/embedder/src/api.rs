@@ -37,6 +37,22 @@ pub struct Limits {
     pub max_body_bytes: usize,
 }
 
+impl Limits {
+    /// Refuses a request with more than `max_inputs` items in its field `param`.
+    pub(crate) fn check_items(&self, param: &'static str, items: usize) -> Result<(), ApiError> {
+        if items > self.max_inputs {
+            return Err(ApiError::invalid(
+                param,
+                format!(
+                    "'{param}' has {items} items; at most {} are allowed per request",
+                    self.max_inputs
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Everything a request handler needs.
 pub struct App {
     pub model: Arc<Model>,
@@ -132,6 +148,21 @@ pub struct EmbeddingsRequest {
     pub input_type: Option<InputType>,
 }
 
+/// A request body that must be a JSON object.
+pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError {
+        param: None,
+        ..ApiError::invalid("", format!("request body is not valid JSON: {e}"))
+    })?;
+    match value {
+        Value::Object(obj) => Ok(obj),
+        _ => Err(ApiError {
+            param: None,
+            ..ApiError::invalid("", "request body must be a JSON object")
+        }),
+    }
+}
+
 /// Checks a request body against the model's config and the limits; a refusal carries the
 /// OpenAI error to send back.
 pub fn parse_embeddings_request(
@@ -139,16 +170,7 @@ pub fn parse_embeddings_request(
     model: &crate::config::ModelConfig,
     limits: &Limits,
 ) -> Result<EmbeddingsRequest, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError {
-        param: None,
-        ..ApiError::invalid("", format!("request body is not valid JSON: {e}"))
-    })?;
-    let Value::Object(obj) = value else {
-        return Err(ApiError {
-            param: None,
-            ..ApiError::invalid("", "request body must be a JSON object")
-        });
-    };
+    let obj = json_object(body)?;
     let input = match obj.get("input") {
         None | Some(Value::Null) => {
             return Err(ApiError::invalid("input", "'input' is a required property"));
@@ -188,16 +210,7 @@ pub fn parse_embeddings_request(
             ));
         }
     };
-    if input.len() > limits.max_inputs {
-        return Err(ApiError::invalid(
-            "input",
-            format!(
-                "'input' has {} items; at most {} are allowed per request",
-                input.len(),
-                limits.max_inputs
-            ),
-        ));
-    }
+    limits.check_items("input", input.len())?;
     for (i, text) in input.iter().enumerate() {
         if text.is_empty() {
             return Err(ApiError::invalid(
@@ -312,6 +325,14 @@ pub(crate) fn model_named(
         Some(_) => Err(ApiError::invalid("model", "'model' must be a string")),
     }
 }
+
+/// Small limits for the request parsers' unit tests: 3 inputs of at most 10 characters.
+#[cfg(test)]
+pub(crate) const TEST_LIMITS: Limits = Limits {
+    max_inputs: 3,
+    max_input_chars: 10,
+    max_body_bytes: 1 << 20,
+};
 
 /// Serves one HTTP request; never fails at the transport level.
 pub async fn handle(
@@ -520,14 +541,8 @@ mod tests {
         .unwrap()
     }
 
-    const LIMITS: Limits = Limits {
-        max_inputs: 3,
-        max_input_chars: 10,
-        max_body_bytes: 1 << 20,
-    };
-
     fn parse(body: &str) -> Result<EmbeddingsRequest, ApiError> {
-        parse_embeddings_request(body.as_bytes(), &config(), &LIMITS)
+        parse_embeddings_request(body.as_bytes(), &config(), &TEST_LIMITS)
     }
 
     #[test]

@@ -21,7 +21,7 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::api::{ApiError, App, Limits, json_response, model_named, read_body};
+use crate::api::{ApiError, App, Limits, json_object, json_response, model_named, read_body};
 use crate::config::ModelConfig;
 use crate::model::{Encoded, Model};
 
@@ -92,16 +92,7 @@ pub fn parse_rerank_request(
     model: &ModelConfig,
     limits: &Limits,
 ) -> Result<RerankRequest, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError {
-        param: None,
-        ..ApiError::invalid("", format!("request body is not valid JSON: {e}"))
-    })?;
-    let Value::Object(obj) = value else {
-        return Err(ApiError {
-            param: None,
-            ..ApiError::invalid("", "request body must be a JSON object")
-        });
-    };
+    let obj = json_object(body)?;
     let text_within_limit = |param: &'static str, name: String, text: &str| {
         if text.trim().is_empty() {
             return Err(ApiError::invalid(
@@ -150,16 +141,7 @@ pub fn parse_rerank_request(
             ));
         }
     };
-    if items.len() > limits.max_inputs {
-        return Err(ApiError::invalid(
-            "documents",
-            format!(
-                "'documents' has {} items; at most {} are allowed per request",
-                items.len(),
-                limits.max_inputs
-            ),
-        ));
-    }
+    limits.check_items("documents", items.len())?;
     let mut documents = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let text = match item {
@@ -303,14 +285,8 @@ mod tests {
         .unwrap()
     }
 
-    const LIMITS: Limits = Limits {
-        max_inputs: 3,
-        max_input_chars: 10,
-        max_body_bytes: 1 << 20,
-    };
-
     fn parse(body: &str) -> Result<RerankRequest, ApiError> {
-        parse_rerank_request(body.as_bytes(), &config(), &LIMITS)
+        parse_rerank_request(body.as_bytes(), &config(), &crate::api::TEST_LIMITS)
     }
 
     #[test]
