@@ -532,18 +532,25 @@ are not possible, and a refund for express delivery never is.\n";
 
 fn reranked_search_orders_passages_by_the_sidecar_cross_encoder(backend: Backend) {
     let tenant = TenantSeed::unique("kbr", ROOMY);
+    // A tenant that reranks only the best two fused passages.
+    let narrow = TenantSeed::unique(
+        "kbr2",
+        r#"{"rate_limits":{"per_visitor":100000,"per_client":100000},"retrieval":{"rerank_candidates":2}}"#,
+    );
     let kb = start_with(
         backend,
-        std::slice::from_ref(&tenant),
+        &[tenant.clone(), narrow.clone()],
         Embedder::start_with_reranker(),
     );
     let (app, token) = (&kb.app, admin(&tenant));
-    for (id, text) in [
-        ("billing/refunds.md", REFUNDS),
-        ("account/passwords.md", PASSWORDS),
-        ("shipping/delivery.md", DELIVERY),
-    ] {
-        assert_eq!(post_markdown(app, &token, id, text).status, 201, "{id}");
+    for t in [&token, &admin(&narrow)] {
+        for (id, text) in [
+            ("billing/refunds.md", REFUNDS),
+            ("account/passwords.md", PASSWORDS),
+            ("shipping/delivery.md", DELIVERY),
+        ] {
+            assert_eq!(post_markdown(app, t, id, text).status, 201, "{id}");
+        }
     }
     let query = "How many days until a refund reaches my card?";
     let hybrid = search(app, &token, query, "hybrid");
@@ -577,6 +584,18 @@ fn reranked_search_orders_passages_by_the_sidecar_cross_encoder(backend: Backend
         list.iter().any(|(id, ..)| id != "billing/refunds.md"),
         "{list:?}"
     );
+
+    // `retrieval.rerank_candidates: 2`: the best two fused passages are reranked, the rest
+    // follow in their fused order without a score.
+    let found = search(app, &admin(&narrow), query, "reranked");
+    assert_eq!(found["reranked"], true, "{found}");
+    let list = reranked_list(&found);
+    assert_eq!(list.len(), hybrid_ids.len(), "{found}");
+    assert!(list.len() > 2, "{found}");
+    for (i, (id, rank, score)) in list.iter().enumerate() {
+        assert_eq!(*rank, i as u64 + 1, "{id}");
+        assert_eq!(score.is_nan(), i >= 2, "{id}: {score}");
+    }
 }
 
 fn bad_input_is_4xx_problem_json(backend: Backend) {

@@ -3,7 +3,8 @@
 `open RATE SECONDS CHATS` sends RATE messages per second for SECONDS, spread over CHATS
 sessions (each message starts on schedule whatever the previous ones are doing, so a slow
 server is not given a break), and prints p50/p95/p99 latency, the achieved rate and errors,
-and the median of each pipeline stage from the `Server-Timing` header.
+the median of each pipeline stage from the `Server-Timing` header, and how many replies
+said `degraded` (retrieval ran without the vector index: the embedder or Chroma too slow).
 `ceiling CONCURRENCY SECONDS CHATS` sends as fast as CONCURRENCY closed-loop workers can and
 prints messages/s. Sessions are created first through the public API with the widget key.
 """
@@ -53,8 +54,13 @@ def sessions(n):
 def send(chat, question):
     sid, token = chat
     t = time.perf_counter()
-    status, timing, _ = call("POST", f"/api/sessions/{sid}/messages", {"text": question}, token)
-    return (time.perf_counter() - t) * 1000, status, timing
+    status, timing, data = call("POST", f"/api/sessions/{sid}/messages", {"text": question}, token)
+    ms = (time.perf_counter() - t) * 1000
+    try:
+        degraded = json.loads(data).get("degraded") is True
+    except (ValueError, AttributeError):
+        degraded = False
+    return ms, status, timing, degraded
 
 
 def pct(values, q):
@@ -92,8 +98,9 @@ def open_loop(rate, seconds, n_chats):
     elapsed = time.perf_counter() - start
     lat = [r[0] for r in results]
     errors = sum(1 for r in results if r[1] not in (200, 201))
+    degraded = sum(1 for r in results if r[3])
     print(f"open loop {rate}/s for {seconds}s over {n_chats} chats: {len(results)} messages, "
-          f"{len(results) / elapsed:.1f}/s achieved, errors {errors}")
+          f"{len(results) / elapsed:.1f}/s achieved, errors {errors}, degraded {degraded}")
     print(f"  latency ms  p50 {pct(lat, .5):.1f}  p95 {pct(lat, .95):.1f}  p99 {pct(lat, .99):.1f}")
     print(f"  stage medians ms  {stages(r[2] for r in results)}")
 
@@ -117,8 +124,10 @@ def ceiling(concurrency, seconds, n_chats):
     elapsed = time.perf_counter() - start
     lat = [r[0] for r in results]
     errors = sum(1 for r in results if r[1] not in (200, 201))
+    degraded = sum(1 for r in results if r[3])
     print(f"ceiling with {concurrency} concurrent chats: {len(results) / elapsed:.1f} messages/s, "
-          f"p50 {pct(lat, .5):.1f} ms, p99 {pct(lat, .99):.1f} ms, errors {errors}")
+          f"p50 {pct(lat, .5):.1f} ms, p99 {pct(lat, .99):.1f} ms, errors {errors}, "
+          f"degraded {degraded}")
 
 
 if __name__ == "__main__":

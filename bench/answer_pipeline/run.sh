@@ -6,7 +6,8 @@
 # the Server-Timing header; then answer quality (`kb-loader eval-answers`). Figures, not
 # assertions. BACKEND=postgres for PostgreSQL+Redis. RERANK=1 starts the sidecar with the
 # rerank model and sets the tenant's `retrieval.rerank`: every answer's search is reranked
-# (the `rerank` stage in the medians).
+# (the `rerank` stage in the medians); RERANK_CANDIDATES=N sets `retrieval.rerank_candidates`
+# (default 10).
 # Needs `make components host models chroma`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -49,7 +50,7 @@ TENANT="bench-$$"
 SETTINGS='{"rate_limits":{"per_client":100000000,"per_visitor":100000000,"window_secs":60}'
 RERANK_ARGS=()
 if [ "${RERANK:-0}" = 1 ]; then
-  SETTINGS="$SETTINGS"',"retrieval":{"rerank":true}'
+  SETTINGS="$SETTINGS"',"retrieval":{"rerank":true,"rerank_candidates":'"${RERANK_CANDIDATES:-10}"'}'
   RERANK_ARGS=(--rerank-model-dir .models/reranker)
 fi
 SETTINGS="$SETTINGS}"
@@ -71,7 +72,7 @@ wait_up "http://127.0.0.1:$APP_PORT/health"
 export SPIN_VARIABLE_JWT_SECRET
 "$T/release/kb-loader" load "$KB" --url "http://127.0.0.1:$APP_PORT" --tenant "$TENANT" >/dev/null 2>&1
 
-echo "backend: $BACKEND   cores: $(nproc)   extractive responder, sample knowledge base, rerank: ${RERANK:-0}"
+echo "backend: $BACKEND   cores: $(nproc)   extractive responder, sample knowledge base, rerank: ${RERANK:-0}$([ "${RERANK:-0}" = 1 ] && echo " (${RERANK_CANDIDATES:-10} candidates)")"
 export APP_URL=http://127.0.0.1:$APP_PORT WIDGET_KEY="wk-$TENANT" QUESTIONS="$KB/questions.jsonl"
 python3 bench/answer_pipeline/loadgen.py open 5 5 10 >/dev/null   # warm-up
 python3 bench/answer_pipeline/loadgen.py open "$RATE" "$SECONDS_OPEN" 100

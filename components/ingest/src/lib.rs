@@ -96,7 +96,7 @@ impl Retrievers {
             db: &services.db,
             tenant_id: &tenant.id,
             session_id: None,
-            weights: core_logic::kb::FusionWeights::from_settings(&tenant.settings),
+            ranking: core_logic::kb::Ranking::from_settings(&tenant.settings),
             embedder: self.embedder.as_ref(),
             index: self.index.as_ref().map(|c| c as &dyn VectorIndex),
             breakers: Some(services.counters.as_ref()),

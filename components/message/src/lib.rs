@@ -106,7 +106,7 @@ fn knowledge<'a>(
         db: &services.db,
         tenant_id: &tenant.id,
         session_id: Some(&session.id),
-        weights: core_logic::kb::FusionWeights::from_settings(&tenant.settings),
+        ranking: core_logic::kb::Ranking::from_settings(&tenant.settings),
         embedder,
         index: index.map(|c| c as &dyn VectorIndex),
         breakers: Some(services.counters.as_ref()),

@@ -212,7 +212,7 @@ fn erase(req: &Request, id: &str) -> Result<Response, ApiError> {
         db: &services.db,
         tenant_id: &tenant.id,
         session_id: Some(id),
-        weights: core_logic::kb::FusionWeights::default(),
+        ranking: core_logic::kb::Ranking::default(),
         embedder: None,
         index: index.as_ref().map(|c| c as &dyn VectorIndex),
         breakers: Some(services.counters.as_ref()),

@@ -273,11 +273,8 @@ impl Default for FusionWeights {
 }
 
 impl FusionWeights {
-    /// Reads `{"retrieval": {"vector_weight": w, "keyword_weight": w}}` from a tenant's
-    /// settings; each missing or unusable (negative, not a number) weight is the default.
-    pub fn from_settings(settings_json: &str) -> FusionWeights {
-        let settings: serde_json::Value =
-            serde_json::from_str(settings_json).unwrap_or(serde_json::Value::Null);
+    /// The weights in a tenant's settings (see [`Ranking::from_settings`]).
+    fn from_settings(settings: &serde_json::Value) -> FusionWeights {
         let weight = |name: &str, default: f64| {
             settings["retrieval"][name]
                 .as_f64()
@@ -299,14 +296,64 @@ pub enum SearchMode {
     Hybrid,
     Vector,
     Keyword,
-    /// Hybrid, then the best [`RERANK_CANDIDATES`] fused results reordered by the
-    /// sidecar's `/v1/rerank` (the hybrid order stands when it cannot answer).
+    /// Hybrid, then the best fused results ([`RERANK_CANDIDATES`] unless the tenant's
+    /// [`Ranking`] says otherwise) reordered by the sidecar's `/v1/rerank` (the hybrid
+    /// order stands when it cannot answer).
     Reranked,
 }
 
-/// How many fused results a reranked search sends to the reranker: the cross-encoder reads
-/// every one (tens of milliseconds each on one core), so only the top of the list.
+/// How many fused results a reranked search sends to the reranker unless the tenant's
+/// settings say otherwise: the cross-encoder reads every one (tens of milliseconds each on
+/// one core), so only the top of the list.
 pub const RERANK_CANDIDATES: usize = 10;
+
+/// The most `retrieval.rerank_candidates` may ask for.
+pub const MAX_RERANK_CANDIDATES: usize = 50;
+
+/// How a tenant's searches rank: the fusion weights, the mode answers search with, and how
+/// many fused results a reranked search sends to the reranker.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ranking {
+    pub weights: FusionWeights,
+    /// The mode of the answer pipeline's searches (and of an LLM's `search_kb`).
+    pub answer_mode: SearchMode,
+    pub rerank_candidates: usize,
+}
+
+impl Default for Ranking {
+    fn default() -> Self {
+        Ranking {
+            weights: DEFAULT_FUSION_WEIGHTS,
+            answer_mode: SearchMode::Hybrid,
+            rerank_candidates: RERANK_CANDIDATES,
+        }
+    }
+}
+
+impl Ranking {
+    /// Reads `{"retrieval": {"vector_weight": w, "keyword_weight": w, "rerank": true,
+    /// "rerank_candidates": n}}`: each missing or unusable weight (negative, not a number) is
+    /// the default; answers search reranked only when `rerank` is `true`; `n` is a whole
+    /// number from 1 to [`MAX_RERANK_CANDIDATES`], anything else is [`RERANK_CANDIDATES`].
+    pub fn from_settings(settings_json: &str) -> Ranking {
+        let settings: serde_json::Value =
+            serde_json::from_str(settings_json).unwrap_or(serde_json::Value::Null);
+        let rerank_candidates = settings["retrieval"]["rerank_candidates"]
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| (1..=MAX_RERANK_CANDIDATES).contains(n))
+            .unwrap_or(RERANK_CANDIDATES);
+        Ranking {
+            weights: FusionWeights::from_settings(&settings),
+            answer_mode: if settings["retrieval"]["rerank"].as_bool() == Some(true) {
+                SearchMode::Reranked
+            } else {
+                SearchMode::Hybrid
+            },
+            rerank_candidates,
+        }
+    }
+}
 
 impl SearchMode {
     pub fn uses_vector(self) -> bool {
@@ -321,17 +368,6 @@ impl SearchMode {
         self == SearchMode::Reranked
     }
 
-    /// The mode the answer pipeline searches with: reranked when the tenant's settings say
-    /// `{"retrieval": {"rerank": true}}`, hybrid otherwise.
-    pub fn for_answers(settings_json: &str) -> SearchMode {
-        let settings: serde_json::Value =
-            serde_json::from_str(settings_json).unwrap_or(serde_json::Value::Null);
-        if settings["retrieval"]["rerank"].as_bool() == Some(true) {
-            SearchMode::Reranked
-        } else {
-            SearchMode::Hybrid
-        }
-    }
 }
 
 /// The order of results by their reranker scores, best first, ties in the order given:
@@ -638,15 +674,38 @@ mod tests {
 
     #[test]
     fn fusion_weights_come_from_settings_with_defaults() {
-        assert_eq!(FusionWeights::from_settings("{}"), DEFAULT_FUSION_WEIGHTS);
+        assert_eq!(Ranking::from_settings("{}").weights, DEFAULT_FUSION_WEIGHTS);
         assert_eq!(
-            FusionWeights::from_settings("not json"),
+            Ranking::from_settings("not json").weights,
             DEFAULT_FUSION_WEIGHTS
         );
-        let w = FusionWeights::from_settings(
+        let w = Ranking::from_settings(
             r#"{"retrieval":{"vector_weight":0.2,"keyword_weight":-1}}"#,
-        );
+        )
+        .weights;
         assert_eq!((w.vector, w.keyword), (0.2, DEFAULT_FUSION_WEIGHTS.keyword));
+    }
+
+    #[test]
+    fn rerank_candidates_come_from_settings_within_bounds() {
+        assert_eq!(Ranking::from_settings("{}"), Ranking::default());
+        let r = Ranking::from_settings(
+            r#"{"retrieval":{"rerank_candidates":5,"keyword_weight":0.25}}"#,
+        );
+        assert_eq!(r.rerank_candidates, 5);
+        assert_eq!(r.weights.keyword, 0.25);
+        for n in ["0", "51", "-3", "2.5", "\"7\"", "null"] {
+            let settings = format!(r#"{{"retrieval":{{"rerank_candidates":{n}}}}}"#);
+            assert_eq!(
+                Ranking::from_settings(&settings).rerank_candidates,
+                RERANK_CANDIDATES,
+                "{settings}"
+            );
+        }
+        assert_eq!(
+            Ranking::from_settings(r#"{"retrieval":{"rerank_candidates":50}}"#).rerank_candidates,
+            MAX_RERANK_CANDIDATES
+        );
     }
 
     #[test]
@@ -665,12 +724,12 @@ mod tests {
         let mode: SearchMode = serde_json::from_str(r#""reranked""#).unwrap();
         assert_eq!(mode, SearchMode::Reranked);
         assert_eq!(
-            SearchMode::for_answers(r#"{"retrieval":{"rerank":true}}"#),
+            Ranking::from_settings(r#"{"retrieval":{"rerank":true}}"#).answer_mode,
             SearchMode::Reranked
         );
         for settings in [r#"{}"#, r#"{"retrieval":{"rerank":"yes"}}"#, "not json"] {
             assert_eq!(
-                SearchMode::for_answers(settings),
+                Ranking::from_settings(settings).answer_mode,
                 SearchMode::Hybrid,
                 "{settings}"
             );

@@ -11,7 +11,7 @@
 use core_logic::breaker::Dependency;
 use core_logic::chunking::{ApproxTokenCounter, ChunkingConfig, chunk_markdown};
 use core_logic::kb::{
-    DocumentFields, FusionWeights, RERANK_CANDIDATES, Search, UpsertOutcome, VectorStatus,
+    DocumentFields, Ranking, Search, UpsertOutcome, VectorStatus,
     attachment_collection_name, collection_name, keyword_terms, rerank_order,
 };
 use core_logic::problem::{Problem, ProblemKind};
@@ -35,8 +35,9 @@ pub struct Knowledge<'a> {
     pub tenant_id: &'a str,
     /// With a session, searches include that session's attachments.
     pub session_id: Option<&'a str>,
-    /// How the retrievers' rankings are weighed (the tenant's settings).
-    pub weights: FusionWeights,
+    /// How the retrievers' rankings are weighed and how many results a reranked search
+    /// reranks (the tenant's settings).
+    pub ranking: Ranking,
     pub embedder: Option<&'a Embedder>,
     pub index: Option<&'a dyn VectorIndex>,
     /// Where the embedder's and the index's circuit breakers are kept (`None`: no breakers).
@@ -593,12 +594,12 @@ impl Knowledge<'_> {
             keyword_hits.as_deref(),
             &FusionConfig {
                 limit: if search.mode.reranks() {
-                    search.limit.max(RERANK_CANDIDATES)
+                    search.limit.max(self.ranking.rerank_candidates)
                 } else {
                     search.limit
                 },
-                vector_weight: self.weights.vector,
-                keyword_weight: self.weights.keyword,
+                vector_weight: self.ranking.weights.vector,
+                keyword_weight: self.ranking.weights.keyword,
                 ..FusionConfig::default()
             },
         );
@@ -646,7 +647,7 @@ impl Knowledge<'_> {
         })
     }
 
-    /// Reorders `results` (at most [`RERANK_CANDIDATES`]) by the sidecar's reranker and
+    /// Reorders the first `ranking.rerank_candidates` of `results` by the sidecar's reranker and
     /// numbers their ranks anew; `false`, with the order left as it was, when the reranker
     /// cannot answer (not configured, no rerank model, down, slow).
     fn rerank(
@@ -664,7 +665,7 @@ impl Knowledge<'_> {
         let started = std::time::Instant::now();
         let texts: Vec<String> = results
             .iter()
-            .take(RERANK_CANDIDATES)
+            .take(self.ranking.rerank_candidates)
             .map(|hit| format!("{}\n{}", hit.title, hit.text))
             .collect();
         let documents: Vec<&str> = texts.iter().map(String::as_str).collect();

@@ -15,7 +15,7 @@ use core_logic::conversation::{
     Author, Phrase, RECENT_TURNS, VisitorMessage, message_id_for_key, partly_covered_answer, phrase,
 };
 use core_logic::escalation::{Decision, EscalationPolicy, Reason, TurnSignals, decide};
-use core_logic::kb::{Search, SearchMode};
+use core_logic::kb::Search;
 use core_logic::problem::ProblemKind;
 use core_logic::session::SessionStatus;
 use serde_json::{Value as Json, json};
@@ -243,7 +243,7 @@ impl Turn<'_> {
             let outcome = self.knowledge.search(&Search {
                 query: query.clone(),
                 limit: PASSAGES,
-                mode: SearchMode::for_answers(&self.tenant.settings),
+                mode: self.knowledge.ranking.answer_mode,
             })?;
             stages.extend(outcome.timings.iter().copied());
             if found

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use core_logic::answer::{self, Answer, Passage};
 use core_logic::conversation::Author;
-use core_logic::kb::{Search, SearchMode};
+use core_logic::kb::Search;
 use core_logic::llm::{
     ChatMessage, ChatRequest, DEFAULT_MAX_ROUNDS, Step, ToolLoop, ToolRequest, build_messages,
     citations_from, mark_sources, recall_memory, search_result,
@@ -157,7 +157,7 @@ fn search(knowledge: &Knowledge<'_>, query: &str, passages: &mut Vec<Passage>) -
     let found = match knowledge.search(&Search {
         query: query.to_string(),
         limit: SEARCH_PASSAGES,
-        mode: SearchMode::Hybrid,
+        mode: knowledge.ranking.answer_mode,
     }) {
         Ok(found) => found,
         Err(_) => return "The search failed; answer from the sources you have.".into(),
