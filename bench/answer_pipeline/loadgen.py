@@ -6,7 +6,7 @@ server is not given a break), and prints p50/p95/p99 latency, the achieved rate 
 the median of each pipeline stage from the `Server-Timing` header, and how many replies
 said `degraded` (retrieval ran without the vector index: the embedder or Chroma too slow).
 `ceiling CONCURRENCY SECONDS CHATS` sends as fast as CONCURRENCY closed-loop workers can and
-prints messages/s. Sessions are created first through the public API with the widget key.
+prints messages/s and the stage medians. Sessions are created first through the public API with the widget key.
 """
 import http.client, json, os, random, statistics, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor
@@ -128,6 +128,7 @@ def ceiling(concurrency, seconds, n_chats):
     print(f"ceiling with {concurrency} concurrent chats: {len(results) / elapsed:.1f} messages/s, "
           f"p50 {pct(lat, .5):.1f} ms, p99 {pct(lat, .99):.1f} ms, errors {errors}, "
           f"degraded {degraded}")
+    print(f"  stage medians ms  {stages(r[2] for r in results)}")
 
 
 if __name__ == "__main__":

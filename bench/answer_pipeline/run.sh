@@ -7,7 +7,9 @@
 # assertions. BACKEND=postgres for PostgreSQL+Redis. RERANK=1 starts the sidecar with the
 # rerank model and sets the tenant's `retrieval.rerank`: every answer's search is reranked
 # (the `rerank` stage in the medians); RERANK_CANDIDATES=N sets `retrieval.rerank_candidates`
-# (default 10).
+# (default 10). CONTEXT=follow_ups|best sets `retrieval.conversation_context` (default
+# "always": the previous question's words in every later query, so longer texts to embed).
+# CONCURRENCY="1 4" sets the closed-loop runs (default "4 16"); 1 shows each stage unqueued.
 # Needs `make components host models chroma`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -49,9 +51,14 @@ TENANT="bench-$$"
 # Limits far above the load: this measures the pipeline, not the limiter.
 SETTINGS='{"rate_limits":{"per_client":100000000,"per_visitor":100000000,"window_secs":60}'
 RERANK_ARGS=()
+RETRIEVAL=()
 if [ "${RERANK:-0}" = 1 ]; then
-  SETTINGS="$SETTINGS"',"retrieval":{"rerank":true,"rerank_candidates":'"${RERANK_CANDIDATES:-10}"'}'
+  RETRIEVAL+=('"rerank":true' '"rerank_candidates":'"${RERANK_CANDIDATES:-10}")
   RERANK_ARGS=(--rerank-model-dir .models/reranker)
+fi
+[ -n "${CONTEXT:-}" ] && RETRIEVAL+=('"conversation_context":"'"$CONTEXT"'"')
+if [ ${#RETRIEVAL[@]} -gt 0 ]; then
+  SETTINGS="$SETTINGS,\"retrieval\":{$(IFS=,; echo "${RETRIEVAL[*]}")}"
 fi
 SETTINGS="$SETTINGS}"
 "$T/release/kb-loader" migrate --db-url "$DB_URL" >/dev/null
@@ -72,12 +79,12 @@ wait_up "http://127.0.0.1:$APP_PORT/health"
 export SPIN_VARIABLE_JWT_SECRET
 "$T/release/kb-loader" load "$KB" --url "http://127.0.0.1:$APP_PORT" --tenant "$TENANT" >/dev/null 2>&1
 
-echo "backend: $BACKEND   cores: $(nproc)   extractive responder, sample knowledge base, rerank: ${RERANK:-0}$([ "${RERANK:-0}" = 1 ] && echo " (${RERANK_CANDIDATES:-10} candidates)")"
+echo "backend: $BACKEND   cores: $(nproc)   extractive responder, sample knowledge base, rerank: ${RERANK:-0}$([ "${RERANK:-0}" = 1 ] && echo " (${RERANK_CANDIDATES:-10} candidates)"), conversation context: ${CONTEXT:-always}"
 export APP_URL=http://127.0.0.1:$APP_PORT WIDGET_KEY="wk-$TENANT" QUESTIONS="$KB/questions.jsonl"
 python3 bench/answer_pipeline/loadgen.py open 5 5 10 >/dev/null   # warm-up
 python3 bench/answer_pipeline/loadgen.py open "$RATE" "$SECONDS_OPEN" 100
 if [ "${CEILING:-1}" = 1 ]; then
-  for c in 4 16; do python3 bench/answer_pipeline/loadgen.py ceiling "$c" 15 100; done
+  for c in ${CONCURRENCY:-4 16}; do python3 bench/answer_pipeline/loadgen.py ceiling "$c" 15 100; done
 fi
 
 # Answer quality on the same app: every sample question and escalation case through the
