@@ -367,7 +367,6 @@ impl SearchMode {
     pub fn reranks(self) -> bool {
         self == SearchMode::Reranked
     }
-
 }
 
 /// The order of results by their reranker scores, best first, ties in the order given:
@@ -679,10 +678,9 @@ mod tests {
             Ranking::from_settings("not json").weights,
             DEFAULT_FUSION_WEIGHTS
         );
-        let w = Ranking::from_settings(
-            r#"{"retrieval":{"vector_weight":0.2,"keyword_weight":-1}}"#,
-        )
-        .weights;
+        let w =
+            Ranking::from_settings(r#"{"retrieval":{"vector_weight":0.2,"keyword_weight":-1}}"#)
+                .weights;
         assert_eq!((w.vector, w.keyword), (0.2, DEFAULT_FUSION_WEIGHTS.keyword));
     }
 

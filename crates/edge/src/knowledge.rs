@@ -11,8 +11,8 @@
 use core_logic::breaker::Dependency;
 use core_logic::chunking::{ApproxTokenCounter, ChunkingConfig, chunk_markdown};
 use core_logic::kb::{
-    DocumentFields, Ranking, Search, UpsertOutcome, VectorStatus,
-    attachment_collection_name, collection_name, keyword_terms, rerank_order,
+    DocumentFields, Ranking, Search, UpsertOutcome, VectorStatus, attachment_collection_name,
+    collection_name, keyword_terms, rerank_order,
 };
 use core_logic::problem::{Problem, ProblemKind};
 use core_logic::retrieval::{FusionConfig, Hit, Retriever, fuse};
