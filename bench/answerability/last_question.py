@@ -10,12 +10,15 @@ against the last question alone, and prints, per signal, the AUC (ANSWERABLE wit
 article vs UNANSWERABLE) and the best a threshold does: the share of ANSWERABLE tasks
 answered with a gold article first while at most 15% of UNANSWERABLE ones are answered.
 
-Input: the `--json` of a `make eval` run with `--answer-modes replay` and `--modes
-hybrid,reranked` (it holds the pipeline's query per task and the tenants). Against the same
-running app:
+Input: the `--json` of `make eval` runs with `--answer-modes replay` and `--modes
+hybrid,reranked` (they hold the pipeline's query per task and the tenants), against the same
+running app; `--out` keeps the per-task signals, `--rows` reads them back instead of asking
+the app again. With both halves, each threshold is also chosen on the tuning half and applied
+to the test half:
 
-  python3 bench/answerability/last_question.py /tmp/eval.json --url http://127.0.0.1:3300 \
-      --state-dir /tmp/evalstate --embedder http://127.0.0.1:8388
+  python3 bench/answerability/last_question.py /tmp/test.json --url http://127.0.0.1:3300 \
+      --state-dir /tmp/evalstate --embedder http://127.0.0.1:8388 --out /tmp/test-rows.json
+  python3 bench/answerability/last_question.py --rows /tmp/test-rows.json --rows /tmp/tune-rows.json
 """
 
 import argparse
@@ -77,7 +80,9 @@ def best_at_budget(rows: list[dict], signal: str) -> tuple[float, float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("eval_json", type=pathlib.Path)
+    ap.add_argument("eval_json", type=pathlib.Path, nargs="*")
+    ap.add_argument("--rows", type=pathlib.Path, action="append", default=[],
+                    help="per-task signals written by an earlier --out")
     ap.add_argument("--url", default="http://127.0.0.1:3000")
     ap.add_argument("--state-dir", default=".spin")
     ap.add_argument("--embedder", default="http://127.0.0.1:8088")
@@ -88,8 +93,17 @@ def main() -> None:
     ap.add_argument("--out", type=pathlib.Path, help="write the per-task signals here")
     args = ap.parse_args()
 
-    run = json.loads(args.eval_json.read_text())
-    tenants = run["meta"]["tenants"]
+    rows = [r for path in args.rows for r in json.loads(path.read_text())]
+    for path in args.eval_json:
+        rows += study(json.loads(path.read_text()), args)
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1))
+    report(rows)
+
+
+def study(run: dict, args: argparse.Namespace) -> list[dict]:
+    """The signals of every ANSWERABLE (with gold) and UNANSWERABLE task of one eval run."""
+    tenants = run["run"]["tenants"]
     tokens = {kb: admin_token(args.kb_loader, args.state_dir, t["tenant_id"]) for kb, t in tenants.items()}
     tasks = [
         t for t in run["tasks"]
@@ -124,11 +138,15 @@ def main() -> None:
     for r in rows:
         r["min_query_last"] = min(r["rerank_query"], r["rerank_last"])
         r["mean_query_last"] = (r["rerank_query"] + r["rerank_last"]) / 2
-    if args.out:
-        args.out.write_text(json.dumps(rows, indent=1))
+    return rows
 
-    signals = ["confidence", "rerank_query", "rerank_last", "rerank_last_top", "min_query_last",
-               "mean_query_last"]
+
+SIGNALS = ["confidence", "rerank_query", "rerank_last", "rerank_last_top", "min_query_last",
+           "mean_query_last"]
+
+
+def report(rows: list[dict]) -> None:
+    signals = SIGNALS
     for half in sorted({r["half"] for r in rows}):
         part = [r for r in rows if r["half"] == half]
         pos = [r for r in part if r["label"] == "ANSWERABLE"]
@@ -140,6 +158,18 @@ def main() -> None:
             g, u, t = best_at_budget(part, s)
             print(f"  {s:<18} {auc([r[s] for r in pos], [r[s] for r in neg]):6.3f}  "
                   f"{g:.3f} (UNANSWERABLE {u:.3f}, threshold {t:.3f})")
+
+    tune = [r for r in rows if r["half"] == "tune"]
+    test = [r for r in rows if r["half"] == "test"]
+    if tune and test:
+        print("threshold chosen on the tuning half, applied to the test half:")
+        for s in signals:
+            _, _, t = best_at_budget(tune, s)
+            ans = [r for r in test if r["label"] == "ANSWERABLE"]
+            una = [r for r in test if r["label"] == "UNANSWERABLE"]
+            g = sum(r[s] >= t and r["gold_first"] for r in ans) / len(ans)
+            u = sum(r[s] >= t for r in una) / len(una)
+            print(f"  {s:<18} threshold {t:7.3f}: gold-first answered {g:.3f}, UNANSWERABLE answered {u:.3f}")
 
 
 if __name__ == "__main__":
