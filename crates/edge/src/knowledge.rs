@@ -35,8 +35,8 @@ pub struct Knowledge<'a> {
     pub tenant_id: &'a str,
     /// With a session, searches include that session's attachments.
     pub session_id: Option<&'a str>,
-    /// How the retrievers' rankings are weighed and how many results a reranked search
-    /// reranks (the tenant's settings).
+    /// How the retrievers' rankings are weighed, the mode answers search with, and how many
+    /// results a reranked search reranks (the tenant's settings).
     pub ranking: Ranking,
     pub embedder: Option<&'a Embedder>,
     pub index: Option<&'a dyn VectorIndex>,
