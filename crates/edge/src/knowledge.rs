@@ -647,6 +647,34 @@ impl Knowledge<'_> {
         })
     }
 
+    /// The reranker's best score for `question` against the first `passages` of `hits`,
+    /// each read as a reranked search reads it (title, then text); `None` when there are
+    /// none or the reranker cannot answer (not configured, no rerank model, down, slow).
+    pub fn best_rerank_score(
+        &self,
+        question: &str,
+        hits: &[SearchHit],
+        passages: usize,
+        timings: &mut Vec<(&'static str, std::time::Duration)>,
+    ) -> Option<f64> {
+        let embedder = self.embedder?;
+        let texts: Vec<String> = hits.iter().take(passages).map(rerank_text).collect();
+        if texts.is_empty() {
+            return None;
+        }
+        let documents: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let started = std::time::Instant::now();
+        let scores = embedder.rerank(question, &documents);
+        timings.push(("rerank_question", started.elapsed()));
+        match scores {
+            Ok(scores) => scores.into_iter().reduce(f64::max),
+            Err(e) => {
+                crate::log::warn("search", &format!("reranker unavailable: {e}"));
+                None
+            }
+        }
+    }
+
     /// Reorders the first `ranking.rerank_candidates` of `results` by the sidecar's reranker and
     /// numbers their ranks anew; `false`, with the order left as it was, when the reranker
     /// cannot answer (not configured, no rerank model, down, slow).
@@ -666,7 +694,7 @@ impl Knowledge<'_> {
         let texts: Vec<String> = results
             .iter()
             .take(self.ranking.rerank_candidates)
-            .map(|hit| format!("{}\n{}", hit.title, hit.text))
+            .map(rerank_text)
             .collect();
         let documents: Vec<&str> = texts.iter().map(String::as_str).collect();
         let scores = embedder.rerank(query, &documents);
@@ -678,11 +706,15 @@ impl Knowledge<'_> {
                 return false;
             }
         };
-        let candidates: Vec<SearchHit> = results.drain(..documents.len()).collect();
+        let mut candidates: Vec<Option<SearchHit>> =
+            results.drain(..documents.len()).map(Some).collect();
         let rest = std::mem::take(results);
-        for (rank, i) in rerank_order(&scores).into_iter().enumerate() {
-            let mut hit = candidates[i].clone();
-            hit.rank = rank + 1;
+        for i in rerank_order(&scores) {
+            // `rerank_order` is a permutation: each candidate is taken once.
+            let Some(mut hit) = candidates[i].take() else {
+                continue;
+            };
+            hit.rank = results.len() + 1;
             hit.rerank_score = Some(scores[i]);
             results.push(hit);
         }
@@ -692,4 +724,9 @@ impl Knowledge<'_> {
         }
         true
     }
+}
+
+/// What the reranker reads of a hit: its title, then its text.
+fn rerank_text(hit: &SearchHit) -> String {
+    format!("{}\n{}", hit.title, hit.text)
 }

@@ -277,8 +277,26 @@ impl Turn<'_> {
         let settled = matches!(early, Decision::Escalate { reason, .. } if reason.hands_off());
         // Retrieval that is not sure of its sources gets no extractive answer: sentences
         // that merely share words with an off-topic passage are not an answer.
-        let confident = found.degraded
-            || found.confidence >= answer::min_answer_confidence(&self.tenant.settings);
+        // A reranked search is judged by the reranker reading the last question alone
+        // against the passages found (the query may carry an earlier question's words);
+        // without a reranker's word, by the fused confidence.
+        let question_rerank_score = if !found.reranked || found.degraded {
+            None
+        } else if follow_up_query.is_none() {
+            found
+                .results
+                .iter()
+                .filter_map(|hit| hit.rerank_score)
+                .reduce(f64::max)
+        } else {
+            self.knowledge
+                .best_rerank_score(&visitor.text, &found.results, PASSAGES, &mut stages)
+        };
+        let confident = answer::AnswerGate::from_settings(&self.tenant.settings).passes(
+            found.degraded,
+            found.confidence,
+            question_rerank_score,
+        );
         let extractive = |passages: &[Passage]| {
             if !confident {
                 return None;

@@ -51,6 +51,27 @@ impl Limits {
         }
         Ok(())
     }
+
+    /// Refuses a text (named `name` in the message, in the field `param`) longer than
+    /// `max_input_chars` characters.
+    pub(crate) fn check_chars(
+        &self,
+        param: &'static str,
+        name: &str,
+        text: &str,
+    ) -> Result<(), ApiError> {
+        let chars = text.chars().count();
+        if chars > self.max_input_chars {
+            return Err(ApiError::invalid(
+                param,
+                format!(
+                    "'{name}' has {chars} characters; at most {} are allowed",
+                    self.max_input_chars
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Everything a request handler needs.
@@ -218,16 +239,7 @@ pub fn parse_embeddings_request(
                 format!("'input[{i}]' must not be empty"),
             ));
         }
-        let chars = text.chars().count();
-        if chars > limits.max_input_chars {
-            return Err(ApiError::invalid(
-                "input",
-                format!(
-                    "'input[{i}]' has {chars} characters; at most {} are allowed",
-                    limits.max_input_chars
-                ),
-            ));
-        }
+        limits.check_chars("input", &format!("input[{i}]"), text)?;
     }
     model_named(obj.get("model"), model)?;
     let dimensions = match obj.get("dimensions") {

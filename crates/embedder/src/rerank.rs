@@ -93,6 +93,8 @@ pub fn parse_rerank_request(
     limits: &Limits,
 ) -> Result<RerankRequest, ApiError> {
     let obj = json_object(body)?;
+    // Unlike an embedding input, a text of only whitespace is refused too: there is
+    // nothing in it to score.
     let text_within_limit = |param: &'static str, name: String, text: &str| {
         if text.trim().is_empty() {
             return Err(ApiError::invalid(
@@ -100,17 +102,7 @@ pub fn parse_rerank_request(
                 format!("'{name}' must not be empty"),
             ));
         }
-        let chars = text.chars().count();
-        if chars > limits.max_input_chars {
-            return Err(ApiError::invalid(
-                param,
-                format!(
-                    "'{name}' has {chars} characters; at most {} are allowed",
-                    limits.max_input_chars
-                ),
-            ));
-        }
-        Ok(())
+        limits.check_chars(param, &name, text)
     };
     let query = match obj.get("query") {
         Some(Value::String(q)) => q.clone(),
