@@ -30,36 +30,49 @@ working days. Express delivery arrives the next working day when you order befor
 struct Chat {
     app: PlatformApp,
     tenant: TenantSeed,
+    /// Further tenants with the same articles ([`Chat::start_with`]).
+    others: Vec<TenantSeed>,
     _chroma: Chroma,
     _embedder: Embedder,
 }
 
 impl Chat {
     fn start(backend: Backend) -> Chat {
-        let tenant = TenantSeed::unique("chat", ROOMY);
+        Chat::start_with(backend, &[ROOMY], Embedder::start(), &[])
+    }
+
+    /// The app (with `env`) with one tenant per entry of `settings`, each with the refunds
+    /// and shipping articles; the first is `tenant`, the rest `others`.
+    fn start_with(
+        backend: Backend,
+        settings: &[&str],
+        embedder: Embedder,
+        env: &[(&str, &str)],
+    ) -> Chat {
+        let mut tenants: Vec<TenantSeed> = settings
+            .iter()
+            .map(|s| TenantSeed::unique("chat", s))
+            .collect();
         let chroma = Chroma::start();
-        let embedder = Embedder::start();
-        let app = PlatformApp::start_with_retrieval(
-            backend,
-            std::slice::from_ref(&tenant),
-            &chroma,
-            &embedder,
-            &[],
-        );
-        let admin = staff_token(&tenant.id, Role::Admin, "ops");
-        for (id, text) in [("billing/refunds.md", REFUNDS), ("shipping.md", SHIPPING)] {
-            let reply = send(post_json(
-                &app,
-                "/api/kb/documents",
-                Some(&admin),
-                &json!({ "external_id": id, "content": text,
-                         "source_url": format!("https://help.example/{id}") }),
-            ));
-            assert_eq!(reply.status, 201, "{}", reply.text);
+        let app = PlatformApp::start_with_retrieval(backend, &tenants, &chroma, &embedder, env);
+        for tenant in &tenants {
+            let admin = staff_token(&tenant.id, Role::Admin, "ops");
+            for (id, text) in [("billing/refunds.md", REFUNDS), ("shipping.md", SHIPPING)] {
+                let reply = send(post_json(
+                    &app,
+                    "/api/kb/documents",
+                    Some(&admin),
+                    &json!({ "external_id": id, "content": text,
+                             "source_url": format!("https://help.example/{id}") }),
+                ));
+                assert_eq!(reply.status, 201, "{}", reply.text);
+            }
         }
+        let tenant = tenants.remove(0);
         Chat {
             app,
             tenant,
+            others: tenants,
             _chroma: chroma,
             _embedder: embedder,
         }
@@ -67,8 +80,12 @@ impl Chat {
 
     /// A new session: (id, visitor token).
     fn session(&self) -> (String, String) {
-        self.app
-            .open_session_id(&self.tenant, json!({ "locale": "en" }))
+        self.session_of(&self.tenant)
+    }
+
+    /// A new session of `tenant`: (id, visitor token).
+    fn session_of(&self, tenant: &TenantSeed) -> (String, String) {
+        self.app.open_session_id(tenant, json!({ "locale": "en" }))
     }
 
     fn say(&self, session: &str, token: &str, text: &str) -> Reply {
@@ -719,6 +736,77 @@ fn a_partly_covered_question_gets_the_covered_part_and_what_is_missing(backend: 
     assert!(text.contains("4.90 euros"), "{text}");
 }
 
+fn a_reranking_tenant_answers_only_what_the_last_question_asks(backend: Backend) {
+    // Three tenants: the first reranks with the default threshold, the second reranks with
+    // no threshold, the third does not rerank (the fused confidence decides).
+    let chat = Chat::start_with(
+        backend,
+        &[
+            r#"{"rate_limits":{"per_visitor":100000,"per_client":100000},"retrieval":{"rerank":true}}"#,
+            r#"{"rate_limits":{"per_visitor":100000,"per_client":100000},"retrieval":{"rerank":true},
+                "answer":{"min_rerank_score":0}}"#,
+            ROOMY,
+        ],
+        Embedder::start_with_reranker(),
+        // About 90 ms a passage on two cores: room for a busy machine, so the reranker's
+        // word, not its absence, decides.
+        &[("SPIN_VARIABLE_EMBEDDER_TIMEOUT_MS", "10000")],
+    );
+    let mut turns = Vec::new();
+    for (i, tenant) in [&chat.tenant, &chat.others[0], &chat.others[1]]
+        .into_iter()
+        .enumerate()
+    {
+        let (session, token) = chat.session_of(tenant);
+        let first = chat
+            .say(&session, &token, "How much does standard delivery cost?")
+            .json();
+        assert_eq!(first["action"], Value::Null, "{first}");
+        assert!(
+            first["reply"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("4.90 euros"),
+            "{first}"
+        );
+        assert_eq!(
+            first["reply"]["citations"][0]["title"], "Shipping",
+            "{first}"
+        );
+        // The follow-up is searched with the first question's words, which find the shipping
+        // article again; a reranking tenant's reranker reads the last question alone
+        // against it.
+        let second = chat.say(
+            &session,
+            &token,
+            "Does express delivery come with a tracking number?",
+        );
+        assert_eq!(second.status, 201, "{}", second.text);
+        let timing = second
+            .header("server-timing")
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(timing.contains("rerank_question"), i < 2, "{timing}");
+        turns.push(second.json());
+    }
+    // The default threshold: the shipping article does not say, so no answer, a person.
+    let strict = &turns[0];
+    assert_eq!(
+        strict["action"],
+        json!({ "type": "offer_handoff", "reason": "not_in_knowledge_base" }),
+        "{strict}"
+    );
+    assert_eq!(strict["reply"]["citations"], json!([]), "{strict}");
+    // Without a threshold, or judged by the fused confidence, sentences about express
+    // delivery are quoted for it.
+    for answered in &turns[1..] {
+        assert_eq!(
+            answered["reply"]["citations"][0]["title"], "Shipping",
+            "{answered}"
+        );
+    }
+}
+
 fn greetings_and_thanks_get_a_courteous_reply_not_an_offer(backend: Backend) {
     let chat = Chat::start(backend);
     let (session, token) = chat.session();
@@ -759,6 +847,7 @@ fn greetings_and_thanks_get_a_courteous_reply_not_an_offer(backend: Backend) {
 }
 
 e2e::on_both_backends!(
+    a_reranking_tenant_answers_only_what_the_last_question_asks,
     a_partly_covered_question_gets_the_covered_part_and_what_is_missing,
     greetings_and_thanks_get_a_courteous_reply_not_an_offer,
     a_vague_question_about_one_of_several_things_gets_a_clarifying_question,
