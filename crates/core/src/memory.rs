@@ -758,6 +758,23 @@ pub fn retrieval_queries(
     }
 }
 
+/// Whether `message` does not stand alone: it starts with a continuation ("and …", "what
+/// about …", "und …"), has at most two content words, or points back ("it", "that", "das",
+/// "ça") with at most three ([`retrieval_query`] gives such a message its context).
+pub fn reads_as_follow_up(message: &str) -> bool {
+    let own = content_words(message);
+    let folded = fold(message);
+    let words: Vec<&str> = folded
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let continues = CONTINUATIONS
+        .iter()
+        .any(|c| words.len() >= c.len() && words[..c.len()] == **c);
+    let points_back = words.iter().any(|w| BACK_REFERENCES.contains(w));
+    continues || own.len() <= 2 || (points_back && own.len() <= 3)
+}
+
 /// [`retrieval_query`], with the previous visitor message's words put in front of every
 /// message after the first under [`ConversationContext::Always`] and
 /// [`ConversationContext::Best`].
@@ -767,23 +784,10 @@ pub fn retrieval_query_with(
     context: ConversationContext,
 ) -> String {
     let current = current.trim();
-    let own = content_words(current);
-    let folded = fold(current);
-    let words: Vec<&str> = folded
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let continues = CONTINUATIONS
-        .iter()
-        .any(|c| words.len() >= c.len() && words[..c.len()] == **c);
-    let points_back = words.iter().any(|w| BACK_REFERENCES.contains(w));
-    let follow_up = continues
-        || own.len() <= 2
-        || (points_back && own.len() <= 3)
-        || context != ConversationContext::FollowUps;
-    if !follow_up {
+    if context == ConversationContext::FollowUps && !reads_as_follow_up(current) {
         return current.to_string();
     }
+    let own = content_words(current);
     let own_stems: Vec<String> = own.iter().map(|w| stem(w)).collect();
     let mut context: Vec<String> = Vec::new();
     for turn in recent_visitor_turns.iter().rev().take(2) {
@@ -810,6 +814,26 @@ pub fn retrieval_query_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_reads_as_a_follow_up_when_it_does_not_stand_alone() {
+        for follow_up in [
+            "How does it work?",
+            "When did it take place?",
+            "Pagination options",
+            "And express?",
+            "What about the second one?",
+        ] {
+            assert!(reads_as_follow_up(follow_up), "{follow_up}");
+        }
+        for alone in [
+            "Which lights should blink during setup?",
+            "Does express delivery come with a tracking number?",
+            "Could you tell me the difference between index funds and mutual funds?",
+        ] {
+            assert!(!reads_as_follow_up(alone), "{alone}");
+        }
+    }
 
     #[test]
     fn with_conversation_context_always_every_later_question_carries_the_previous_one() {

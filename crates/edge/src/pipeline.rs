@@ -277,12 +277,15 @@ impl Turn<'_> {
         let settled = matches!(early, Decision::Escalate { reason, .. } if reason.hands_off());
         // Retrieval that is not sure of its sources gets no extractive answer: sentences
         // that merely share words with an off-topic passage are not an answer.
-        // A reranked search is judged by the reranker reading the last question alone
-        // against the passages found (the query may carry an earlier question's words);
-        // without a reranker's word, by the fused confidence.
+        // A reranked search is judged by the reranker reading the visitor's question as they
+        // meant it against the passages found: alone, when it stands alone (the query may
+        // carry an earlier question's words, which find passages that answer that one);
+        // with its context, when it does not ("How does it work?"); without a reranker's
+        // word, by the fused confidence.
         let question_rerank_score = if !found.reranked || found.degraded {
             None
-        } else if follow_up_query.is_none() {
+        } else if follow_up_query.is_none() || core_logic::memory::reads_as_follow_up(&visitor.text)
+        {
             found
                 .results
                 .iter()
