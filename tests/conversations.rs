@@ -737,15 +737,16 @@ fn a_partly_covered_question_gets_the_covered_part_and_what_is_missing(backend: 
 }
 
 fn a_reranking_tenant_answers_only_what_the_last_question_asks(backend: Backend) {
-    // Three tenants: the first reranks with the default threshold, the second reranks with
-    // no threshold, the third does not rerank (the fused confidence decides).
+    // Three tenants rerank: the first lets the reranker decide with a threshold, the second
+    // with a threshold of nothing, the third leaves the fused confidence to decide.
+    let rerank =
+        r#""rate_limits":{"per_visitor":100000,"per_client":100000},"retrieval":{"rerank":true}"#;
     let chat = Chat::start_with(
         backend,
         &[
-            r#"{"rate_limits":{"per_visitor":100000,"per_client":100000},"retrieval":{"rerank":true}}"#,
-            r#"{"rate_limits":{"per_visitor":100000,"per_client":100000},"retrieval":{"rerank":true},
-                "answer":{"min_rerank_score":0}}"#,
-            ROOMY,
+            &format!(r#"{{{rerank},"answer":{{"min_rerank_score":0.16}}}}"#),
+            &format!(r#"{{{rerank},"answer":{{"min_rerank_score":0}}}}"#),
+            &format!("{{{rerank}}}"),
         ],
         Embedder::start_with_reranker(),
         // About 90 ms a passage on two cores: room for a busy machine, so the reranker's
@@ -774,7 +775,7 @@ fn a_reranking_tenant_answers_only_what_the_last_question_asks(backend: Backend)
             "{first}"
         );
         // The follow-up is searched with the first question's words, which find the shipping
-        // article again; a reranking tenant's reranker reads the last question alone
+        // article again; with a threshold, the reranker reads the last question alone
         // against it.
         let second = chat.say(
             &session,
@@ -789,7 +790,7 @@ fn a_reranking_tenant_answers_only_what_the_last_question_asks(backend: Backend)
         assert_eq!(timing.contains("rerank_question"), i < 2, "{timing}");
         turns.push(second.json());
     }
-    // The default threshold: the shipping article does not say, so no answer, a person.
+    // The shipping article does not say, so no answer, a person.
     let strict = &turns[0];
     assert_eq!(
         strict["action"],
@@ -797,8 +798,8 @@ fn a_reranking_tenant_answers_only_what_the_last_question_asks(backend: Backend)
         "{strict}"
     );
     assert_eq!(strict["reply"]["citations"], json!([]), "{strict}");
-    // Without a threshold, or judged by the fused confidence, sentences about express
-    // delivery are quoted for it.
+    // With a threshold of nothing, or judged by the fused confidence, sentences about
+    // express delivery are quoted for it.
     for answered in &turns[1..] {
         assert_eq!(
             answered["reply"]["citations"][0]["title"], "Shipping",

@@ -80,38 +80,39 @@ impl Default for ExtractiveConfig {
 /// (AUC 0.78 vs 0.78; `bench/answerability`). Applies only when retrieval was not degraded.
 pub const DEFAULT_MIN_ANSWER_CONFIDENCE: f64 = 0.72;
 
-/// The reranker's score (0..=1) for the visitor's last question alone against the best of
-/// the passages found, below which the extractive responder does not answer, when the
-/// search was reranked (`retrieval.rerank`), unless the tenant sets
-/// `answer.min_rerank_score`.
-///
-/// In a conversation the query carries the previous question's words, so the passages found
-/// often answer that earlier question and score high for the joined query even when the
-/// last question has no answer; read alone against the same passages, the last question
-/// separates answerable from unanswerable turns better than the fused confidence does
-/// (`bench/answerability/last_question.py`). Chosen on the tuning half of mtrag-un (replay):
-/// the lowest score that answers at most 15% of unanswerable questions (logit -1.665). On
-/// the test half, as a gate alone, it answers 14% of unanswerable questions and has a right
-/// article first for 78% of answerable ones, where the fused confidence has 16% and 66%.
-pub const DEFAULT_MIN_RERANK_SCORE: f64 = 0.16;
-
 /// Whether retrieval is sure enough of its sources for the extractive responder to answer
 /// from them: sentences that merely share words with an off-topic passage are not an
 /// answer. From the tenant's `answer` settings.
+///
+/// A tenant that reranks (`retrieval.rerank`) may have the reranker decide instead:
+/// `answer.min_rerank_score` is the reranker's best score (0..=1) for the visitor's question
+/// against the passages found that an answer needs. The question is read alone when it
+/// stands alone: in a conversation the query carries the previous question's words, so the
+/// passages found often answer that earlier question and score high for the joined query
+/// even when the last question has no answer. A question that does not stand alone ("How
+/// does it work?") is read with its context. There is no default: measured on mtrag-un it is
+/// a trade, not a gain. As a gate alone (`bench/answerability/last_question.py`) 0.16, the
+/// lowest score that answers at most 15% of the tuning half's unanswerable questions, gave
+/// on the test half 14% unanswerable answered and a right article first for 78% of
+/// answerable ones (the fused confidence: 16%, 66%). In the whole pipeline (replay,
+/// reranking on) it answers fewer unanswerable questions and fewer answerable ones: test half
+/// 20% -> 16% and 69% -> 67% answered citing a right article, tuning half 15% -> 11% and
+/// 77% -> 71% (README, "Answer quality").
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AnswerGate {
     /// `answer.min_confidence` (0..=1): the fused confidence needed.
     pub min_confidence: f64,
-    /// `answer.min_rerank_score` (0..=1): the reranker's score for the last question needed,
-    /// in its place, when the search was reranked.
-    pub min_rerank_score: f64,
+    /// `answer.min_rerank_score` (0..=1): the reranker's score for the question needed, in
+    /// its place, when the search was reranked; `None` (the default) leaves the fused
+    /// confidence to decide.
+    pub min_rerank_score: Option<f64>,
 }
 
 impl Default for AnswerGate {
     fn default() -> Self {
         Self {
             min_confidence: DEFAULT_MIN_ANSWER_CONFIDENCE,
-            min_rerank_score: DEFAULT_MIN_RERANK_SCORE,
+            min_rerank_score: None,
         }
     }
 }
@@ -122,21 +123,20 @@ impl AnswerGate {
     pub fn from_settings(settings_json: &str) -> AnswerGate {
         let settings: serde_json::Value =
             serde_json::from_str(settings_json).unwrap_or(serde_json::Value::Null);
-        let share = |name: &str, default: f64| {
+        let share = |name: &str| {
             settings["answer"][name]
                 .as_f64()
                 .filter(|c| (0.0..=1.0).contains(c))
-                .unwrap_or(default)
         };
         AnswerGate {
-            min_confidence: share("min_confidence", DEFAULT_MIN_ANSWER_CONFIDENCE),
-            min_rerank_score: share("min_rerank_score", DEFAULT_MIN_RERANK_SCORE),
+            min_confidence: share("min_confidence").unwrap_or(DEFAULT_MIN_ANSWER_CONFIDENCE),
+            min_rerank_score: share("min_rerank_score"),
         }
     }
 
     /// Whether to answer: always when retrieval was degraded (its confidence means little
-    /// then); on the reranker's score for the last question when there is one, else on the
-    /// fused confidence.
+    /// then); on the reranker's score for the question when the tenant set a threshold for
+    /// it and there is one, else on the fused confidence.
     pub fn passes(
         &self,
         degraded: bool,
@@ -146,9 +146,9 @@ impl AnswerGate {
         if degraded {
             return true;
         }
-        match question_rerank_score {
-            Some(score) => score >= self.min_rerank_score,
-            None => confidence >= self.min_confidence,
+        match (question_rerank_score, self.min_rerank_score) {
+            (Some(score), Some(min)) => score >= min,
+            _ => confidence >= self.min_confidence,
         }
     }
 }
@@ -1561,13 +1561,14 @@ mod tests {
     #[test]
     fn the_answer_gate_thresholds_come_from_settings_or_the_defaults() {
         assert_eq!(AnswerGate::from_settings("{}"), AnswerGate::default());
+        assert_eq!(AnswerGate::default().min_rerank_score, None);
         assert_eq!(
             AnswerGate::from_settings(
                 r#"{"answer":{"min_confidence":0.2,"min_rerank_score":0.5}}"#
             ),
             AnswerGate {
                 min_confidence: 0.2,
-                min_rerank_score: 0.5
+                min_rerank_score: Some(0.5)
             }
         );
         for bad in [
@@ -1585,7 +1586,7 @@ mod tests {
     }
 
     #[test]
-    fn the_answer_gate_reads_the_rerank_score_when_there_is_one() {
+    fn the_answer_gate_reads_the_rerank_score_when_the_tenant_sets_a_threshold() {
         let gate = AnswerGate::from_settings(
             r#"{"answer":{"min_confidence":0.7,"min_rerank_score":0.3}}"#,
         );
@@ -1593,12 +1594,16 @@ mod tests {
         assert!(gate.passes(false, 0.7, None));
         assert!(!gate.passes(false, 0.69, None));
         // With one, it decides alone: a confident search whose passages do not answer the
-        // last question is refused, and the other way round.
+        // question is refused, and the other way round.
         assert!(!gate.passes(false, 0.95, Some(0.29)));
         assert!(gate.passes(false, 0.2, Some(0.3)));
         // Degraded retrieval always answers what it found.
         assert!(gate.passes(true, 0.0, Some(0.0)));
         assert!(gate.passes(true, 0.0, None));
+        // Without a threshold for it, a rerank score changes nothing.
+        let fused = AnswerGate::from_settings(r#"{"answer":{"min_confidence":0.7}}"#);
+        assert!(fused.passes(false, 0.95, Some(0.0)));
+        assert!(!fused.passes(false, 0.5, Some(1.0)));
     }
 
     #[test]

@@ -277,29 +277,30 @@ impl Turn<'_> {
         let settled = matches!(early, Decision::Escalate { reason, .. } if reason.hands_off());
         // Retrieval that is not sure of its sources gets no extractive answer: sentences
         // that merely share words with an off-topic passage are not an answer.
-        // A reranked search is judged by the reranker reading the visitor's question as they
-        // meant it against the passages found: alone, when it stands alone (the query may
-        // carry an earlier question's words, which find passages that answer that one);
-        // with its context, when it does not ("How does it work?"); without a reranker's
-        // word, by the fused confidence.
+        // A tenant that reranks may have the reranker judge instead
+        // (`answer.min_rerank_score`): its best score for the visitor's question as they
+        // meant it against the passages found. Alone, when the question stands alone (the
+        // query may carry an earlier question's words, which find passages that answer that
+        // one); with its context, when it does not ("How does it work?").
+        let gate = answer::AnswerGate::from_settings(&self.tenant.settings);
+        let read_alone =
+            follow_up_query.is_some() && !core_logic::memory::reads_as_follow_up(&visitor.text);
         let question_rerank_score = if !found.reranked || found.degraded {
             None
-        } else if follow_up_query.is_none() || core_logic::memory::reads_as_follow_up(&visitor.text)
-        {
+        } else if gate.min_rerank_score.is_none() {
+            // The fused confidence decides: no second rerank.
+            None
+        } else if read_alone {
+            self.knowledge
+                .best_rerank_score(&visitor.text, &found.results, PASSAGES, &mut stages)
+        } else {
             found
                 .results
                 .iter()
                 .filter_map(|hit| hit.rerank_score)
                 .reduce(f64::max)
-        } else {
-            self.knowledge
-                .best_rerank_score(&visitor.text, &found.results, PASSAGES, &mut stages)
         };
-        let confident = answer::AnswerGate::from_settings(&self.tenant.settings).passes(
-            found.degraded,
-            found.confidence,
-            question_rerank_score,
-        );
+        let confident = gate.passes(found.degraded, found.confidence, question_rerank_score);
         let extractive = |passages: &[Passage]| {
             if !confident {
                 return None;
