@@ -31,7 +31,7 @@ import json
 import math
 import pathlib
 
-from last_question import admin_token, best_at_budget, auc, post
+from last_question import admin_token, post, report
 
 PASSAGES = 5
 
@@ -106,31 +106,6 @@ SIGNALS = ["conf_query", "conf_alone", "cos_last", "cos_query", "min_conf", "mea
            "min_conf_cos", "mean_conf_cos", "agree_or_min"]
 
 
-def report(rows: list[dict]) -> None:
-    for half in sorted({r["half"] for r in rows}):
-        part = [r for r in rows if r["half"] == half]
-        pos = [r for r in part if r["label"] == "ANSWERABLE"]
-        neg = [r for r in part if r["label"] == "UNANSWERABLE"]
-        print(f"{half} half: {len(pos)} ANSWERABLE with gold, {len(neg)} UNANSWERABLE "
-              f"({sum(r['standalone_question'] for r in part)} searched with the question alone)")
-        print(f"  {'signal':<14} {'AUC':>6}  best gold-first answered at UNANSWERABLE answered <= 0.15")
-        for s in SIGNALS:
-            g, u, t = best_at_budget(part, s)
-            print(f"  {s:<14} {auc([r[s] for r in pos], [r[s] for r in neg]):6.3f}  "
-                  f"{g:.3f} (UNANSWERABLE {u:.3f}, threshold {t:.3f})")
-    tune = [r for r in rows if r["half"] == "tune"]
-    test = [r for r in rows if r["half"] == "test"]
-    if tune and test:
-        print("threshold chosen on the tuning half, applied to the test half:")
-        ans = [r for r in test if r["label"] == "ANSWERABLE"]
-        una = [r for r in test if r["label"] == "UNANSWERABLE"]
-        for s in SIGNALS:
-            _, _, t = best_at_budget(tune, s)
-            g = sum(r[s] >= t and r["gold_first"] for r in ans) / len(ans)
-            u = sum(r[s] >= t for r in una) / len(una)
-            print(f"  {s:<14} threshold {t:6.3f}: gold-first answered {g:.3f}, UNANSWERABLE answered {u:.3f}")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("eval_json", type=pathlib.Path, nargs="*")
@@ -148,7 +123,7 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
     derive(rows)
-    report(rows)
+    report(rows, SIGNALS)
 
 
 if __name__ == "__main__":

@@ -145,8 +145,9 @@ SIGNALS = ["confidence", "rerank_query", "rerank_last", "rerank_last_top", "min_
            "mean_query_last"]
 
 
-def report(rows: list[dict]) -> None:
-    signals = SIGNALS
+def report(rows: list[dict], signals: list[str] = SIGNALS) -> None:
+    """Per half, each signal's AUC and best threshold; with both halves, each threshold
+    chosen on the tuning half applied to the test half."""
     for half in sorted({r["half"] for r in rows}):
         part = [r for r in rows if r["half"] == half]
         pos = [r for r in part if r["label"] == "ANSWERABLE"]
