@@ -31,7 +31,7 @@ import json
 import math
 import pathlib
 
-from last_question import admin_token, post, report
+from last_question import post, report, studied_tasks
 
 PASSAGES = 5
 
@@ -49,15 +49,7 @@ def embed(url: str, texts: list[str], input_type: str) -> list[list[float]]:
 
 
 def study(run: dict, args: argparse.Namespace) -> list[dict]:
-    tenants = run["run"]["tenants"]
-    tokens = {kb: admin_token(args.kb_loader, args.state_dir, t["tenant_id"]) for kb, t in tenants.items()}
-    tasks = [
-        t for t in run["tasks"]
-        if t["label"] in ("ANSWERABLE", "UNANSWERABLE")
-        and (t["label"] == "UNANSWERABLE" or t["gold"])
-        and "query" in t["answers"].get("replay", {})
-        and t["kb"] in tokens
-    ]
+    tokens, tasks = studied_tasks(run, args)
 
     def search(kb: str, query: str) -> dict:
         return post(f"{args.url}/api/kb/search",

@@ -101,8 +101,9 @@ def main() -> None:
     report(rows)
 
 
-def study(run: dict, args: argparse.Namespace) -> list[dict]:
-    """The signals of every ANSWERABLE (with gold) and UNANSWERABLE task of one eval run."""
+def studied_tasks(run: dict, args: argparse.Namespace) -> tuple[dict[str, str], list[dict]]:
+    """An admin token per knowledge base of one eval run, and its ANSWERABLE (with gold) and
+    UNANSWERABLE tasks that hold the pipeline's query."""
     tenants = run["run"]["tenants"]
     tokens = {kb: admin_token(args.kb_loader, args.state_dir, t["tenant_id"]) for kb, t in tenants.items()}
     tasks = [
@@ -112,6 +113,12 @@ def study(run: dict, args: argparse.Namespace) -> list[dict]:
         and "query" in t["answers"].get("replay", {})
         and t["kb"] in tokens
     ]
+    return tokens, tasks
+
+
+def study(run: dict, args: argparse.Namespace) -> list[dict]:
+    """The signals of every ANSWERABLE (with gold) and UNANSWERABLE task of one eval run."""
+    tokens, tasks = studied_tasks(run, args)
 
     def one(t: dict) -> dict | None:
         query = t["answers"]["replay"]["query"]
