@@ -647,9 +647,8 @@ impl Knowledge<'_> {
         })
     }
 
-    /// The reranker's best score for `question` against the first `passages` of `hits`,
-    /// each read as a reranked search reads it (title, then text); `None` when there are
-    /// none or the reranker cannot answer (not configured, no rerank model, down, slow).
+    /// The reranker's best score for `question` against the first `passages` of `hits`;
+    /// `None` when there are none or the reranker cannot answer.
     pub fn best_rerank_score(
         &self,
         question: &str,
@@ -657,22 +656,41 @@ impl Knowledge<'_> {
         passages: usize,
         timings: &mut Vec<(&'static str, std::time::Duration)>,
     ) -> Option<f64> {
+        self.rerank_scores(
+            "rerank_question",
+            question,
+            &hits[..passages.min(hits.len())],
+            timings,
+        )?
+        .into_iter()
+        .reduce(f64::max)
+    }
+
+    /// The reranker's score for `query` against each of `hits`, each read as title, then
+    /// text, timed as `stage`; `None` when there are none or the reranker cannot answer (not
+    /// configured, no rerank model, down, slow).
+    fn rerank_scores(
+        &self,
+        stage: &'static str,
+        query: &str,
+        hits: &[SearchHit],
+        timings: &mut Vec<(&'static str, std::time::Duration)>,
+    ) -> Option<Vec<f64>> {
         let embedder = self.embedder?;
-        let texts: Vec<String> = hits.iter().take(passages).map(rerank_text).collect();
-        if texts.is_empty() {
+        if hits.is_empty() {
             return None;
         }
-        let documents: Vec<&str> = texts.iter().map(String::as_str).collect();
         let started = std::time::Instant::now();
-        let scores = embedder.rerank(question, &documents);
-        timings.push(("rerank_question", started.elapsed()));
-        match scores {
-            Ok(scores) => scores.into_iter().reduce(f64::max),
-            Err(e) => {
-                crate::log::warn("search", &format!("reranker unavailable: {e}"));
-                None
-            }
-        }
+        let texts: Vec<String> = hits
+            .iter()
+            .map(|hit| format!("{}\n{}", hit.title, hit.text))
+            .collect();
+        let documents: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let scores = embedder.rerank(query, &documents);
+        timings.push((stage, started.elapsed()));
+        scores
+            .inspect_err(|e| crate::log::warn("search", &format!("reranker unavailable: {e}")))
+            .ok()
     }
 
     /// Reorders the first `ranking.rerank_candidates` of `results` by the sidecar's reranker and
@@ -684,30 +702,13 @@ impl Knowledge<'_> {
         results: &mut Vec<SearchHit>,
         timings: &mut Vec<(&'static str, std::time::Duration)>,
     ) -> bool {
-        let Some(embedder) = self.embedder else {
+        let candidates = self.ranking.rerank_candidates.min(results.len());
+        let Some(scores) = self.rerank_scores("rerank", query, &results[..candidates], timings)
+        else {
             return false;
-        };
-        if results.is_empty() {
-            return false;
-        }
-        let started = std::time::Instant::now();
-        let texts: Vec<String> = results
-            .iter()
-            .take(self.ranking.rerank_candidates)
-            .map(rerank_text)
-            .collect();
-        let documents: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let scores = embedder.rerank(query, &documents);
-        timings.push(("rerank", started.elapsed()));
-        let scores = match scores {
-            Ok(scores) => scores,
-            Err(e) => {
-                crate::log::warn("search", &format!("reranker unavailable: {e}"));
-                return false;
-            }
         };
         let mut candidates: Vec<Option<SearchHit>> =
-            results.drain(..documents.len()).map(Some).collect();
+            results.drain(..candidates).map(Some).collect();
         let rest = std::mem::take(results);
         for i in rerank_order(&scores) {
             // `rerank_order` is a permutation: each candidate is taken once.
@@ -724,9 +725,4 @@ impl Knowledge<'_> {
         }
         true
     }
-}
-
-/// What the reranker reads of a hit: its title, then its text.
-fn rerank_text(hit: &SearchHit) -> String {
-    format!("{}\n{}", hit.title, hit.text)
 }

@@ -285,10 +285,11 @@ impl Turn<'_> {
         let gate = answer::AnswerGate::from_settings(&self.tenant.settings);
         let read_alone =
             follow_up_query.is_some() && !core_logic::memory::reads_as_follow_up(&visitor.text);
-        let question_rerank_score = if !found.reranked || found.degraded {
-            None
-        } else if gate.min_rerank_score.is_none() {
-            // The fused confidence decides: no second rerank.
+        // Without a threshold for it the fused confidence decides: no second rerank.
+        let question_rerank_score = if !found.reranked
+            || found.degraded
+            || gate.min_rerank_score.is_none()
+        {
             None
         } else if read_alone {
             self.knowledge
