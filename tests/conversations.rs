@@ -808,6 +808,52 @@ fn a_reranking_tenant_answers_only_what_the_last_question_asks(backend: Backend)
     }
 }
 
+fn a_follow_up_is_answered_from_the_conversations_subject_or_not_at_all(backend: Backend) {
+    // No confidence threshold: what the responder quotes, not the gate, is under test.
+    let chat = Chat::start_with(
+        backend,
+        &[
+            r#"{"rate_limits":{"per_visitor":100000,"per_client":100000},"answer":{"min_confidence":0}}"#,
+        ],
+        Embedder::start(),
+        &[],
+    );
+    let (session, token) = chat.session();
+    let first = chat
+        .say(&session, &token, "Can an unused item be returned?")
+        .json();
+    assert_eq!(first["action"], Value::Null, "{first}");
+    assert_eq!(
+        first["reply"]["citations"][0]["title"], "Refunds",
+        "{first}"
+    );
+    // "it" is the returned item. The shipping article's "Express delivery arrives the next
+    // working day" shares the message's words but is about deliveries: no answer from it,
+    // and the refunds article does not say.
+    let second = chat
+        .say(&session, &token, "Does it arrive the next day?")
+        .json();
+    assert_eq!(
+        second["action"],
+        json!({ "type": "offer_handoff", "reason": "not_in_knowledge_base" }),
+        "{second}"
+    );
+    assert_eq!(second["reply"]["citations"], json!([]), "{second}");
+    // Asked about deliveries, the shipping article answers.
+    let third = chat
+        .say(
+            &session,
+            &token,
+            "Does express delivery arrive the next day?",
+        )
+        .json();
+    assert_eq!(third["action"], Value::Null, "{third}");
+    assert_eq!(
+        third["reply"]["citations"][0]["title"], "Shipping",
+        "{third}"
+    );
+}
+
 fn greetings_and_thanks_get_a_courteous_reply_not_an_offer(backend: Backend) {
     let chat = Chat::start(backend);
     let (session, token) = chat.session();
@@ -848,6 +894,7 @@ fn greetings_and_thanks_get_a_courteous_reply_not_an_offer(backend: Backend) {
 }
 
 e2e::on_both_backends!(
+    a_follow_up_is_answered_from_the_conversations_subject_or_not_at_all,
     a_reranking_tenant_answers_only_what_the_last_question_asks,
     a_partly_covered_question_gets_the_covered_part_and_what_is_missing,
     greetings_and_thanks_get_a_courteous_reply_not_an_offer,

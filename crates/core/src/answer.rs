@@ -859,6 +859,32 @@ pub fn extractive_answer(
     Some(Answer { text, citations })
 }
 
+/// The passages that speak of the conversation's subject, when the visitor's message points
+/// back to it ("Was he a communist?", [`crate::memory::refers_back`]): the words `query` (the retrieval query built with
+/// the conversation's context) adds to `message`, of which a passage must hold at least one in
+/// its title, headings or text. A sentence that shares the message's words but comes from a
+/// passage about something else ("the communist Eastern Bloc" in an article on the Berlin Wall)
+/// does not answer it. All the passages when the message names its own subject or the query
+/// adds nothing.
+pub fn about_subject(message: &str, query: &str, passages: &[Passage]) -> Vec<Passage> {
+    let own = stems(message);
+    let subject: Vec<String> = stems(query)
+        .into_iter()
+        .filter(|s| !own.contains(s))
+        .collect();
+    if subject.is_empty() || !crate::memory::refers_back(message) {
+        return passages.to_vec();
+    }
+    passages
+        .iter()
+        .filter(|p| {
+            let vocabulary = Vocabulary::of_passage(p);
+            subject.iter().any(|s| vocabulary.words.contains(s))
+        })
+        .cloned()
+        .collect()
+}
+
 /// The words of `question` written as names, in order: capitalized where a sentence does not
 /// begin ("Can I pay with Bitcoin?", "a Writ of Execution"), or with a capital inside
 /// ("MontanaVA", "iPhone"); four letters or more, no digits. These are the things a
@@ -1682,6 +1708,44 @@ mod tests {
         assert_eq!(
             got.text,
             "You can keep up to two copies of each backup in other regions [1]."
+        );
+    }
+
+    #[test]
+    fn a_follow_up_is_answered_only_from_passages_about_the_conversations_subject() {
+        let frank = passage(
+            "frank",
+            "Andre Gunder Frank",
+            &["Andre Gunder Frank"],
+            "Andre Gunder Frank was a German-American economic historian. He used Marxian \
+             concepts in political economy.",
+        );
+        let wall = passage(
+            "wall",
+            "Berlin Wall",
+            &["Berlin Wall"],
+            "The Wall served to prevent the emigration that had marked the communist Eastern \
+             Bloc.",
+        );
+        let passages = [frank.clone(), wall.clone()];
+        let query = "andre gunder frank Was he a communist?";
+        // Without the subject, the sentence sharing the message's word answers it.
+        let loose = answer("Was he a communist?", &passages).unwrap();
+        assert_eq!(loose.citations[0].chunk_id, "chunk-wall", "{}", loose.text);
+        // "he" is Frank: only his article may answer, and it does not say.
+        let kept = about_subject("Was he a communist?", query, &passages);
+        assert_eq!(kept, [frank.clone()]);
+        assert_eq!(answer("Was he a communist?", &kept), None);
+        // A message that names its own subject keeps every passage.
+        let own = "Did the Berlin Wall stop emigration?";
+        assert_eq!(
+            about_subject(own, &format!("andre gunder frank {own}"), &passages),
+            passages
+        );
+        // So does a query that adds nothing.
+        assert_eq!(
+            about_subject("Was he a communist?", "Was he a communist?", &passages),
+            passages
         );
     }
 

@@ -678,6 +678,12 @@ const BACK_REFERENCES: &[&str] = &[
     "ca", "cela", "eso", "esto", "isso", "isto", "dat", "het", "questo", "quello",
 ];
 
+/// Words that point back to a person or to things named before ([`refers_back`]).
+const PERSONAL_REFERENCES: &[&str] = &[
+    "he", "she", "him", "his", "her", "hers", "their", "theirs", "these", "er", "sie", "il",
+    "elle", "ils", "elles", "ella", "ellos", "ele", "ela",
+];
+
 /// The query to retrieve with for the visitor's `current` message, given their previous
 /// messages (`recent_visitor_turns`, oldest first, without `current`).
 ///
@@ -763,6 +769,23 @@ pub fn retrieval_queries(
 /// "ça") with at most three ([`retrieval_query`] gives such a message its context).
 pub fn reads_as_follow_up(message: &str) -> bool {
     let own = content_words(message);
+    let (continues, points_back) = back_references(message, BACK_REFERENCES);
+    continues || own.len() <= 2 || (points_back && own.len() <= 3)
+}
+
+/// Whether `message` speaks of something an earlier turn named: it starts with a
+/// continuation, or points back to it ("it", "those", "he", "their") with at most three
+/// content words. A short message that names its own subject ("emergency kit.") does not,
+/// nor does a longer one whose "that" is a conjunction ("Do you think that Hurricane Wilma
+/// …").
+pub fn refers_back(message: &str) -> bool {
+    let (continues, points_back) = back_references(message, BACK_REFERENCES);
+    let (_, to_a_person) = back_references(message, PERSONAL_REFERENCES);
+    continues || ((points_back || to_a_person) && content_words(message).len() <= 3)
+}
+
+/// Whether `message` starts with a continuation, and whether it holds one of `references`.
+fn back_references(message: &str, references: &[&str]) -> (bool, bool) {
     let folded = fold(message);
     let words: Vec<&str> = folded
         .split(|c: char| !c.is_alphanumeric())
@@ -771,8 +794,8 @@ pub fn reads_as_follow_up(message: &str) -> bool {
     let continues = CONTINUATIONS
         .iter()
         .any(|c| words.len() >= c.len() && words[..c.len()] == **c);
-    let points_back = words.iter().any(|w| BACK_REFERENCES.contains(w));
-    continues || own.len() <= 2 || (points_back && own.len() <= 3)
+    let refers = words.iter().any(|w| references.contains(w));
+    (continues, refers)
 }
 
 /// [`retrieval_query`], with the previous visitor message's words put in front of every
@@ -832,6 +855,29 @@ mod tests {
             "Could you tell me the difference between index funds and mutual funds?",
         ] {
             assert!(!reads_as_follow_up(alone), "{alone}");
+        }
+    }
+
+    #[test]
+    fn a_message_refers_back_when_it_points_to_what_an_earlier_turn_named() {
+        for back in [
+            "Was he a communist?",
+            "Are they poisonous?",
+            "Does it arrive the next day?",
+            "What about controlling the number of intents per skill?",
+            "And express?",
+        ] {
+            assert!(refers_back(back), "{back}");
+        }
+        for own in [
+            // Short, but it names its own subject.
+            "emergency kit.",
+            "the Bronx size",
+            // "that" as a conjunction in a message that names its subject.
+            "Do you think that Hurricane Wilma really had a devastating impact on the area?",
+            "Does express delivery come with a tracking number?",
+        ] {
+            assert!(!refers_back(own), "{own}");
         }
     }
 

@@ -306,9 +306,17 @@ impl Turn<'_> {
             if !confident {
                 return None;
             }
-            answer::extractive_answer(&visitor.text, passages, &ExtractiveConfig::default()).filter(
-                |a| answer::grounding(&a.text, &a.citations, passages, MIN_SUPPORT).supported,
-            )
+            // A message that points back ("Was he a communist?") is answered only from
+            // passages about what the conversation named, not from any sentence that shares
+            // its words.
+            let passages = match &follow_up_query {
+                Some(query) => answer::about_subject(&visitor.text, query, passages),
+                None => passages.to_vec(),
+            };
+            answer::extractive_answer(&visitor.text, &passages, &ExtractiveConfig::default())
+                .filter(|a| {
+                    answer::grounding(&a.text, &a.citations, &passages, MIN_SUPPORT).supported
+                })
         };
         let mut responder = "extractive";
         let mut llm_stats = None;
