@@ -13,6 +13,7 @@
 //! Pure and deterministic. Not here: retrieving passages (`retrieval`, `edge`), deciding to
 //! escalate (`escalation`), prompting an LLM.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
@@ -866,23 +867,29 @@ pub fn extractive_answer(
 /// passage about something else ("the communist Eastern Bloc" in an article on the Berlin Wall)
 /// does not answer it. All the passages when the message names its own subject or the query
 /// adds nothing.
-pub fn about_subject(message: &str, query: &str, passages: &[Passage]) -> Vec<Passage> {
+pub fn about_subject<'a>(
+    message: &str,
+    query: &str,
+    passages: &'a [Passage],
+) -> Cow<'a, [Passage]> {
     let own = stems(message);
     let subject: Vec<String> = stems(query)
         .into_iter()
         .filter(|s| !own.contains(s))
         .collect();
     if subject.is_empty() || !crate::memory::refers_back(message) {
-        return passages.to_vec();
+        return Cow::Borrowed(passages);
     }
-    passages
-        .iter()
-        .filter(|p| {
-            let vocabulary = Vocabulary::of_passage(p);
-            subject.iter().any(|s| vocabulary.words.contains(s))
-        })
-        .cloned()
-        .collect()
+    Cow::Owned(
+        passages
+            .iter()
+            .filter(|p| {
+                let vocabulary = Vocabulary::of_passage(p);
+                subject.iter().any(|s| vocabulary.words.contains(s))
+            })
+            .cloned()
+            .collect(),
+    )
 }
 
 /// The words of `question` written as names, in order: capitalized where a sentence does not
@@ -1734,17 +1741,17 @@ mod tests {
         assert_eq!(loose.citations[0].chunk_id, "chunk-wall", "{}", loose.text);
         // "he" is Frank: only his article may answer, and it does not say.
         let kept = about_subject("Was he a communist?", query, &passages);
-        assert_eq!(kept, [frank.clone()]);
+        assert_eq!(*kept, [frank.clone()]);
         assert_eq!(answer("Was he a communist?", &kept), None);
         // A message that names its own subject keeps every passage.
         let own = "Did the Berlin Wall stop emigration?";
         assert_eq!(
-            about_subject(own, &format!("andre gunder frank {own}"), &passages),
+            *about_subject(own, &format!("andre gunder frank {own}"), &passages),
             passages
         );
         // So does a query that adds nothing.
         assert_eq!(
-            about_subject("Was he a communist?", "Was he a communist?", &passages),
+            *about_subject("Was he a communist?", "Was he a communist?", &passages),
             passages
         );
     }

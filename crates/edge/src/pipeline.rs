@@ -311,7 +311,7 @@ impl Turn<'_> {
             // its words.
             let passages = match &follow_up_query {
                 Some(query) => answer::about_subject(&visitor.text, query, passages),
-                None => passages.to_vec(),
+                None => std::borrow::Cow::Borrowed(passages),
             };
             answer::extractive_answer(&visitor.text, &passages, &ExtractiveConfig::default())
                 .filter(|a| {
