@@ -26,6 +26,13 @@ pub const DEFAULT_MAX_SENTENCES: usize = 3;
 pub const DEFAULT_MAX_PASSAGES: usize = 5;
 /// Share of a sentence's content words its sources must contain, when the caller sets none.
 pub const DEFAULT_MIN_SUPPORT: f64 = 0.6;
+/// Share of the question's terms (of at most 4 counted) a sentence must hold to lead an
+/// answer, its passage's title and headings counting in part. Chosen on the tuning half of
+/// mtrag-un (replay): 0.4 answers one more answerable question than 0.5 ("I meant what kind
+/// of sources are there?") with as many unanswerable ones answered; 0.3 answered 21% of the
+/// unanswerable questions against 13%. On the test half 0.4 answers 18% of them against 20%,
+/// with as many answerable ones citing a right article.
+const MIN_TERMS_MATCHED: f64 = 0.4;
 /// Each rank down the passage list multiplies a sentence's score by this.
 const RANK_DECAY: f64 = 0.85;
 /// What a question term found only in a passage's title or headings counts for.
@@ -705,7 +712,7 @@ pub fn extractive_answer(
     if question.is_empty() || config.max_sentences == 0 {
         return None;
     }
-    let needed = 0.5 * question.len().min(4) as f64;
+    let needed = MIN_TERMS_MATCHED * question.len().min(4) as f64;
 
     let mut candidates: Vec<Candidate> = Vec::new();
     for (rank, passage) in passages.iter().take(config.max_passages).enumerate() {

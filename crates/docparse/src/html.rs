@@ -150,7 +150,7 @@ struct Walker {
 
 impl Walker {
     fn flush(&mut self) {
-        let text = markdown::collapse_whitespace(&self.inline);
+        let text = markdown::collapse_inline(&self.inline);
         self.inline.clear();
         if !text.is_empty() {
             self.blocks.push(markdown::escape_block_start(&text));
@@ -193,7 +193,7 @@ impl Walker {
         match name {
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
                 let level = usize::from(name.as_bytes()[1] - b'0');
-                let text = markdown::collapse_whitespace(&self.inline_of(el, depth)?);
+                let text = markdown::collapse_inline(&self.inline_of(el, depth)?);
                 if !text.is_empty() {
                     self.blocks.push(format!("{} {text}", "#".repeat(level)));
                 }
@@ -309,11 +309,8 @@ impl Walker {
                     Some(c) if matches!(c.value().name(), "ul" | "ol") && depth < MAX_DEPTH => {
                         nested.push(self.list(c, depth + 1, indent + 1)?);
                     }
-                    Some(c) if !is_dropped(&c) => {
-                        text.push_str(&self.inline_of(c, depth + 1)?);
-                        text.push(' ');
-                    }
-                    Some(_) => {}
+                    // Emphasis, code and links as inline Markdown; a block (a <p>) apart.
+                    Some(c) => text.push_str(&self.inline_element(c, depth + 1)?),
                     None => {
                         if let Node::Text(t) = child.value() {
                             text.push_str(t);
@@ -325,7 +322,7 @@ impl Walker {
             lines.push(format!(
                 "{}{marker} {}",
                 "  ".repeat(indent),
-                markdown::collapse_whitespace(&text)
+                markdown::collapse_inline(&text)
             ));
             lines.extend(nested);
         }
@@ -340,9 +337,7 @@ impl Walker {
             for cell in row.child_elements() {
                 self.budget.spend(1)?;
                 if matches!(cell.value().name(), "td" | "th") {
-                    cells.push(markdown::collapse_whitespace(
-                        &self.inline_of(cell, depth + 1)?,
-                    ));
+                    cells.push(markdown::collapse_inline(&self.inline_of(cell, depth + 1)?));
                 }
             }
             if !cells.is_empty() {
@@ -390,6 +385,30 @@ mod tests {
             out.contains("See [docs](https://x.test/a) and here."),
             "{out}"
         );
+    }
+
+    #[test]
+    fn emphasis_keeps_its_markup_and_no_space_before_punctuation() {
+        // A paragraph opening with bold is no list item to escape.
+        assert_eq!(
+            md("<p><strong>We never sell your data</strong>, and never will.</p>"),
+            "**We never sell your data**, and never will.\n"
+        );
+        // A list item keeps its emphasis, and words stay apart only where the page has a space.
+        assert_eq!(
+            md(
+                "<ul><li><strong>Local storage.</strong> Format it as <strong>exFAT</strong>, \
+                 then <code>retry</code> (<em>optional</em>).</li></ul>"
+            ),
+            "- **Local storage.** Format it as **exFAT**, then `retry` (*optional*).\n"
+        );
+        assert_eq!(
+            md("<ul><li><p>Step one.</p><p>Step two.</p></li></ul>"),
+            "- Step one. Step two.\n"
+        );
+        // What does start a block is still escaped.
+        assert_eq!(md("<p>* not a list item</p>"), "\\* not a list item\n");
+        assert_eq!(md("<p>***</p>"), "\\***\n");
     }
 
     #[test]

@@ -160,15 +160,49 @@ pub fn join_blocks(blocks: &[String]) -> String {
 
 /// Keeps a paragraph of text from being read as a heading, quote or list.
 pub fn escape_block_start(text: &str) -> String {
-    let first = text.chars().next().unwrap_or(' ');
+    let mut chars = text.chars();
+    let first = chars.next().unwrap_or(' ');
+    let second = chars.next();
     let numbered = text
         .split_once(". ")
         .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
-    if matches!(first, '#' | '>' | '-' | '+' | '*' | '=') || numbered {
+    // A list marker is followed by a space; a rule or an underline is the marker alone. "**Bold**
+    // text" starts neither.
+    let marker_alone = text.chars().all(|c| c == first || c == ' ');
+    let starts_block = match first {
+        '#' | '>' => true,
+        '-' | '+' | '*' => matches!(second, None | Some(' ' | '\t')) || marker_alone,
+        '=' => marker_alone,
+        _ => false,
+    };
+    if starts_block || numbered {
         format!("\\{text}")
     } else {
         text.to_string()
     }
+}
+
+/// [`collapse_whitespace`], then the space that padding around emphasis (` **bold** `) left
+/// before closing punctuation or after an opening bracket taken out: `**exFAT**, between`,
+/// `(*optional*)`.
+pub fn collapse_inline(text: &str) -> String {
+    let text = collapse_whitespace(text);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' {
+            let after_emphasis = out.ends_with('*');
+            let closes = chars
+                .peek()
+                .is_some_and(|n| matches!(n, ',' | '.' | ';' | ':' | '!' | '?' | ')'));
+            let after_bracket = out.ends_with('(') && chars.peek() == Some(&'*');
+            if (after_emphasis && closes) || after_bracket {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
