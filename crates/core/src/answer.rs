@@ -563,6 +563,14 @@ fn clean_inline(text: &str) -> String {
                 continue;
             }
         }
+        // A backslash escape (`1\.`, `\*`) is the character it escapes.
+        if c == '\\'
+            && let Some(escaped) = rest[1..].chars().next().filter(char::is_ascii_punctuation)
+        {
+            out.push(escaped);
+            rest = &rest[1 + escaped.len_utf8()..];
+            continue;
+        }
         let next_is_word = rest[c.len_utf8()..]
             .chars()
             .next()
@@ -1342,7 +1350,7 @@ mod tests {
         let text = "## Before you start\nComplete the checklist\n- Item one\n- Item two\n\
                     In addition, you need a **verified** account.\n\n**Important:**Wix \
                     Payments is not available everywhere.\n\n| Plan | Price |\n|---|---|\n\
-                    | Basic | `$5` |\n\nRun `npm install`, then *start*.\n";
+                    | Basic | `$5` |\n\nRun `npm install`, then *start*.\n\nRated 4\\* in 2019\\.\n";
         let got: Vec<String> = sentences(text).into_iter().map(|s| s.text).collect();
         assert_eq!(
             got,
@@ -1353,6 +1361,8 @@ mod tests {
                 "Important: Wix Payments is not available everywhere.",
                 "Plan: Basic; Price: $5",
                 "Run npm install, then start.",
+                // Backslash escapes are the characters they escape.
+                "Rated 4* in 2019.",
             ]
         );
     }

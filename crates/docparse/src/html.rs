@@ -409,6 +409,9 @@ mod tests {
         // What does start a block is still escaped.
         assert_eq!(md("<p>* not a list item</p>"), "\\* not a list item\n");
         assert_eq!(md("<p>***</p>"), "\\***\n");
+        // An ordered list marker is escaped at its punctuation, the one place a backslash
+        // escapes.
+        assert_eq!(md("<p>2019. A good year</p>"), "2019\\. A good year\n");
     }
 
     #[test]

@@ -163,9 +163,7 @@ pub fn escape_block_start(text: &str) -> String {
     let mut chars = text.chars();
     let first = chars.next().unwrap_or(' ');
     let second = chars.next();
-    let numbered = text
-        .split_once(". ")
-        .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+    let number = numbered_item(text);
     // A list marker is followed by a space; a rule or an underline is the marker alone. "**Bold**
     // text" starts neither.
     let marker_alone = text.chars().all(|c| c == first || c == ' ');
@@ -175,11 +173,23 @@ pub fn escape_block_start(text: &str) -> String {
         '=' => marker_alone,
         _ => false,
     };
-    if starts_block || numbered {
+    if starts_block {
         format!("\\{text}")
+    } else if let Some(digits) = number {
+        // A backslash escapes punctuation only: `1\. ` is text, `\1. ` would show its
+        // backslash.
+        format!("{}\\{}", &text[..digits], &text[digits..])
     } else {
         text.to_string()
     }
+}
+
+/// The length of the number when `text` opens with an ordered list marker (`1. `, `12) `).
+pub fn numbered_item(text: &str) -> Option<usize> {
+    let digits = text.chars().take_while(char::is_ascii_digit).count();
+    let rest = &text[digits..];
+    ((1..=9).contains(&digits) && (rest.starts_with(". ") || rest.starts_with(") ")))
+        .then_some(digits)
 }
 
 /// [`collapse_whitespace`], then the space that padding around emphasis (` **bold** `) left

@@ -243,8 +243,8 @@ fn heading_levels<'a>(lines: impl Iterator<Item = &'a SizedLine>) -> HashMap<i64
     larger.into_iter().take(6).zip(1u8..).collect()
 }
 
-/// A page's lines as Markdown: headings by size, at most one blank line in a row, and lines
-/// that would read as Markdown structure escaped.
+/// A page's lines as Markdown: headings by size, at most one blank line in a row, numbered
+/// lines as list items, and other lines that would read as Markdown structure escaped.
 fn page_markdown(lines: &[SizedLine], levels: &HashMap<i64, u8>) -> String {
     let mut out: Vec<String> = Vec::new();
     for line in lines {
@@ -258,6 +258,9 @@ fn page_markdown(lines: &[SizedLine], levels: &HashMap<i64, u8>) -> String {
             }
             out.push(format!("{} {}", "#".repeat(usize::from(*level)), line.text));
             out.push(String::new());
+        } else if markdown::numbered_item(&line.text).is_some() {
+            // A numbered line on a page is a step of a list.
+            out.push(line.text.clone());
         } else {
             out.push(markdown::escape_block_start(&line.text));
         }
@@ -306,6 +309,22 @@ mod tests {
         assert_eq!(
             page_markdown(&lines, &levels),
             "# Guide\n\nbody text that is long\n\n## Part\n\n\\# more body text here\n\nend"
+        );
+    }
+
+    #[test]
+    fn numbered_lines_are_the_steps_of_a_list() {
+        let lines = [
+            line("To add your VAT number:", 11.0),
+            line("1. Go to Billing details.", 11.0),
+            line("2. Enter the company name and your VAT", 11.0),
+            line("number.", 11.0),
+            line("- a dash that opens no list", 11.0),
+        ];
+        assert_eq!(
+            page_markdown(&lines, &HashMap::new()),
+            "To add your VAT number:\n1. Go to Billing details.\n2. Enter the company name and \
+             your VAT\nnumber.\n\\- a dash that opens no list"
         );
     }
 
