@@ -80,9 +80,11 @@ impl Default for ExtractiveConfig {
 /// Chosen on the tuning half of mtrag-un (`make eval --half tune`, replay) with the previous
 /// visitor question in every later query (the default `retrieval.conversation_context`):
 /// 0.72 is the lowest threshold that answers at most 15% of unanswerable questions (14.9%;
-/// 0.70: 19%), citing a right article for 77% of answerable ones.
-/// On the test half it answers 20% of unanswerable questions and cites a right article for
-/// 69% of answerable ones. A score fitted on the same half from further signals (the
+/// 0.70: 19%), citing a right article for 77% of answerable ones (now 13% and 78%, with
+/// [`MIN_TERMS_MATCHED`] and follow-ups answered from their subject; 0.71 then: 13% and
+/// 80%, but no better on the test half).
+/// On the test half it answers 18% of unanswerable questions and cites a right article for
+/// 68% of answerable ones. A score fitted on the same half from further signals (the
 /// similarity gap between the first two passages, the share of rare question terms the best
 /// passage holds, the keyword retriever's agreement) measured no better on the test half
 /// (AUC 0.78 vs 0.78; `bench/answerability`). Applies only when retrieval was not degraded.
