@@ -1753,14 +1753,14 @@ mod tests {
             "The Wall served to prevent the emigration that had marked the communist Eastern \
              Bloc.",
         );
-        let passages = [frank.clone(), wall.clone()];
+        let passages = [frank, wall];
         let query = "andre gunder frank Was he a communist?";
         // Without the subject, the sentence sharing the message's word answers it.
         let loose = answer("Was he a communist?", &passages).unwrap();
         assert_eq!(loose.citations[0].chunk_id, "chunk-wall", "{}", loose.text);
         // "he" is Frank: only his article may answer, and it does not say.
         let kept = about_subject("Was he a communist?", query, &passages);
-        assert_eq!(*kept, [frank.clone()]);
+        assert_eq!(*kept, passages[..1]);
         assert_eq!(answer("Was he a communist?", &kept), None);
         // A message that names its own subject keeps every passage.
         let own = "Did the Berlin Wall stop emigration?";
