@@ -12,6 +12,10 @@
 # The production stores instead: DB_URL=postgres://user@host:port/database (an existing,
 # empty or migrated database) with REDIS_URL (redis://127.0.0.1:6379) for counters and the
 # key-value store (runtime-config/production.toml, which names 127.0.0.1:6379).
+#
+# REQUEST_TIMEOUT_SECS (30) is devhost's limit on one request: a slow local LLM needs it
+# above `llm_turn_budget_ms` plus retrieval's own limits (README, "Knowledge base and
+# conversations").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-$PWD/target}
@@ -20,6 +24,7 @@ EMBEDDER_LISTEN=${EMBEDDER_LISTEN:-127.0.0.1:8088}
 CHROMA_LISTEN=${CHROMA_LISTEN:-127.0.0.1:8000}
 KB=${KB:-kb-loader/sample-kb}
 STATE_DIR=${STATE_DIR:-.spin}
+REQUEST_TIMEOUT_SECS=${REQUEST_TIMEOUT_SECS:-30}
 
 mkdir -p "$STATE_DIR"
 DB_URL=${DB_URL:-sqlite://$STATE_DIR/sqlite_db.db}
@@ -73,7 +78,8 @@ bash scripts/chroma/run.sh --host "${CHROMA_LISTEN%:*}" --port "${CHROMA_LISTEN#
   --path "$STATE_DIR/chroma" >"$STATE_DIR/chroma.log" 2>&1 &
 pids+=($!)
 "$T/release/devhost" --from spin.toml --listen "$LISTEN" --state-dir "$STATE_DIR" \
-  --runtime-config-file "$RUNTIME_CONFIG" --outbox-flush-secs 5 &
+  --runtime-config-file "$RUNTIME_CONFIG" --outbox-flush-secs 5 \
+  --request-timeout-secs "$REQUEST_TIMEOUT_SECS" &
 pids+=($!)
 wait_up "http://$EMBEDDER_LISTEN/health" "the embedding sidecar"
 wait_up "http://$CHROMA_LISTEN/api/v2/heartbeat" "Chroma"

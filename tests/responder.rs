@@ -8,6 +8,8 @@
 //!   calling tools falls back to the extractive responder (`responder: fallback`);
 //! - the model's `escalate` offers a person; a visitor asking for one is handed off without
 //!   calling the model at all;
+//! - below the answer gate (retrieval not sure of its sources) the model is not asked and a
+//!   person is offered, unless the tenant trusts it to judge (`answer.llm_below_gate`);
 //! - a server that refuses streamed tool rounds (llama.cpp's `chatml-function-calling`) is
 //!   never sent one, and one that cannot stream at all gets the answer request again
 //!   unstreamed: the model's answer is the reply either way;
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use e2e::llm_server::{RealLlm, Refusal, Reply, ScriptedLlm};
 use e2e::platform::{Backend, PlatformApp, TenantSeed};
+use e2e::services::{Chroma, Embedder};
 use serde_json::{Value, json};
 
 const ROOMY: &str = r#"{"rate_limits":{"per_visitor":100000,"per_client":100000}}"#;
@@ -47,21 +50,45 @@ fn app_with_llm(
     request_timeout_secs: &str,
 ) -> (PlatformApp, TenantSeed) {
     let tenant = TenantSeed::unique("responder", ROOMY);
-    let origin = base.trim_end_matches("/v1").to_string();
+    let env = llm_env(base, timeout_ms);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let app = PlatformApp::start_with_args(
         backend,
         std::slice::from_ref(&tenant),
-        &[
-            ("SPIN_VARIABLE_LLM_BASE_URL", base),
-            ("SPIN_VARIABLE_LLM_MODEL", "scripted"),
-            ("SPIN_VARIABLE_LLM_API_KEY", API_KEY),
-            ("SPIN_VARIABLE_LLM_ORIGIN", &origin),
-            ("SPIN_VARIABLE_LLM_TIMEOUT_MS", timeout_ms),
-            ("SPIN_VARIABLE_METRICS_TOKEN", "responder-metrics-token"),
-        ],
+        &env,
         &["--request-timeout-secs", request_timeout_secs],
     );
     (app, tenant)
+}
+
+/// The app's variables for the LLM at `base`, each request to it limited to `timeout_ms`.
+fn llm_env(base: &str, timeout_ms: &str) -> Vec<(&'static str, String)> {
+    let origin = base.trim_end_matches("/v1").to_string();
+    vec![
+        ("SPIN_VARIABLE_LLM_BASE_URL", base.to_string()),
+        ("SPIN_VARIABLE_LLM_MODEL", "scripted".into()),
+        ("SPIN_VARIABLE_LLM_API_KEY", API_KEY.into()),
+        ("SPIN_VARIABLE_LLM_ORIGIN", origin),
+        ("SPIN_VARIABLE_LLM_TIMEOUT_MS", timeout_ms.to_string()),
+        (
+            "SPIN_VARIABLE_METRICS_TOKEN",
+            "responder-metrics-token".into(),
+        ),
+    ]
+}
+
+/// Shipping and Refunds, uploaded into `tenant`'s knowledge base.
+fn load_kb(app: &PlatformApp, tenant: &TenantSeed) {
+    let admin = e2e::http::staff_token(&tenant.id, core_logic::auth::Role::Admin, "ops");
+    for (id, text) in [("shipping.md", SHIPPING), ("refunds.md", REFUNDS)] {
+        let reply = send(post_json(
+            app,
+            "/api/kb/documents",
+            Some(&admin),
+            &json!({ "external_id": id, "content": text }),
+        ));
+        assert_eq!(reply.status, 201, "{}", reply.text);
+    }
 }
 
 impl Bot {
@@ -71,16 +98,7 @@ impl Bot {
 
     fn with(backend: Backend, llm: ScriptedLlm) -> Bot {
         let (app, tenant) = app_with_llm(backend, &llm.base_url(), "3000", "30");
-        let admin = e2e::http::staff_token(&tenant.id, core_logic::auth::Role::Admin, "ops");
-        for (id, text) in [("shipping.md", SHIPPING), ("refunds.md", REFUNDS)] {
-            let reply = send(post_json(
-                &app,
-                "/api/kb/documents",
-                Some(&admin),
-                &json!({ "external_id": id, "content": text }),
-            ));
-            assert_eq!(reply.status, 201, "{}", reply.text);
-        }
+        load_kb(&app, &tenant);
         Bot { app, tenant, llm }
     }
 
@@ -163,7 +181,55 @@ e2e::on_both_backends!(
     a_server_that_cannot_stream_tool_calls_is_not_asked_to_and_its_answer_is_the_reply,
     a_server_that_cannot_stream_gets_the_answer_request_again_unstreamed,
     a_hung_llm_costs_one_time_limit_and_the_extractive_answer_replies,
+    the_model_is_asked_only_past_the_answer_gate_unless_the_tenant_trusts_it,
 );
+
+/// A question retrieval is not sure of (below `answer.min_confidence`) gets the offer of a
+/// person without a request to the model: a small model answers from near misses as
+/// readily as the extractive responder would. A tenant that trusts its model to judge
+/// answerability (`answer.llm_below_gate`) has it asked all the same, and its grounded
+/// answer is the reply.
+fn the_model_is_asked_only_past_the_answer_gate_unless_the_tenant_trusts_it(backend: Backend) {
+    // No [n] marker: which passage ranks first for the question is retrieval's business;
+    // the sentence gets the source that supports it.
+    let llm = ScriptedLlm::start(vec![Reply::completion(
+        "Express delivery arrives the next working day when you order before 2 pm.",
+    )]);
+    let gated = TenantSeed::unique("gated", ROOMY);
+    let trusting = TenantSeed::unique(
+        "trusting",
+        r#"{"rate_limits":{"per_visitor":100000,"per_client":100000},"answer":{"llm_below_gate":true}}"#,
+    );
+    let tenants = [gated, trusting];
+    // Retrieval with vectors: a keyword-only (degraded) search answers whatever it finds.
+    let (chroma, embedder) = (Chroma::start(), Embedder::start());
+    let env = llm_env(&llm.base_url(), "3000");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = PlatformApp::start_with_retrieval(backend, &tenants, &chroma, &embedder, &env);
+    for tenant in &tenants {
+        load_kb(&app, tenant);
+    }
+    let question = "Can I get it sooner?";
+
+    let turn = ask(&app, &tenants[0], question);
+    assert_eq!(turn["action"]["type"], "offer_handoff", "{turn}");
+    assert_eq!(turn["action"]["reason"], "not_in_knowledge_base", "{turn}");
+    assert_eq!(turn["reply"]["citations"], json!([]), "{turn}");
+    assert!(
+        llm.received().is_empty(),
+        "the model was asked below the gate: {turn}"
+    );
+
+    let turn = ask(&app, &tenants[1], question);
+    let reply = &turn["reply"];
+    assert_eq!(reply["responder"], "llm", "{turn}");
+    assert!(
+        reply["text"].as_str().unwrap().contains("next working day"),
+        "{turn}"
+    );
+    assert_eq!(reply["citations"][0]["title"], "Shipping", "{turn}");
+    assert_eq!(llm.received().len(), 1);
+}
 
 fn a_grounded_llm_answer_after_a_search_is_the_reply(backend: Backend) {
     let bot = Bot::start(

@@ -90,9 +90,10 @@ impl Default for ExtractiveConfig {
 /// (AUC 0.78 vs 0.78; `bench/answerability`). Applies only when retrieval was not degraded.
 pub const DEFAULT_MIN_ANSWER_CONFIDENCE: f64 = 0.72;
 
-/// Whether retrieval is sure enough of its sources for the extractive responder to answer
-/// from them: sentences that merely share words with an off-topic passage are not an
-/// answer. From the tenant's `answer` settings.
+/// Whether retrieval is sure enough of its sources for a responder to answer from them:
+/// sentences that merely share words with an off-topic passage are not an answer. The LLM
+/// responder is asked only past the same gate, unless the tenant lets it judge for itself
+/// (`answer.llm_below_gate`). From the tenant's `answer` settings.
 ///
 /// A tenant that reranks (`retrieval.rerank`) may have the reranker decide instead:
 /// `answer.min_rerank_score` is the reranker's best score (0..=1) for the visitor's question
@@ -116,6 +117,11 @@ pub struct AnswerGate {
     /// its place, when the search was reranked; `None` (the default) leaves the fused
     /// confidence to decide.
     pub min_rerank_score: Option<f64>,
+    /// `answer.llm_below_gate` (default false): a configured LLM is asked even when the gate
+    /// is not passed, and judges answerability itself (it may search again, answer or
+    /// decline). For a model trusted to say "I don't know": a small local one answers from
+    /// near misses as readily as the extractive responder would (README, "Answer quality").
+    pub llm_below_gate: bool,
 }
 
 impl Default for AnswerGate {
@@ -123,13 +129,14 @@ impl Default for AnswerGate {
         Self {
             min_confidence: DEFAULT_MIN_ANSWER_CONFIDENCE,
             min_rerank_score: None,
+            llm_below_gate: false,
         }
     }
 }
 
 impl AnswerGate {
-    /// Reads `{"answer": {"min_confidence": 0..=1, "min_rerank_score": 0..=1}}`; a missing
-    /// or out-of-range value is the default.
+    /// Reads `{"answer": {"min_confidence": 0..=1, "min_rerank_score": 0..=1,
+    /// "llm_below_gate": bool}}`; a missing or out-of-range value is the default.
     pub fn from_settings(settings_json: &str) -> AnswerGate {
         let settings: serde_json::Value =
             serde_json::from_str(settings_json).unwrap_or(serde_json::Value::Null);
@@ -141,6 +148,9 @@ impl AnswerGate {
         AnswerGate {
             min_confidence: share("min_confidence").unwrap_or(DEFAULT_MIN_ANSWER_CONFIDENCE),
             min_rerank_score: share("min_rerank_score"),
+            llm_below_gate: settings["answer"]["llm_below_gate"]
+                .as_bool()
+                .unwrap_or(false),
         }
     }
 
@@ -878,23 +888,26 @@ pub fn extractive_answer(
 }
 
 /// The passages that speak of the conversation's subject, when the visitor's message points
-/// back to it ("Was he a communist?", [`crate::memory::refers_back`]): the words `query` (the retrieval query built with
-/// the conversation's context) adds to `message`, of which a passage must hold at least one in
-/// its title, headings or text. A sentence that shares the message's words but comes from a
-/// passage about something else ("the communist Eastern Bloc" in an article on the Berlin Wall)
-/// does not answer it. All the passages when the message names its own subject or the query
-/// adds nothing.
+/// back to it ("Was he a communist?", [`crate::memory::refers_back`]): the words `query` (the
+/// retrieval query built with the conversation's context) adds to `message`, of which a passage
+/// must hold at least one in its title, headings or text. A sentence that shares the message's
+/// words but comes from a passage about something else ("the communist Eastern Bloc" in an
+/// article on the Berlin Wall) does not answer it. All the passages when the message names its
+/// own subject or the query adds nothing.
 pub fn about_subject<'a>(
     message: &str,
     query: &str,
     passages: &'a [Passage],
 ) -> Cow<'a, [Passage]> {
+    if !crate::memory::refers_back(message) {
+        return Cow::Borrowed(passages);
+    }
     let own = stems(message);
     let subject: Vec<String> = stems(query)
         .into_iter()
         .filter(|s| !own.contains(s))
         .collect();
-    if subject.is_empty() || !crate::memory::refers_back(message) {
+    if subject.is_empty() {
         return Cow::Borrowed(passages);
     }
     Cow::Owned(
@@ -1614,18 +1627,20 @@ mod tests {
     fn the_answer_gate_thresholds_come_from_settings_or_the_defaults() {
         assert_eq!(AnswerGate::from_settings("{}"), AnswerGate::default());
         assert_eq!(AnswerGate::default().min_rerank_score, None);
+        assert!(!AnswerGate::default().llm_below_gate);
         assert_eq!(
             AnswerGate::from_settings(
-                r#"{"answer":{"min_confidence":0.2,"min_rerank_score":0.5}}"#
+                r#"{"answer":{"min_confidence":0.2,"min_rerank_score":0.5,"llm_below_gate":true}}"#
             ),
             AnswerGate {
                 min_confidence: 0.2,
-                min_rerank_score: Some(0.5)
+                min_rerank_score: Some(0.5),
+                llm_below_gate: true,
             }
         );
         for bad in [
             r#"{"answer":{"min_confidence":2,"min_rerank_score":-0.1}}"#,
-            r#"{"answer":{"min_confidence":"x","min_rerank_score":"0.5"}}"#,
+            r#"{"answer":{"min_confidence":"x","min_rerank_score":"0.5","llm_below_gate":1}}"#,
             r#"{"answer":[]}"#,
             "nope",
         ] {

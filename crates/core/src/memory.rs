@@ -769,7 +769,7 @@ pub fn retrieval_queries(
 /// "ça") with at most three ([`retrieval_query`] gives such a message its context).
 pub fn reads_as_follow_up(message: &str) -> bool {
     let own = content_words(message);
-    let (continues, points_back) = back_references(message, BACK_REFERENCES);
+    let (continues, points_back) = back_references(message, &[BACK_REFERENCES]);
     continues || own.len() <= 2 || (points_back && own.len() <= 3)
 }
 
@@ -779,13 +779,14 @@ pub fn reads_as_follow_up(message: &str) -> bool {
 /// nor does a longer one whose "that" is a conjunction ("Do you think that Hurricane Wilma
 /// …").
 pub fn refers_back(message: &str) -> bool {
-    let (continues, points_back) = back_references(message, BACK_REFERENCES);
-    let (_, to_a_person) = back_references(message, PERSONAL_REFERENCES);
-    continues || ((points_back || to_a_person) && content_words(message).len() <= 3)
+    let (continues, points_back) =
+        back_references(message, &[BACK_REFERENCES, PERSONAL_REFERENCES]);
+    continues || (points_back && content_words(message).len() <= 3)
 }
 
-/// Whether `message` starts with a continuation, and whether it holds one of `references`.
-fn back_references(message: &str, references: &[&str]) -> (bool, bool) {
+/// Whether `message` starts with a continuation, and whether it holds a word of one of the
+/// `references` lists.
+fn back_references(message: &str, references: &[&[&str]]) -> (bool, bool) {
     let folded = fold(message);
     let words: Vec<&str> = folded
         .split(|c: char| !c.is_alphanumeric())
@@ -794,7 +795,9 @@ fn back_references(message: &str, references: &[&str]) -> (bool, bool) {
     let continues = CONTINUATIONS
         .iter()
         .any(|c| words.len() >= c.len() && words[..c.len()] == **c);
-    let refers = words.iter().any(|w| references.contains(w));
+    let refers = words
+        .iter()
+        .any(|w| references.iter().any(|list| list.contains(w)));
     (continues, refers)
 }
 

@@ -8,6 +8,7 @@
 //! it. The decisions are `core_logic`'s (`answer`, `escalation`, `memory`); this module
 //! sequences the I/O and times each stage.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use core_logic::answer::{self, ExtractiveConfig, Passage};
@@ -311,7 +312,7 @@ impl Turn<'_> {
             // its words.
             let passages = match &follow_up_query {
                 Some(query) => answer::about_subject(&visitor.text, query, passages),
-                None => std::borrow::Cow::Borrowed(passages),
+                None => Cow::Borrowed(passages),
             };
             answer::extractive_answer(&visitor.text, &passages, &ExtractiveConfig::default())
                 .filter(|a| {
@@ -323,6 +324,10 @@ impl Turn<'_> {
         let answer = match (settled, self.llm) {
             (true, _) => None,
             (false, None) => extractive(&passages),
+            // Below the gate a small model answers from near misses as readily as the
+            // extractive responder would, so it is not asked unless the tenant trusts it to
+            // judge answerability itself; the offer of a person comes at no model's cost.
+            (false, Some(_)) if !confident && !gate.llm_below_gate => None,
             (false, Some(llm)) => {
                 let known = memory_of(&memory);
                 let turns: Vec<(Author, String)> = recent
