@@ -119,8 +119,8 @@ pub struct AnswerGate {
     pub min_rerank_score: Option<f64>,
     /// `answer.llm_below_gate` (default false): a configured LLM is asked even when the gate
     /// is not passed, and judges answerability itself (it may search again, answer or
-    /// decline). For a model trusted to say "I don't know": a small local one answers from
-    /// near misses as readily as the extractive responder would (README, "Answer quality").
+    /// decline). For a model trusted to judge that; below the gate a turn otherwise costs
+    /// no model request (README, "Answer quality": SmolLM2-135M measured).
     pub llm_below_gate: bool,
 }
 

@@ -324,9 +324,9 @@ impl Turn<'_> {
         let answer = match (settled, self.llm) {
             (true, _) => None,
             (false, None) => extractive(&passages),
-            // Below the gate a small model answers from near misses as readily as the
-            // extractive responder would, so it is not asked unless the tenant trusts it to
-            // judge answerability itself; the offer of a person comes at no model's cost.
+            // Below the gate no responder answers: the model is not asked unless the tenant
+            // trusts it to judge answerability itself, and the offer of a person costs no
+            // model request.
             (false, Some(_)) if !confident && !gate.llm_below_gate => None,
             (false, Some(llm)) => {
                 let known = memory_of(&memory);
