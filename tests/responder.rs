@@ -185,10 +185,9 @@ e2e::on_both_backends!(
 );
 
 /// A question retrieval is not sure of (below `answer.min_confidence`) gets the offer of a
-/// person without a request to the model: a small model answers from near misses as
-/// readily as the extractive responder would. A tenant that trusts its model to judge
-/// answerability (`answer.llm_below_gate`) has it asked all the same, and its grounded
-/// answer is the reply.
+/// person without a request to the model, as it would without a model. A tenant that
+/// trusts its model to judge answerability (`answer.llm_below_gate`) has it asked all the
+/// same, and its grounded answer is the reply.
 fn the_model_is_asked_only_past_the_answer_gate_unless_the_tenant_trusts_it(backend: Backend) {
     // No [n] marker: which passage ranks first for the question is retrieval's business;
     // the sentence gets the source that supports it.
